@@ -1,0 +1,5 @@
+"""``python -m cnnscope``."""
+
+from cnnscope.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""The static engine: shapes, parameters, MACs, FLOPs, memory and receptive fields.
+
+Pure Python over a :class:`Spec`; it never imports torch, so a whole ResNet-152 is
+analysed in milliseconds. Every figure is per sample (no batch axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from cnnscope.errors import SpecError
+from cnnscope.layers import GLOBAL, Cost, Global, Shape, Window, fmt_shape, numel
+from cnnscope.spec import INPUT, Node, Spec
+
+BYTES_PER_ELEMENT = 4  # float32 activations
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive field of one output position: its size and jump (effective stride) per axis."""
+
+    size: tuple[int, ...]
+    jump: tuple[int, ...]
+
+    def through(self, window: Window) -> Field | None:
+        if len(window.kernel) != len(self.size):
+            return None
+        size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, window.kernel, self.jump))
+        return Field(size, tuple(j * s for j, s in zip(self.jump, window.stride)))
+
+
+Receptive = Field | Global | None  # None: the tensor has no spatial axes
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Everything the engine knows about one layer."""
+
+    node: Node
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    cost: Cost  # the layer plus its fused activation
+    receptive: Receptive
+    warnings: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def type(self) -> str:
+        return self.node.layer.type_name
+
+    @property
+    def activations(self) -> int:
+        """Elements in the output tensor (what must be kept for the next layer)."""
+        return numel(self.output_shape)
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    macs: int
+    flops: int
+    activations: int
+
+    @property
+    def frozen_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.activations * BYTES_PER_ELEMENT
+
+
+@dataclass(frozen=True)
+class Analysis:
+    spec: Spec
+    layers: tuple[LayerReport, ...]
+
+    @cached_property
+    def by_name(self) -> dict[str, LayerReport]:
+        return {report.name: report for report in self.layers}
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape
+
+    @cached_property
+    def total(self) -> Totals:
+        costs = [r.cost for r in self.layers]
+        return Totals(
+            params=sum(c.params for c in costs),
+            trainable_params=sum(c.params for c in costs if c.trainable),
+            macs=sum(c.macs for c in costs),
+            flops=sum(c.flops for c in costs),
+            activations=sum(r.activations for r in self.layers),
+        )
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        return [(r.name, w) for r in self.layers for w in r.warnings]
+
+
+def analyze(spec: Spec) -> Analysis:
+    """Walk the graph in order; raise SpecError at the first layer that cannot work."""
+    shapes: dict[str, Shape] = {INPUT: spec.input.shape}
+    fields: dict[str, Receptive] = {INPUT: _input_field(spec)}
+    reports = []
+    for node in spec.nodes:
+        inputs = [shapes[name] for name in node.inputs]
+        sources = tuple("in" if name == INPUT else name for name in node.inputs)
+        try:
+            out = node.layer.infer(inputs, sources)
+            cost = node.layer.cost(inputs, out)
+            if node.act is not None:
+                cost = cost + node.act.cost([out], out)
+            warnings = tuple(node.layer.warnings(inputs))
+        except SpecError as exc:
+            raise exc.located(path=spec.path, line=node.line, layer=node.name) from None
+        field = _receptive(node, inputs, [fields[name] for name in node.inputs])
+        shapes[node.name], fields[node.name] = out, field
+        reports.append(LayerReport(node, tuple(inputs), out, cost, field, warnings))
+    return Analysis(spec, tuple(reports))
+
+
+def _input_field(spec: Spec) -> Receptive:
+    shape = spec.input.shape
+    spatial = 1 if spec.input.is_tokens else len(shape) - 1
+    return Field((1,) * spatial, (1,) * spatial) if spatial else None
+
+
+def _receptive(node: Node, inputs: list[Shape], incoming: list[Receptive]) -> Receptive:
+    if any(field is None for field in incoming):
+        return None
+    if any(isinstance(field, Global) for field in incoming):
+        return GLOBAL
+    window = node.layer.window(inputs)
+    fields = [f for f in incoming if isinstance(f, Field)]
+    if len({len(f.size) for f in fields}) > 1:
+        return None
+    merged = Field(
+        tuple(max(axis) for axis in zip(*(f.size for f in fields))),
+        tuple(max(axis) for axis in zip(*(f.jump for f in fields))),
+    )
+    if window is None:
+        return merged
+    if isinstance(window, Global):
+        return GLOBAL
+    return merged.through(window)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One ``[expect]`` entry that the analysis contradicts."""
+
+    what: str
+    expected: str
+    actual: str
+
+
+def unmet_expectations(analysis: Analysis) -> list[Mismatch]:
+    expect, total = analysis.spec.expect, analysis.total
+    found = []
+    for what, wanted, actual in (
+        ("params", expect.params, total.params),
+        ("trainable_params", expect.trainable_params, total.trainable_params),
+        ("macs", expect.macs, total.macs),
+    ):
+        if wanted is not None and wanted != actual:
+            found.append(Mismatch(what, f"{wanted:,}", f"{actual:,}"))
+    if expect.output is not None and expect.output != analysis.output_shape:
+        found.append(Mismatch("output", fmt_shape(expect.output), fmt_shape(analysis.output_shape)))
+    for name, shape in expect.shapes.items():
+        report = analysis.by_name.get(name)
+        actual_shape = "no such layer" if report is None else fmt_shape(report.output_shape)
+        if report is None or report.output_shape != shape:
+            found.append(Mismatch(f"shape of {name}", fmt_shape(shape), actual_shape))
+    return found

@@ -1,0 +1,233 @@
+"""The ``cnnscope`` command line: typer commands over the spec, engine and reports.
+
+Exit codes, for CI: 0 all good, 1 an expectation or comparison failed, 2 the input
+(spec, option, file) is invalid. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cnnscope.analysis import Analysis, analyze, unmet_expectations
+from cnnscope.errors import SpecError
+from cnnscope.layers import LAYER_TYPES, fmt_shape
+from cnnscope.report.explain import explain
+from cnnscope.report.export import to_csv, to_json, to_markdown
+from cnnscope.report.numbers import count, si, size_bytes
+from cnnscope.report.rows import rows
+from cnnscope.report.table import layer_table, summary
+from cnnscope.spec import Spec
+from cnnscope.zoo import load_target, zoo_names
+
+app = typer.Typer(
+    help="Shapes, parameters, MACs and receptive fields of CNNs written as TOML specs, with the arithmetic shown.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+# Piped output is read in files and pagers, not squeezed into 80 columns (COLUMNS still wins).
+out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
+err = Console(stderr=True, highlight=False)
+
+Target = Annotated[str, typer.Argument(help="A zoo name (see `cnnscope list`) or the path of a .toml spec.")]
+InputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Input size per sample: 3x224x224, or 224x224 / 448 to change only the spatial size"
+        " (token specs: the sequence length).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (layout in docs/json.md).")]
+
+
+def fail(exc: SpecError) -> NoReturn:
+    err.print(f"error: {exc}", style="red", soft_wrap=True, markup=False)
+    raise typer.Exit(2)
+
+
+def resize(spec: Spec, text: str) -> Spec:
+    """Apply ``--input``: a full shape, or just the spatial size, or a sequence length."""
+    if not re.fullmatch(r"\d+([x×,]\d+)*", text.strip()):
+        raise SpecError(f"--input '{text}' is not a size such as 3x224x224 or 224")
+    dims = tuple(int(d) for d in re.split(r"[x×,]", text.strip()))
+    if any(d <= 0 for d in dims):
+        raise SpecError(f"--input '{text}': sizes must be positive")
+    shape = spec.input.shape
+    if len(dims) == len(shape):
+        return spec.with_input(dims)
+    if len(shape) >= 2 and len(dims) == 1:
+        return spec.with_input((shape[0],) + dims * (len(shape) - 1))
+    if len(shape) == 3 and len(dims) == 2:
+        return spec.with_input((shape[0], *dims))
+    raise SpecError(f"--input '{text}' does not fit the spec's input {fmt_shape(shape)}")
+
+
+def analyze_target(target: str, input_size: str | None = None) -> Analysis:
+    spec = load_target(target)
+    if input_size:
+        spec = resize(spec, input_size)
+    return analyze(spec)
+
+
+def emit_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+@app.command()
+def inspect(
+    target: Target,
+    input_size: InputOption = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the layer table as CSV.")] = False,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the layer table as Markdown.")] = False,
+    depth: Annotated[
+        int | None, typer.Option("--depth", "-d", min=1, help="Fold blocks nested deeper than N into one row each.")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option("--explain", "-e", help="Show the arithmetic of one layer, numbers filled in.")
+    ] = None,
+) -> None:
+    """Layer table: filters, kernel, stride, padding, output size, params, MACs, receptive field."""
+    try:
+        analysis = analyze_target(target, input_size)
+        if layer:
+            for line in explain(analysis, layer):
+                out.print(line, markup=False)
+            return
+    except SpecError as exc:
+        fail(exc)
+    if as_json:
+        emit_json(to_json(analysis))
+    elif as_csv:
+        sys.stdout.write(to_csv(rows(analysis, depth)))
+    elif as_markdown:
+        sys.stdout.write(to_markdown(analysis, rows(analysis, depth)))
+    else:
+        out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
+        out.print(summary(analysis))
+
+
+@app.command("list")
+def list_zoo(as_json: JsonOption = False) -> None:
+    """The model zoo: one line per model with input, params, MACs and source paper."""
+    entries = []
+    for name in zoo_names():
+        try:
+            analysis = analyze_target(name)
+        except SpecError as exc:
+            fail(exc)
+        spec = analysis.spec
+        entries.append(
+            {
+                "name": name,
+                "title": spec.title,
+                "input_shape": list(spec.input.shape),
+                "output_shape": list(analysis.output_shape),
+                "params": analysis.total.params,
+                "macs": analysis.total.macs,
+                "paper": spec.paper,
+                "path": spec.path,
+            }
+        )
+    if as_json:
+        emit_json(entries)
+        return
+    table = Table(title="cnnscope model zoo", header_style="bold")
+    for column, justify in (("Name", "left"), ("Input", "right"), ("Params", "right"), ("MACs", "right"),
+                            ("Source", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for entry in entries:
+        table.add_row(entry["name"], "x".join(map(str, entry["input_shape"])), count(entry["params"]),
+                      si(entry["macs"]), entry["paper"])
+    out.print(table)
+
+
+@app.command()
+def compare(
+    first: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
+    second: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
+    input_size: InputOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cost of two models side by side, with the ratio first / second."""
+    try:
+        a, b = analyze_target(first, input_size), analyze_target(second, input_size)
+    except SpecError as exc:
+        fail(exc)
+    metrics = [
+        ("params", a.total.params, b.total.params, count),
+        ("macs", a.total.macs, b.total.macs, count),
+        ("flops", a.total.flops, b.total.flops, count),
+        ("activation_bytes", a.total.activation_bytes, b.total.activation_bytes, size_bytes),
+    ]
+    ratios = {key: (x / y if y else None) for key, x, y, _ in metrics}
+    if as_json:
+        emit_json({
+            "first": a.spec.name,
+            "second": b.spec.name,
+            "metrics": {key: {"first": x, "second": y, "ratio": ratios[key]} for key, x, y, _ in metrics},
+        })
+        return
+    table = Table(title=f"{a.spec.name} vs {b.spec.name}", header_style="bold")
+    table.add_column("")
+    table.add_column(a.spec.name, justify="right")
+    table.add_column(b.spec.name, justify="right")
+    table.add_column(f"{a.spec.name} / {b.spec.name}", justify="right", style="bold")
+    table.add_row("input", fmt_shape(a.spec.input.shape), fmt_shape(b.spec.input.shape), "")
+    table.add_row("output", fmt_shape(a.output_shape), fmt_shape(b.output_shape), "")
+    for key, x, y, show in metrics:
+        ratio = ratios[key]
+        table.add_row(key, show(x), show(y), f"{ratio:.2f}x" if ratio is not None else "-")
+    out.print(table)
+    if ratios["macs"]:
+        out.print(f"{a.spec.name} needs {ratios['macs']:.2f}x the multiply-adds of {b.spec.name}.")
+
+
+@app.command()
+def check(
+    paths: Annotated[list[str] | None, typer.Argument(help="Spec files or zoo names; default: the whole zoo.")] = None,
+) -> None:
+    """Validate specs and their [expect] figures. Exit 0 all hold, 1 an expectation fails, 2 a spec is invalid."""
+    status = 0
+    for target in paths or zoo_names():
+        try:
+            analysis = analyze_target(target)
+        except SpecError as exc:
+            err.print(f"INVALID {exc}", style="red", markup=False, soft_wrap=True)
+            status = 2
+            continue
+        where = analysis.spec.path or target
+        mismatches = unmet_expectations(analysis)
+        for m in mismatches:
+            out.print(f"FAIL {where}: {m.what}: expected {m.expected}, got {m.actual}", style="red", markup=False)
+        if mismatches:
+            status = max(status, 1)
+            continue
+        checked = "no [expect] section" if analysis.spec.expect.empty else "expectations hold"
+        out.print(f"ok   {where}: {checked}", markup=False)
+    raise typer.Exit(status)
+
+
+@app.command()
+def types() -> None:
+    """The layer types a spec can use, with their keys and defaults."""
+    for name, cls in LAYER_TYPES.items():
+        out.print(f"[bold cyan]{name}[/]  {cls.summary}")
+        for key_name, default, doc in cls.keys_doc():
+            out.print(f"    {key_name} = {default}  [dim]{doc}[/]")
+    out.print('\nEvery layer also takes: name, from (input layers), act ("relu", ...), when (a condition).')
+
+
+def main() -> None:
+    app()

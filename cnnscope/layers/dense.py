@@ -1,0 +1,104 @@
+"""Layers with a weight per (input, output) pair: fully connected and embedding lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnscope.errors import SpecError
+from cnnscope.layers.base import (
+    GLOBAL,
+    Cells,
+    Cost,
+    Global,
+    Layer,
+    Shape,
+    boolean,
+    expect_rank,
+    key,
+    numel,
+    positive,
+    register,
+)
+
+
+@register
+@dataclass(frozen=True)
+class Linear(Layer):
+    """Fully connected layer; like torch, it acts on the last axis."""
+
+    type_name = "linear"
+    summary = "fully connected layer (acts on the last axis, like torch)"
+    out: int = key(positive, doc="number of neurons (output features)")
+    bias: bool = key(boolean, True, "add a learned bias per neuron")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (1, 2, 3, 4), "an input")
+        return (*shape[:-1], self.out)
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        fan_in = inputs[0][-1]
+        macs = numel(out) * fan_in
+        return Cost(weights=fan_in * self.out, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL
+
+    def warnings(self, inputs: list[Shape]) -> list[str]:
+        shape = inputs[0]
+        if len(shape) == 1:
+            return []
+        return [
+            f"linear acts on the last axis only ({shape[-1]} features, repeated over {numel(shape[:-1])} positions);"
+            f" add a flatten before it to connect all {numel(shape):,} inputs"
+        ]
+
+    def cells(self) -> Cells:
+        return Cells(units=str(self.out))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"{inputs[0][-1]} inputs -> {self.out} neurons"]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        fan_in = inputs[0][-1]
+        cost = self.cost(inputs, out)
+        bias = f" + {self.out}" if self.bias else ""
+        repeats = numel(out[:-1])
+        macs = f"{repeats} * {fan_in} * {self.out}" if repeats > 1 else f"{fan_in} * {self.out}"
+        return [
+            f"params = {fan_in} * {self.out}{bias} = {cost.params:,}",
+            f"MACs = {macs} = {cost.macs:,}",
+            f"FLOPs = 2 * MACs = {cost.flops:,}",
+        ]
+
+
+@register
+@dataclass(frozen=True)
+class Embedding(Layer):
+    """Word vectors looked up for each token; output is dim x length (channels first)."""
+
+    type_name = "embedding"
+    summary = "lookup table of word vectors: tokens (L) -> dim x L"
+    dim: int = key(positive, doc="vector size per token")
+    vocab: int | None = key(positive, None, "vocabulary size (default: the input's)")
+    trainable: bool = key(boolean, True, "false for a frozen (static) table")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (1,), "a sequence of tokens")
+        if self.vocab is None:
+            raise SpecError("embedding needs 'vocab' (or an input with tokens and vocab)")
+        return (self.dim, shape[0])
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(weights=(self.vocab or 0) * self.dim, trainable=self.trainable)
+
+    def cells(self) -> Cells:
+        return Cells(units=str(self.dim), size="static" if not self.trainable else "")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"{inputs[0][0]} tokens, one {self.dim}-vector each -> {self.dim}x{inputs[0][0]} (channels first)"]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        frozen = "" if self.trainable else " (frozen: static)"
+        return [f"params = {self.vocab} words * {self.dim} = {self.cost(inputs, out).params:,}{frozen}, MACs = 0"]

@@ -1,0 +1,64 @@
+"""A spec after parsing: validated, blocks expanded, references resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from cnnscope.layers import Activation, Layer, Shape
+
+INPUT = "input"  # name of the model's input tensor in Node.inputs
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model takes per sample: an image/signal/vector shape, or token ids."""
+
+    shape: Shape
+    vocab: int | None = None  # set for token inputs: shape is (length,)
+
+    @property
+    def is_tokens(self) -> bool:
+        return self.vocab is not None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of the expanded graph, in execution order."""
+
+    name: str  # unique, dotted inside blocks: "layer2.0.conv1"
+    layer: Layer
+    inputs: tuple[str, ...]  # names of earlier nodes, or INPUT
+    act: Activation | None = None  # fused activation (``act = "relu"``)
+    scope: tuple[str, ...] = ()  # enclosing block instances, outermost first
+    line: int | None = None  # TOML line that defines it
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """``[expect]``: figures the spec's author vouches for, checked by ``cnnscope check``."""
+
+    params: int | None = None
+    trainable_params: int | None = None
+    macs: int | None = None
+    output: Shape | None = None
+    shapes: dict[str, Shape] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self == Expectations()
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    input: InputSpec
+    nodes: tuple[Node, ...]
+    title: str = ""
+    paper: str = ""
+    path: str | None = None
+    expect: Expectations = field(default_factory=Expectations)
+    groups: dict[str, str] = field(default_factory=dict)  # block instance -> "bottleneck", "bottleneck x3"
+
+    def with_input(self, shape: Shape) -> Spec:
+        """The same architecture on another input size (``--input``)."""
+        return replace(self, input=replace(self.input, shape=shape))

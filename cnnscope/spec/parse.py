@@ -1,0 +1,414 @@
+"""TOML text -> :class:`Spec`: validation, block expansion, reference resolution.
+
+The spec language in brief (README has the full tour)::
+
+    name = "resnet18"
+    input = [3, 224, 224]                   # or {tokens = 56, vocab = 18765}
+    vars = {classes = 1000}                 # names usable in expressions
+    layers = [
+      {name = "conv1", type = "conv2d", out = 64, kernel = 7, stride = 2, padding = 3},
+      {name = "layer1", block = "basic", repeat = 2, args = {planes = 64}},
+      {name = "fc", type = "linear", out = "classes", from = "avgpool"},
+    ]
+    [blocks.basic]                          # reusable, parameterised
+    args = {planes = 64, stride = 1}
+    layers = [ ... {from = ["bn2", "in"], type = "add"} ... ]
+
+Layers run in the order written; ``from`` names earlier layers ("in" is the input of
+the enclosing block or model), so every spec is a DAG by construction.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.layers import ACTIVATIONS, LAYER_TYPES, Activation, Layer
+from cnnscope.spec.expr import evaluate, names_in
+from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Spec
+
+NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect")
+LAYER_KEYS = ("name", "type", "from", "act", "when")
+CALL_KEYS = ("name", "block", "from", "args", "repeat", "first", "when")
+BLOCK_KEYS = ("args", "layers")
+EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
+MAX_NODES = 200_000  # a guard against repeat counts that would never finish
+
+
+def load(path: str | Path) -> Spec:
+    """Read and parse a spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", path=str(path)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, not a spec file", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read: {exc}", path=str(path)) from None
+    return parse(text, path=str(path), default_name=path.stem)
+
+
+def parse(text: str, path: str | None = None, default_name: str = "model") -> Spec:
+    """Parse spec text; every problem raises SpecError naming the file and line."""
+    try:
+        return _parse(text, path, default_name)
+    except SpecError as exc:
+        raise exc.located(path=path) from None
+    except RecursionError:
+        raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path) from None
+
+
+def _parse(text: str, path: str | None, default_name: str) -> Spec:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise SpecError(f"not valid TOML: {message}", line=int(match.group(1)) if match else None) from None
+    if not raw:
+        raise SpecError("the spec is empty", hint="a spec needs at least 'input' and 'layers'")
+    _check_keys(raw, TOP_KEYS, "the spec")
+    lines = _Lines(text)
+    if "input" not in raw:
+        raise SpecError("the spec has no 'input'", hint="e.g. input = [3, 224, 224]")
+    model_input = _parse_input(raw["input"])
+    variables = _parse_vars(raw.get("vars", {}), "vars")
+    layers = raw.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise SpecError("the spec has no layers", hint='layers = [{type = "conv2d", out = 64, kernel = 3}, ...]')
+    blocks = raw.get("blocks", {})
+    if not isinstance(blocks, dict):
+        raise SpecError("'blocks' must be a table of [blocks.NAME] sections")
+    expander = _Expander(blocks, lines, model_input)
+    expander.run(layers, variables, prefix="", scope=(), block_input=INPUT, block=None)
+    name = raw.get("name", default_name)
+    for key in ("name", "title", "paper"):
+        if not isinstance(raw.get(key, ""), str):
+            raise SpecError(f"'{key}' must be a string", line=lines.key(key))
+    return Spec(
+        name=name,
+        input=model_input,
+        nodes=tuple(expander.nodes),
+        title=raw.get("title", ""),
+        paper=raw.get("paper", ""),
+        path=path,
+        expect=_parse_expect(raw.get("expect", {}), lines),
+        groups=expander.groups,
+    )
+
+
+class _Lines:
+    """Finds the TOML line that defines a layer, for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def find(self, pattern: str, start: int = 0) -> int | None:
+        regex = re.compile(pattern)
+        for number in range(start, len(self.lines)):
+            if regex.search(self.lines[number]):
+                return number + 1
+        return None
+
+    def key(self, key: str) -> int | None:
+        return self.find(rf"^\s*{re.escape(key)}\s*=")
+
+    def layer(self, name: str | None, block: str | None) -> int | None:
+        start = (self.find(rf"^\s*\[blocks\.{re.escape(block)}\]") or 1) - 1 if block else 0
+        if name is None:
+            return start + 1 if block else None
+        return self.find(rf"\bname\s*=\s*[\"']{re.escape(name)}[\"']", start)
+
+
+def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(
+                f"unknown key '{key}' in {what}",
+                hint=did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
+            )
+
+
+def _positive_ints(value: Any, what: str) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise SpecError(f"{what} must be a list of positive whole numbers, e.g. [3, 224, 224]")
+    return tuple(value)
+
+
+def _parse_input(value: Any) -> InputSpec:
+    if isinstance(value, list):
+        shape = _positive_ints(value, "input")
+    elif isinstance(value, dict) and "tokens" in value:
+        _check_keys(value, ("tokens", "vocab"), "input")
+        tokens, vocab = value.get("tokens"), value.get("vocab")
+        for key, number in (("tokens", tokens), ("vocab", vocab)):
+            if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+                raise SpecError(f"input {key} must be a positive whole number")
+        return InputSpec((tokens,), vocab=vocab)
+    elif isinstance(value, dict):
+        _check_keys(value, ("shape",), "input")
+        shape = _positive_ints(value.get("shape"), "input shape")
+    else:
+        raise SpecError("input must be a shape such as [3, 224, 224] or {tokens = 56, vocab = 18765}")
+    if len(shape) > 3:
+        raise SpecError("input has more than 3 axes: give channels x height x width per sample, no batch axis")
+    return InputSpec(shape)
+
+
+def _parse_vars(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(f"'{what}' must be a table such as {{planes = 64, stride = 1}}")
+    for key, item in value.items():
+        if not isinstance(item, (int, float, bool)):
+            raise SpecError(f"{what}.{key} must be a number or true/false")
+    return dict(value)
+
+
+def _parse_expect(value: Any, lines: _Lines) -> Expectations:
+    if not isinstance(value, dict):
+        raise SpecError("'expect' must be a table")
+    _check_keys(value, EXPECT_KEYS, "[expect]")
+    line = lines.find(r"^\s*\[expect")
+    counts = {}
+    for key in ("params", "trainable_params", "macs"):
+        if key in value:
+            count = value[key]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise SpecError(f"expect.{key} must be a whole number", line=line)
+            counts[key] = count
+    output = _positive_ints(value["output"], "expect.output") if "output" in value else None
+    shapes = value.get("shapes", {})
+    if not isinstance(shapes, dict):
+        raise SpecError("expect.shapes must be a table of layer = [shape]", line=line)
+    return Expectations(
+        output=output,
+        shapes={name: _positive_ints(shape, f"expect.shapes.{name}") for name, shape in shapes.items()},
+        **counts,
+    )
+
+
+@dataclass
+class _Scope:
+    """Names visible inside one list of layers."""
+
+    variables: dict[str, Any]
+    local: dict[str, str]  # local layer name -> full node name of its output
+    later: set[str]  # names defined further down the same list
+
+
+class _Expander:
+    """Unrolls blocks and repeats into a flat list of nodes in execution order."""
+
+    def __init__(self, blocks: dict[str, Any], lines: _Lines, model_input: InputSpec) -> None:
+        self.blocks = blocks
+        self.lines = lines
+        self.model_input = model_input
+        self.nodes: list[Node] = []
+        self.names: set[str] = set()
+        self.groups: dict[str, str] = {}
+
+    def run(
+        self,
+        entries: list[Any],
+        variables: dict[str, Any],
+        prefix: str,
+        scope: tuple[str, ...],
+        block_input: str,
+        block: str | None,
+    ) -> str:
+        """Expand one layer list; return the full name of its output."""
+        names = [entry.get("name") if isinstance(entry, dict) else None for entry in entries]
+        here = _Scope(variables, {"in": block_input}, {n for n in names if isinstance(n, str)})
+        last = block_input
+        for index, entry in enumerate(entries):
+            name = names[index] if isinstance(names[index], str) else str(index)
+            line = self.lines.layer(names[index] if isinstance(names[index], str) else None, block)
+            here.later.discard(name)
+            try:
+                last = self._entry(entry, name, index, here, prefix, scope, last, block) or last
+            except SpecError as exc:
+                raise exc.located(line=line, layer=prefix + name) from None
+            here.local[name] = last
+        return last
+
+    def _entry(
+        self,
+        entry: Any,
+        name: str,
+        index: int,
+        here: _Scope,
+        prefix: str,
+        scope: tuple[str, ...],
+        previous: str,
+        block: str | None,
+    ) -> str | None:
+        if not isinstance(entry, dict):
+            raise SpecError(f"layer {index + 1} must be an inline table such as {{type = \"relu\"}}")
+        if not isinstance(entry.get("name", ""), str):
+            raise SpecError("'name' must be a string")
+        if "when" in entry and not self._condition(entry["when"], here.variables):
+            return None
+        if not NAME.match(name) or name in ("in", INPUT):
+            raise SpecError(
+                f"'{name}' is not a usable layer name",
+                hint="use letters, digits, _ and dots; 'in' and 'input' are reserved",
+            )
+        full = prefix + name
+        sources = self._sources(entry.get("from"), here, previous)
+        if "block" in entry:
+            return self._call(entry, full, here, scope, sources, block)
+        if "type" not in entry:
+            raise SpecError("has no 'type' (or 'block')", hint="e.g. type = \"conv2d\"")
+        layer = self._layer(entry, here.variables, block)
+        if (len(sources) < 2) if layer.merges else (len(sources) != 1):
+            raise SpecError(
+                f"{layer.type_name} takes {'two or more inputs' if layer.merges else 'one input'},"
+                f" got {len(sources)}",
+                hint="give 'from' a list of layer names" if layer.merges else "use concat or add to join inputs",
+            )
+        act = self._activation(entry["act"], here.variables) if "act" in entry else None
+        self._add(Node(full, layer, sources, act, scope, self.lines.layer(name, block)))
+        return full
+
+    def _add(self, node: Node) -> None:
+        if node.name in self.names:
+            raise SpecError(f"the name '{node.name}' is used twice", hint="every layer needs its own name")
+        if len(self.nodes) >= MAX_NODES:
+            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers")
+        self.names.add(node.name)
+        self.nodes.append(node)
+
+    def _condition(self, when: Any, variables: dict[str, Any]) -> bool:
+        if isinstance(when, bool):
+            return when
+        if not isinstance(when, str):
+            raise SpecError("'when' must be an expression such as \"project\" or \"stride > 1\"")
+        return bool(evaluate(when, variables))
+
+    def _sources(self, value: Any, here: _Scope, previous: str) -> tuple[str, ...]:
+        if value is None:
+            return (previous,)
+        refs = [value] if isinstance(value, str) else value
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise SpecError("'from' must be a layer name or a list of layer names")
+        return tuple(self._resolve(ref, here) for ref in refs)
+
+    def _resolve(self, ref: str, here: _Scope) -> str:
+        if ref in here.local:
+            return here.local[ref]
+        if ref in here.later:
+            raise SpecError(
+                f"takes input from '{ref}', which comes after it: that would make a cycle",
+                hint="layers run in the order written; move it or point 'from' at an earlier layer",
+            )
+        if ref in self.names:  # a full dotted name of any earlier layer
+            return ref
+        raise SpecError(f"unknown layer '{ref}' in 'from'", hint=did_you_mean(ref, [*here.local, *self.names]))
+
+    def _layer(self, entry: dict[str, Any], variables: dict[str, Any], block: str | None) -> Layer:
+        kind = entry["type"]
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
+            hint = did_you_mean(str(kind), LAYER_TYPES) or "see `cnnscope types` for the list"
+            raise SpecError(f"unknown layer type '{kind}'", hint=hint)
+        config = {k: _substitute(v, variables) for k, v in entry.items() if k not in LAYER_KEYS}
+        if kind == "embedding" and "vocab" not in config and self.model_input.vocab:
+            config["vocab"] = self.model_input.vocab
+        return LAYER_TYPES[kind].from_config(config)
+
+    def _activation(self, value: Any, variables: dict[str, Any]) -> Activation:
+        if isinstance(value, str):
+            value = {"type": value}
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            raise SpecError('\'act\' must be a name such as "relu" or a table such as {type = "leaky_relu", slope = 0.1}')
+        kind = value["type"]
+        if kind not in ACTIVATIONS:
+            hint = did_you_mean(kind, ACTIVATIONS) or f"one of: {', '.join(ACTIVATIONS)}"
+            raise SpecError(f"unknown activation '{kind}'", hint=hint)
+        config = {k: _substitute(v, variables) for k, v in value.items() if k != "type"}
+        layer = ACTIVATIONS[kind].from_config(config)
+        assert isinstance(layer, Activation)
+        return layer
+
+    def _call(
+        self,
+        entry: dict[str, Any],
+        full: str,
+        here: _Scope,
+        scope: tuple[str, ...],
+        sources: tuple[str, ...],
+        caller: str | None,
+    ) -> str:
+        """Expand ``{block = "bottleneck", repeat = 3, args = {...}, first = {...}}``."""
+        _check_keys(entry, CALL_KEYS, "a block call")
+        block = entry["block"]
+        if not isinstance(block, str) or block not in self.blocks:
+            raise SpecError(f"unknown block '{block}'", hint=did_you_mean(str(block), self.blocks))
+        if block == caller:
+            raise SpecError(f"block '{block}' uses itself")
+        definition = self.blocks[block]
+        if not isinstance(definition, dict):
+            raise SpecError(f"[blocks.{block}] must be a table with 'args' and 'layers'")
+        _check_keys(definition, BLOCK_KEYS, f"[blocks.{block}]")
+        layers = definition.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise SpecError(f"block '{block}' has no layers")
+        if len(sources) != 1:
+            raise SpecError("a block takes one input")
+        defaults = _parse_vars(definition.get("args", {}), f"blocks.{block}.args")
+        args = self._args(entry.get("args", {}), defaults, here.variables, block, "args")
+        repeat = entry.get("repeat")
+        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1):
+            raise SpecError("repeat must be a whole number of at least 1")
+        first = self._args(entry.get("first", {}), defaults, here.variables, block, "first")
+        output = sources[0]
+        group = (*scope, full) if repeat is not None else scope
+        if repeat is not None:
+            self.groups[full] = f"{block} x{repeat}"
+        for i in range(repeat or 1):
+            instance = f"{full}.{i}" if repeat is not None else full
+            variables = {**here.variables, **defaults, **args, **(first if i == 0 else {})}
+            self.groups[instance] = block
+            output = self.run(layers, variables, f"{instance}.", (*group, instance), output, block)
+        return output
+
+    def _args(
+        self, value: Any, defaults: dict[str, Any], variables: dict[str, Any], block: str, what: str
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise SpecError(f"'{what}' must be a table such as {{planes = 64}}")
+        for key in value:
+            if key not in defaults:
+                raise SpecError(
+                    f"block '{block}' has no argument '{key}'",
+                    hint=did_you_mean(key, defaults) or f"its arguments: {', '.join(defaults) or 'none'}",
+                )
+        return {key: _substitute(item, variables) for key, item in value.items()}
+
+
+def _substitute(value: Any, variables: dict[str, Any]) -> Any:
+    """Evaluate expressions over ``variables`` inside a layer's values.
+
+    A string is an expression when it uses a known name or an operator ("planes * 4");
+    a bare unknown word stays a literal ("same", "relu"); an expression that uses an
+    unknown name is an error with a suggestion.
+    """
+    if isinstance(value, list):
+        return [_substitute(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: _substitute(item, variables) for key, item in value.items()}
+    if not isinstance(value, str):
+        return value
+    used = names_in(value)
+    if used is None or (value.strip().isidentifier() and value.strip() not in variables):
+        return value
+    return evaluate(value, variables)
