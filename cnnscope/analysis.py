@@ -84,6 +84,13 @@ class Analysis:
     def by_name(self) -> dict[str, LayerReport]:
         return {report.name: report for report in self.layers}
 
+    def output_of(self, name: str) -> Shape | None:
+        """Output shape of a layer, or of a block instance (its last layer); None if unknown."""
+        if name in self.by_name:
+            return self.by_name[name].output_shape
+        inside = [r for r in self.layers if name in r.node.scope]
+        return inside[-1].output_shape if inside else None
+
     @property
     def output_shape(self) -> Shape:
         return self.layers[-1].output_shape
@@ -174,8 +181,9 @@ def unmet_expectations(analysis: Analysis) -> list[Mismatch]:
     if expect.output is not None and expect.output != analysis.output_shape:
         found.append(Mismatch("output", fmt_shape(expect.output), fmt_shape(analysis.output_shape)))
     for name, shape in expect.shapes.items():
-        report = analysis.by_name.get(name)
-        actual_shape = "no such layer" if report is None else fmt_shape(report.output_shape)
-        if report is None or report.output_shape != shape:
-            found.append(Mismatch(f"shape of {name}", fmt_shape(shape), actual_shape))
+        actual = analysis.output_of(name)
+        if actual != shape:
+            found.append(
+                Mismatch(f"shape of {name}", fmt_shape(shape), "no such layer" if actual is None else fmt_shape(actual))
+            )
     return found

@@ -58,9 +58,9 @@ def fail(exc: SpecError) -> NoReturn:
 
 def resize(spec: Spec, text: str) -> Spec:
     """Apply ``--input``: a full shape, or just the spatial size, or a sequence length."""
-    if not re.fullmatch(r"\d+([x×,]\d+)*", text.strip()):
+    if not re.fullmatch(r"\d+([x\u00d7,]\d+)*", text.strip()):
         raise SpecError(f"--input '{text}' is not a size such as 3x224x224 or 224")
-    dims = tuple(int(d) for d in re.split(r"[x×,]", text.strip()))
+    dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
     if any(d <= 0 for d in dims):
         raise SpecError(f"--input '{text}': sizes must be positive")
     shape = spec.input.shape
@@ -144,12 +144,22 @@ def list_zoo(as_json: JsonOption = False) -> None:
         emit_json(entries)
         return
     table = Table(title="cnnscope model zoo", header_style="bold")
-    for column, justify in (("Name", "left"), ("Input", "right"), ("Params", "right"), ("MACs", "right"),
-                            ("Source", "left")):
+    for column, justify in (
+        ("Name", "left"),
+        ("Input", "right"),
+        ("Params", "right"),
+        ("MACs", "right"),
+        ("Source", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for entry in entries:
-        table.add_row(entry["name"], "x".join(map(str, entry["input_shape"])), count(entry["params"]),
-                      si(entry["macs"]), entry["paper"])
+        table.add_row(
+            entry["name"],
+            "x".join(map(str, entry["input_shape"])),
+            count(entry["params"]),
+            si(entry["macs"]),
+            entry["paper"],
+        )
     out.print(table)
 
 
@@ -173,11 +183,13 @@ def compare(
     ]
     ratios = {key: (x / y if y else None) for key, x, y, _ in metrics}
     if as_json:
-        emit_json({
-            "first": a.spec.name,
-            "second": b.spec.name,
-            "metrics": {key: {"first": x, "second": y, "ratio": ratios[key]} for key, x, y, _ in metrics},
-        })
+        emit_json(
+            {
+                "first": a.spec.name,
+                "second": b.spec.name,
+                "metrics": {key: {"first": x, "second": y, "ratio": ratios[key]} for key, x, y, _ in metrics},
+            }
+        )
         return
     table = Table(title=f"{a.spec.name} vs {b.spec.name}", header_style="bold")
     table.add_column("")

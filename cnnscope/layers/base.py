@@ -217,7 +217,7 @@ def optional_per_axis(minimum: int) -> Parser:
 def padding(value: Any, cls: type[Layer]) -> tuple[int, ...] | str:
     if isinstance(value, str):
         if value not in ("same", "valid"):
-            raise ValueError("expected a number, one number per axis, \"same\" or \"valid\"")
+            raise ValueError('expected a number, one number per axis, "same" or "valid"')
         return value
     return per_axis(0)(value, cls)
 

@@ -66,10 +66,7 @@ class Axis:
 
     def formula(self) -> str:
         k = str(self.kernel) if self.dilation == 1 else str(self.effective_kernel)
-        if self.pad_before == self.pad_after:
-            pad = f"2*{self.pad_before}"
-        else:
-            pad = f"({self.pad_before}+{self.pad_after})"
+        pad = f"2*{self.pad_before}" if self.pad_before == self.pad_after else f"({self.pad_before}+{self.pad_after})"
         body = f"({self.size} - {k} + {pad})/{self.stride}"
         if self.span % self.stride == 0:
             return f"O = {body} + 1 = {self.span // self.stride} + 1 = {self.out}"
@@ -262,7 +259,7 @@ class Pool(Layer):
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         lines = explain_axes(self.axes(inputs[0]))
-        return lines + [f"channels unchanged: {out[0]}"]
+        return [*lines, f"channels unchanged: {out[0]}"]
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
         taps = math.prod(self.kernel)

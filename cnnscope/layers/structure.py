@@ -105,14 +105,17 @@ class Concat(Layer):
             raise SpecError(f"axis {self.axis} does not exist in '{first_name}' ({fmt_shape(first)})")
         for shape, name in zip(inputs[1:], sources[1:]):
             same_rank = len(shape) == len(first)
-            if not same_rank or shape[: self.axis] + shape[self.axis + 1 :] != first[: self.axis] + first[self.axis + 1 :]:
+            if (
+                not same_rank
+                or shape[: self.axis] + shape[self.axis + 1 :] != first[: self.axis] + first[self.axis + 1 :]
+            ):
                 raise SpecError(
                     f"cannot concat '{name}' ({fmt_shape(shape)}) with '{first_name}' ({fmt_shape(first)}):"
                     f" all sizes except axis {self.axis} must match",
                     hint="check the stride and padding of the branches",
                 )
         joined = sum(shape[self.axis] for shape in inputs)
-        return first[: self.axis] + (joined,) + first[self.axis + 1 :]
+        return (*first[: self.axis], joined, *first[self.axis + 1 :])
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         parts = " + ".join(str(s[self.axis]) for s in inputs)

@@ -12,8 +12,11 @@ from cnnscope.report.rows import jump_text, receptive_text
 def explain(analysis: Analysis, name: str) -> list[str]:
     report = analysis.by_name.get(name)
     if report is None:
-        raise SpecError(f"no layer named '{name}'", path=analysis.spec.path,
-                        hint=did_you_mean(name, analysis.by_name) or "`cnnscope inspect` lists the layer names")
+        raise SpecError(
+            f"no layer named '{name}'",
+            path=analysis.spec.path,
+            hint=did_you_mean(name, analysis.by_name) or "`cnnscope inspect` lists the layer names",
+        )
     node, total = report.node, analysis.total
     inputs, out = list(report.input_shapes), report.output_shape
     where = f" (line {node.line} of {analysis.spec.path})" if node.line and analysis.spec.path else ""

@@ -82,8 +82,20 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
     }
 
 
-COLUMNS = ["layer", "type", "filters/neurons", "size", "stride", "padding", "output", "activation", "params", "macs",
-           "receptive_field", "jump"]
+COLUMNS = [
+    "layer",
+    "type",
+    "filters/neurons",
+    "size",
+    "stride",
+    "padding",
+    "output",
+    "activation",
+    "params",
+    "macs",
+    "receptive_field",
+    "jump",
+]
 
 
 def _cells(row: Row) -> list[str]:
@@ -121,6 +133,9 @@ def to_markdown(analysis: Analysis, table: list[Row]) -> str:
         cells[8], cells[9] = count(row.params), count(row.macs)
         out.append(line(cells))
     total = analysis.total
-    out.append(line(["**total**", "", "", "", "", "", "", "", f"**{count(total.params)}**",
-                     f"**{count(total.macs)}**", "", ""]))
+    out.append(
+        line(
+            ["**total**", "", "", "", "", "", "", "", f"**{count(total.params)}**", f"**{count(total.macs)}**", "", ""]
+        )
+    )
     return "\n".join(out) + "\n"

@@ -35,8 +35,9 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     geometry = ["Kernel/\nstride/pad"] if compact else ["Size", "Stride", "Pad"]
     for header in geometry:
         table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("Output\n(CxHxW)", justify="right", style="green", no_wrap=True,
-                     footer=fmt_shape(analysis.output_shape))
+    table.add_column(
+        "Output\n(CxHxW)", justify="right", style="green", no_wrap=True, footer=fmt_shape(analysis.output_shape)
+    )
     table.add_column("Act", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True, footer=count(total.params))
     table.add_column("MACs", justify="right", no_wrap=True, footer=si(total.macs))
@@ -69,12 +70,22 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
 def summary(analysis: Analysis) -> RenderableType:
     total = analysis.total
     lines = [
-        Text.assemble(("params ", "bold"), f"{count(total.params)}", f"  (trainable {count(total.trainable_params)},"
-                      f" frozen {count(total.frozen_params)})"),
-        Text.assemble(("MACs   ", "bold"), f"{count(total.macs)} ({si(total.macs)})",
-                      ("   FLOPs ", "bold"), f"{count(total.flops)} ({si(total.flops)})"),
-        Text.assemble(("memory ", "bold"), f"{size_bytes(total.activation_bytes)} of activations per sample (float32),"
-                      f" {size_bytes(4 * total.params)} of float32 weights"),
+        Text.assemble(
+            ("params ", "bold"),
+            f"{count(total.params)}",
+            f"  (trainable {count(total.trainable_params)}, frozen {count(total.frozen_params)})",
+        ),
+        Text.assemble(
+            ("MACs   ", "bold"),
+            f"{count(total.macs)} ({si(total.macs)})",
+            ("   FLOPs ", "bold"),
+            f"{count(total.flops)} ({si(total.flops)})",
+        ),
+        Text.assemble(
+            ("memory ", "bold"),
+            f"{size_bytes(total.activation_bytes)} of activations per sample (float32),"
+            f" {size_bytes(4 * total.params)} of float32 weights",
+        ),
     ]
     for layer, message in analysis.warnings:
         lines.append(Text.assemble(("warning ", "yellow bold"), (f"{layer}: ", "bold"), message))

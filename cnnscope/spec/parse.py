@@ -235,10 +235,11 @@ class _Expander:
             line = self.lines.layer(names[index] if isinstance(names[index], str) else None, block)
             here.later.discard(name)
             try:
-                last = self._entry(entry, name, index, here, prefix, scope, last, block) or last
+                output = self._entry(entry, name, index, here, prefix, scope, last, block)
             except SpecError as exc:
                 raise exc.located(line=line, layer=prefix + name) from None
-            here.local[name] = last
+            if output is not None:  # None: skipped by its 'when'
+                here.local[name] = last = output
         return last
 
     def _entry(
@@ -253,7 +254,7 @@ class _Expander:
         block: str | None,
     ) -> str | None:
         if not isinstance(entry, dict):
-            raise SpecError(f"layer {index + 1} must be an inline table such as {{type = \"relu\"}}")
+            raise SpecError(f'layer {index + 1} must be an inline table such as {{type = "relu"}}')
         if not isinstance(entry.get("name", ""), str):
             raise SpecError("'name' must be a string")
         if "when" in entry and not self._condition(entry["when"], here.variables):
@@ -268,12 +269,11 @@ class _Expander:
         if "block" in entry:
             return self._call(entry, full, here, scope, sources, block)
         if "type" not in entry:
-            raise SpecError("has no 'type' (or 'block')", hint="e.g. type = \"conv2d\"")
+            raise SpecError("has no 'type' (or 'block')", hint='e.g. type = "conv2d"')
         layer = self._layer(entry, here.variables, block)
         if (len(sources) < 2) if layer.merges else (len(sources) != 1):
             raise SpecError(
-                f"{layer.type_name} takes {'two or more inputs' if layer.merges else 'one input'},"
-                f" got {len(sources)}",
+                f"{layer.type_name} takes {'two or more inputs' if layer.merges else 'one input'}, got {len(sources)}",
                 hint="give 'from' a list of layer names" if layer.merges else "use concat or add to join inputs",
             )
         act = self._activation(entry["act"], here.variables) if "act" in entry else None
@@ -292,7 +292,7 @@ class _Expander:
         if isinstance(when, bool):
             return when
         if not isinstance(when, str):
-            raise SpecError("'when' must be an expression such as \"project\" or \"stride > 1\"")
+            raise SpecError('\'when\' must be an expression such as "project" or "stride > 1"')
         return bool(evaluate(when, variables))
 
     def _sources(self, value: Any, here: _Scope, previous: str) -> tuple[str, ...]:
@@ -329,7 +329,9 @@ class _Expander:
         if isinstance(value, str):
             value = {"type": value}
         if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-            raise SpecError('\'act\' must be a name such as "relu" or a table such as {type = "leaky_relu", slope = 0.1}')
+            raise SpecError(
+                '\'act\' must be a name such as "relu" or a table such as {type = "leaky_relu", slope = 0.1}'
+            )
         kind = value["type"]
         if kind not in ACTIVATIONS:
             hint = did_you_mean(kind, ACTIVATIONS) or f"one of: {', '.join(ACTIVATIONS)}"
