@@ -90,13 +90,18 @@ def check_axes(layer: Layer, axes: list[Axis]) -> None:
 
 
 def axis_warnings(axes: list[Axis]) -> list[str]:
+    """Say which pixels the floor in O = (I - K + 2P)/S + 1 leaves out."""
+    names = list(AXIS_NAMES[len(axes)])
+    if len(axes) == 2 and axes[0] == axes[1]:
+        names, axes = ["height and width"], axes[:1]
     notes = []
-    for name, axis in zip(AXIS_NAMES[len(axes)], axes):
+    for name, axis in zip(names, axes):
         if axis.dropped():
+            pad = axis.pad_before + axis.pad_after
             notes.append(
-                f"{name}: {axis.size} - {axis.effective_kernel} + {axis.pad_before + axis.pad_after}"
-                f" = {axis.span} is not a multiple of stride {axis.stride}; the floor drops the last"
-                f" {axis.dropped()} pixel(s) of the padded input along the {name}"
+                f"{name}: {axis.size} - {axis.effective_kernel} + {pad} = {axis.span} is not a multiple of"
+                f" stride {axis.stride}, so the floor leaves the last {axis.dropped()} pixel(s) of the padded"
+                " input unused"
             )
     return notes
 

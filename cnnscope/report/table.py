@@ -12,6 +12,8 @@ from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import Row, receptive_text
 
+SHOWN_WARNINGS = 5
+
 
 def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False) -> Table:
     """The lecture's table plus params, MACs and receptive field.
@@ -87,6 +89,9 @@ def summary(analysis: Analysis) -> RenderableType:
             f" {size_bytes(4 * total.params)} of float32 weights",
         ),
     ]
-    for layer, message in analysis.warnings:
+    warnings = analysis.warnings
+    for layer, message in warnings[:SHOWN_WARNINGS]:
         lines.append(Text.assemble(("warning ", "yellow bold"), (f"{layer}: ", "bold"), message))
+    if len(warnings) > SHOWN_WARNINGS:
+        lines.append(Text(f"... and {len(warnings) - SHOWN_WARNINGS} more warnings (--explain LAYER or --json)"))
     return Group(*lines)

@@ -1,0 +1,36 @@
+"""Shared helpers: run the CLI in-process, parse spec text, find the zoo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnnscope.analysis import Analysis, analyze
+from cnnscope.cli import app
+from cnnscope.spec import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args))
+
+    return invoke
+
+
+def analyze_text(text: str) -> Analysis:
+    return analyze(parse(text, path="test.toml"))
+
+
+def inspect_json(cli, *args: str) -> dict:
+    result = cli("inspect", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
