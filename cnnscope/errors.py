@@ -38,10 +38,9 @@ class SpecError(Exception):
         return self
 
     def __str__(self) -> str:
-        where = self.path or "<spec>"
-        if self.line:
-            where += f":{self.line}"
-        text = f"{where}: "
+        text = ""
+        if self.path:
+            text = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
         if self.layer:
             text += f"layer '{self.layer}': "
         text += self.message

@@ -64,8 +64,16 @@ def test_alexnet_parameters_by_hand(alexnet):
 def test_alexnet_receptive_fields_by_hand(alexnet):
     # r_out = r_in + (k - 1) * jump_in ; jump_out = jump_in * stride
     expected, r, j = {}, 1, 1
-    for name, k, s in [("conv1", 11, 4), ("pool1", 3, 2), ("conv2", 5, 1), ("pool2", 3, 2), ("conv3", 3, 1),
-                       ("conv4", 3, 1), ("conv5", 3, 1), ("pool3", 3, 2)]:
+    for name, k, s in [
+        ("conv1", 11, 4),
+        ("pool1", 3, 2),
+        ("conv2", 5, 1),
+        ("pool2", 3, 2),
+        ("conv3", 3, 1),
+        ("conv4", 3, 1),
+        ("conv5", 3, 1),
+        ("pool3", 3, 2),
+    ]:
         r, j = r + (k - 1) * j, j * s
         expected[name] = (r, j)
     for name, (size, jump) in expected.items():
@@ -76,7 +84,9 @@ def test_alexnet_receptive_fields_by_hand(alexnet):
 
 def test_dimension_example():
     # "O = (6 - 4 + 2*2)/2 + 1 = 3 + 1 = 4"
-    analysis = analyze_text("input = [1, 6, 6]\nlayers = [{type = 'conv2d', out = 1, kernel = 4, stride = 2, padding = 2}]")
+    analysis = analyze_text(
+        "input = [1, 6, 6]\nlayers = [{type = 'conv2d', out = 1, kernel = 4, stride = 2, padding = 2}]"
+    )
     assert analysis.output_shape == (1, 4, 4)
     lines = analysis.layers[0].node.layer.explain([(1, 6, 6)], (1, 4, 4))
     assert "O = (6 - 4 + 2*2)/2 + 1 = 3 + 1 = 4" in lines[0]
@@ -130,8 +140,13 @@ GOOGLENET_TABLE = [
 ]
 # Rows where the table contradicts its own rule (weights without biases, K = 1024,
 # ops = weights x output positions) by more than 2 %: see docs/conventions.md.
-GOOGLENET_DISAGREES = {("conv1", "params"), ("conv1", "ops"), ("inception4c", "params"), ("inception5a", "params"),
-                       ("inception5a", "ops")}
+GOOGLENET_DISAGREES = {
+    ("conv1", "params"),
+    ("conv1", "ops"),
+    ("inception4c", "params"),
+    ("inception5a", "params"),
+    ("inception5a", "ops"),
+}
 
 
 def _group_weights(analysis, prefix):
@@ -154,8 +169,10 @@ def test_googlenet_inception_rows(googlenet, row):
     by_hand = depth * c1 + depth * c3r + c3r * 9 * c3 + depth * c5r + c5r * 25 * c5 + depth * pp
     assert _group_weights(googlenet, name) == by_hand
     assert googlenet.output_of(name) == (c1 + c3 + c5 + pp, size, size)
-    for column, table_value, computed in (("params", params_k, by_hand / 1024),
-                                          ("ops", ops_m, by_hand * size * size / 1e6)):
+    for column, table_value, computed in (
+        ("params", params_k, by_hand / 1024),
+        ("ops", ops_m, by_hand * size * size / 1e6),
+    ):
         assert _agrees(table_value, computed) != ((name, column) in GOOGLENET_DISAGREES), (column, computed)
 
 

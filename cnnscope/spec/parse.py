@@ -233,11 +233,11 @@ class _Expander:
         for index, entry in enumerate(entries):
             name = names[index] if isinstance(names[index], str) else str(index)
             line = self.lines.layer(names[index] if isinstance(names[index], str) else None, block)
-            here.later.discard(name)
             try:
                 output = self._entry(entry, name, index, here, prefix, scope, last, block)
             except SpecError as exc:
                 raise exc.located(line=line, layer=prefix + name) from None
+            here.later.discard(name)
             if output is not None:  # None: skipped by its 'when'
                 here.local[name] = last = output
         return last
@@ -265,7 +265,7 @@ class _Expander:
                 hint="use letters, digits, _ and dots; 'in' and 'input' are reserved",
             )
         full = prefix + name
-        sources = self._sources(entry.get("from"), here, previous)
+        sources = self._sources(entry.get("from"), here, previous, name)
         if "block" in entry:
             return self._call(entry, full, here, scope, sources, block)
         if "type" not in entry:
@@ -295,12 +295,14 @@ class _Expander:
             raise SpecError('\'when\' must be an expression such as "project" or "stride > 1"')
         return bool(evaluate(when, variables))
 
-    def _sources(self, value: Any, here: _Scope, previous: str) -> tuple[str, ...]:
+    def _sources(self, value: Any, here: _Scope, previous: str, own: str) -> tuple[str, ...]:
         if value is None:
             return (previous,)
         refs = [value] if isinstance(value, str) else value
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise SpecError("'from' must be a layer name or a list of layer names")
+        if own in refs:
+            raise SpecError("takes input from itself: that would make a cycle", hint="point 'from' at an earlier layer")
         return tuple(self._resolve(ref, here) for ref in refs)
 
     def _resolve(self, ref: str, here: _Scope) -> str:
