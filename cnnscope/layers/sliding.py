@@ -82,7 +82,8 @@ class Axis:
 def check_axes(layer: Layer, axes: list[Axis]) -> None:
     for name, axis in zip(AXIS_NAMES[len(axes)], axes):
         padded = axis.size + axis.pad_before + axis.pad_after
-        if axis.span < 0:
+        # like torch: in ceil mode a window may hang over the end as long as one output remains
+        if axis.span < 0 and not (axis.ceil and axis.out >= 1):
             raise SpecError(
                 f"kernel {axis.effective_kernel} is larger than the padded input {padded} along the {name}",
                 hint="use a smaller kernel, more padding or a larger input",
@@ -304,6 +305,18 @@ class AvgPool1d(Pool):
     summary = "1-D average pooling"
 
 
+def _widest_adaptive_window(size: int, out: int, exact_up_to: int = 10_000) -> int:
+    """torch's adaptive window i spans [floor(i*I/O), ceil((i+1)*I/O)): the widest one.
+
+    Beyond ``exact_up_to`` outputs the bound ceil(I/O) + 1 is used instead of a long scan.
+    """
+    if size % out == 0:
+        return size // out
+    if out > exact_up_to:
+        return -(-size // out) + 1
+    return max(-(-(i + 1) * size // out) - i * size // out for i in range(out))
+
+
 @dataclass(frozen=True)
 class AveragePoolTo(Layer):
     """Average pooling to a fixed output size, whatever the input size."""
@@ -323,9 +336,8 @@ class AveragePoolTo(Layer):
         return Cost(flops=numel(inputs[0]) + numel(out))
 
     def window(self, inputs: list[Shape]) -> Window:
-        # torch's window i spans [floor(i*I/O), ceil((i+1)*I/O)); report the widest one
         sizes = list(zip(inputs[0][1:], self.target))
-        kernel = tuple(max(-(-(i + 1) * size // o) - i * size // o for i in range(o)) for size, o in sizes)
+        kernel = tuple(_widest_adaptive_window(size, o) for size, o in sizes)
         return Window(kernel, tuple(max(1, size // o) for size, o in sizes))
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:

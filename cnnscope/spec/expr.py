@@ -1,6 +1,6 @@
 """Arithmetic on block arguments: ``out = "planes * 4"``, ``when = "project"``.
 
-A deliberately tiny language (numbers, booleans, names, + - * / // % **, comparisons,
+A deliberately tiny language (numbers, booleans, names (no strings), + - * / // % **, comparisons,
 ``and``/``or``/``not``, ``a if c else b``) evaluated over Python's own parser, so that a
 spec can say what the paper says (``"S * S * (B * 5 + C)"``) without running code.
 """
@@ -55,7 +55,7 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
 
 
 def _eval(node: ast.AST, scope: Mapping[str, Any], text: str) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool, str)):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool)):
         return node.value
     if isinstance(node, ast.Name):
         if node.id in scope:

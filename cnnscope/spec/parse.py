@@ -373,6 +373,8 @@ class _Expander:
         repeat = entry.get("repeat")
         if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1):
             raise SpecError("repeat must be a whole number of at least 1")
+        if (repeat or 1) * len(layers) + len(self.nodes) > MAX_NODES:
+            raise SpecError(f"repeat = {repeat} would expand to more than {MAX_NODES:,} layers")
         first = self._args(entry.get("first", {}), defaults, here.variables, block, "first")
         output = sources[0]
         group = (*scope, full) if repeat is not None else scope

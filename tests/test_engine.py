@@ -1,0 +1,133 @@
+"""Engine arithmetic against torch (shapes) and against the formula worked by hand."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnscope.errors import SpecError
+from tests.conftest import analyze_text
+
+torch = pytest.importorskip("torch")
+
+
+def one_layer(input_shape, layer: str):
+    return analyze_text(f"input = {list(input_shape)}\nlayers = [{layer}]")
+
+
+def torch_shape(module, input_shape):
+    """Output shape per sample, or None where torch rejects the configuration."""
+    try:
+        with torch.no_grad():
+            return tuple(module(torch.zeros(1, *input_shape, device="meta")).shape[1:])
+    except (RuntimeError, ValueError):
+        return None
+
+
+def engine_shape(input_shape, layer: str):
+    try:
+        return one_layer(input_shape, layer).output_shape
+    except SpecError:
+        return None
+
+
+sizes = st.integers(1, 24)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    channels=st.integers(1, 6),
+    h=sizes,
+    w=sizes,
+    out=st.integers(1, 6),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+    groups=st.integers(1, 3),
+)
+def test_conv2d_shapes_match_torch(channels, h, w, out, kernel, stride, padding, dilation, groups):
+    try:
+        module = torch.nn.Conv2d(channels, out, kernel, stride, padding, dilation, groups, device="meta")
+    except ValueError:  # torch refuses groups that do not divide the channels at construction
+        module = None
+    expected = torch_shape(module, (channels, h, w)) if module else None
+    layer = (
+        f"{{type = 'conv2d', out = {out}, kernel = {kernel}, stride = {stride}, padding = {padding},"
+        f" dilation = {dilation}, groups = {groups}}}"
+    )
+    assert engine_shape((channels, h, w), layer) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    h=sizes,
+    w=sizes,
+    kernel=st.integers(1, 6),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 3),
+    ceil=st.booleans(),
+    kind=st.sampled_from(["max", "avg"]),
+)
+def test_pool2d_shapes_match_torch(h, w, kernel, stride, padding, ceil, kind):
+    make = torch.nn.MaxPool2d if kind == "max" else torch.nn.AvgPool2d
+    try:
+        module = make(kernel, stride, padding, ceil_mode=ceil)
+        expected = torch_shape(module, (2, h, w))
+    except (RuntimeError, ValueError):
+        expected = None
+    layer = f"{{type = '{kind}pool', kernel = {kernel}, stride = {stride}, padding = {padding}, ceil = {str(ceil).lower()}}}"
+    assert engine_shape((2, h, w), layer) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(1, 40),
+    kernel=st.integers(1, 9),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 4),
+    dilation=st.integers(1, 3),
+)
+def test_conv1d_shapes_match_torch(length, kernel, stride, padding, dilation):
+    expected = torch_shape(torch.nn.Conv1d(3, 4, kernel, stride, padding, dilation, device="meta"), (3, length))
+    layer = f"{{type = 'conv1d', out = 4, kernel = {kernel}, stride = {stride}, padding = {padding}, dilation = {dilation}}}"
+    assert engine_shape((3, length), layer) == expected
+
+
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
+def test_same_padding_matches_torch(kernel):
+    expected = torch_shape(torch.nn.Conv2d(3, 4, kernel, padding="same", device="meta"), (3, 9, 10))
+    assert engine_shape((3, 9, 10), f"{{type = 'conv2d', out = 4, kernel = {kernel}, padding = 'same'}}") == expected
+
+
+def test_floor_warning_names_the_dropped_pixels():
+    analysis = one_layer((3, 224, 224), "{type = 'conv2d', out = 96, kernel = 11, stride = 4, padding = 2}")
+    assert analysis.output_shape == (96, 55, 55)  # floor((224 - 11 + 4) / 4) + 1 = floor(54.25) + 1
+    (warning,) = analysis.layers[0].warnings
+    assert "224 - 11 + 4 = 217 is not a multiple of stride 4" in warning
+    assert "last 1 pixel(s)" in warning  # 217 = 4 * 54 + 1
+    assert one_layer((3, 227, 227), "{type = 'conv2d', out = 96, kernel = 11, stride = 4}").layers[0].warnings == ()
+
+
+def test_ceil_and_dilation_formulas():
+    pool = one_layer((64, 112, 112), "{type = 'maxpool', kernel = 3, stride = 2, ceil = true}")
+    assert pool.output_shape == (64, 56, 56)  # ceil((112 - 3) / 2) + 1 = 55 + 1
+    lines = pool.layers[0].node.layer.explain([(64, 112, 112)], (64, 56, 56))
+    assert "O = ceil((112 - 3 + 2*0)/2) + 1 = ceil(54.5) + 1 = 56" in lines[0]
+    dilated = one_layer((1, 20, 20), "{type = 'conv2d', out = 1, kernel = 3, dilation = 2}")
+    assert dilated.output_shape == (1, 16, 16)  # K = 2*(3-1)+1 = 5, O = 20 - 5 + 1
+    assert dilated.layers[0].receptive.size == (5, 5)
+
+
+def test_costs_by_hand():
+    grouped = one_layer((8, 10, 10), "{type = 'conv2d', out = 16, kernel = 3, groups = 4, bias = false}")
+    assert grouped.total.params == 16 * (8 // 4) * 3 * 3
+    assert grouped.total.macs == 16 * 8 * 8 * (8 // 4) * 3 * 3
+    assert grouped.total.flops == 2 * grouped.total.macs
+    bn = one_layer((8, 4, 4), "{type = 'batchnorm'}")
+    assert bn.total.params == 16 and bn.total.flops == 2 * 8 * 4 * 4
+    frozen = analyze_text(
+        "input = {tokens = 7, vocab = 50}\nlayers = [{type = 'embedding', dim = 4, trainable = false}]"
+    )
+    assert frozen.output_shape == (4, 7) and frozen.total.frozen_params == 200 and frozen.total.trainable_params == 0

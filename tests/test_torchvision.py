@@ -1,0 +1,50 @@
+"""The torchvision-layout specs against torchvision's own models, built at test time.
+
+Layer names in these specs are torchvision's module names, so every layer can be
+checked: its parameter count against the module's, its output shape against what a
+forward hook records on a real forward pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+models = pytest.importorskip("torchvision.models")
+
+from cnnscope.analysis import analyze  # noqa: E402
+from cnnscope.zoo import load_target  # noqa: E402
+
+BUILDERS = {
+    "alexnet_tv": lambda: models.alexnet(weights=None),
+    "vgg16": lambda: models.vgg16(weights=None),
+    "vgg19": lambda: models.vgg19(weights=None),
+    "googlenet_tv": lambda: models.googlenet(weights=None, aux_logits=False, init_weights=False),
+    "resnet18": lambda: models.resnet18(weights=None),
+    "resnet50": lambda: models.resnet50(weights=None),
+    "resnet152": lambda: models.resnet152(weights=None),
+}
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_spec_matches_torchvision(name):
+    analysis = analyze(load_target(name))
+    with torch.device("meta"):  # shapes and counts only: no memory, no init time
+        model = BUILDERS[name]().eval()
+    assert analysis.total.params == sum(p.numel() for p in model.parameters())
+
+    modules = dict(model.named_modules())
+    recorded = {}
+    for report in analysis.layers:
+        module = modules.get(report.name)
+        if module is None:
+            continue
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        assert report.cost.params == own, report.name
+        module.register_forward_hook(lambda _m, _i, out, key=report.name: recorded.__setitem__(key, tuple(out.shape)))
+    with torch.no_grad():
+        model(torch.empty(1, *analysis.spec.input.shape, device="meta"))
+    checked = [r for r in analysis.layers if r.name in recorded]
+    assert len(checked) >= len([r for r in analysis.layers if r.cost.params]) > 0
+    for report in checked:
+        assert recorded[report.name] == (1, *report.output_shape), report.name
