@@ -261,7 +261,8 @@ class Pool(Layer):
         return axis_warnings(self.axes(inputs[0]))
 
     def cells(self) -> Cells:
-        return Cells("", _square(self.kernel), _pair(self.steps), _pair(self.padding))
+        stride = _pair(self.steps) + (" ceil" if self.ceil else "")
+        return Cells("", _square(self.kernel), stride, _pair(self.padding))
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         lines = explain_axes(self.axes(inputs[0]))
