@@ -8,4 +8,11 @@ from cnnscope.errors import SpecError
 from cnnscope.spec import Spec, load, parse
 
 __version__ = "0.1.0"
-__all__ = ["Analysis", "Spec", "SpecError", "analyze", "load", "parse"]
+__all__ = ["Analysis", "Spec", "SpecError", "analyze", "build", "load", "parse"]
+
+
+def build(spec_or_path):  # type: ignore[no-untyped-def]
+    """A runnable ``torch.nn.Module`` from a Spec, a spec file or a zoo name (imports torch)."""
+    from cnnscope.runtime.build import build as build_model
+
+    return build_model(spec_or_path)

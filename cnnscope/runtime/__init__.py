@@ -1,0 +1,1 @@
+"""The torch side: specs become runnable ``nn.Module``s. Only this package imports torch."""

@@ -1,0 +1,83 @@
+"""Spec -> ``nn.Module`` whose submodule names are the spec's layer names.
+
+A layer named ``layer2.0.conv1`` becomes ``model.layer2[0].conv1`` (nested containers),
+so ``model.get_submodule("layer2.0.conv1")`` and state_dict keys follow the spec, and the
+torchvision-layout specs load torchvision checkpoints without conversion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnscope.analysis import analyze
+from cnnscope.errors import SpecError
+from cnnscope.runtime.modules import module_for
+from cnnscope.spec import INPUT, Spec
+from cnnscope.zoo import load_target
+
+
+class SpecModel(nn.Module):
+    """Runs the spec's graph in order, freeing each tensor after its last use."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        self.spec = spec
+        analysis = analyze(spec)
+        self._steps: list[tuple[str, tuple[str, ...], nn.Module, nn.Module | None]] = []
+        for report in analysis.layers:
+            node = report.node
+            module = module_for(node.layer, list(report.input_shapes))
+            self._attach(node.name, module)
+            act = module_for(node.act, [report.output_shape]) if node.act else None
+            self._steps.append((node.name, node.inputs, module, act))
+        last_use: dict[str, int] = {}
+        for index, (_, inputs, _, _) in enumerate(self._steps):
+            for name in inputs:
+                last_use[name] = index
+        self._release = [[n for n in inputs if last_use[n] == i] for i, (_, inputs, _, _) in enumerate(self._steps)]
+
+    def _attach(self, name: str, module: nn.Module) -> None:
+        *path, leaf = name.split(".")
+        parent: nn.Module = self
+        for part in path:
+            child = parent._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                try:
+                    parent.add_module(part, child)
+                except KeyError:
+                    raise SpecError(
+                        f"the name '{part}' clashes with an attribute of torch modules",
+                        layer=name,
+                        hint="rename the layer",
+                    ) from None
+            parent = child
+        if leaf in parent._modules:
+            raise SpecError(f"the name '{name}' is both a layer and a group of layers", layer=name)
+        try:
+            parent.add_module(leaf, module)
+        except KeyError:
+            raise SpecError(
+                f"the name '{leaf}' clashes with an attribute of torch modules", layer=name, hint="rename the layer"
+            ) from None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {INPUT: x}
+        out = x
+        for (name, inputs, module, act), release in zip(self._steps, self._release):
+            out = module(*(values[i] for i in inputs))
+            if act is not None:
+                out = act(out)
+            values[name] = out
+            for done in release:
+                del values[done]
+        return out
+
+
+def build(spec_or_path: Spec | str | Path) -> SpecModel:
+    """Build a runnable model from a Spec, a spec file or a zoo name."""
+    spec = spec_or_path if isinstance(spec_or_path, Spec) else load_target(str(spec_or_path))
+    return SpecModel(spec)

@@ -1,0 +1,69 @@
+"""Spec-built torch models: torchvision's weights load as they are and give the same outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+models = pytest.importorskip("torchvision.models")
+
+import cnnscope  # noqa: E402
+from cnnscope.analysis import analyze  # noqa: E402
+from cnnscope.zoo import load_target, zoo_names  # noqa: E402
+
+TORCHVISION = {
+    "alexnet_tv": lambda: models.alexnet(weights=None),
+    "vgg16": lambda: models.vgg16(weights=None),
+    "googlenet_tv": lambda: models.googlenet(weights=None, aux_logits=False, init_weights=True),
+    "resnet18": lambda: models.resnet18(weights=None),
+    "resnet50": lambda: models.resnet50(weights=None),
+}
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_checkpoint_gives_the_same_outputs(name, tmp_path):
+    torch.manual_seed(0)
+    reference = TORCHVISION[name]().eval()
+    checkpoint = tmp_path / f"{name}.pth"
+    torch.save(reference.state_dict(), checkpoint)
+    model = cnnscope.build(name).eval()
+    model.load_state_dict(torch.load(checkpoint, weights_only=True), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_runtime_shapes_equal_static_shapes(name):
+    analysis = analyze(load_target(name))
+    with torch.device("meta"):
+        model = cnnscope.build(name).eval()
+    recorded = {}
+    for report in analysis.layers:
+        module = model.get_submodule(report.name)
+        module.register_forward_hook(lambda _m, _i, out, key=report.name: recorded.__setitem__(key, tuple(out.shape)))
+    spec_input = analysis.spec.input
+    if spec_input.is_tokens:
+        x = torch.zeros(1, *spec_input.shape, dtype=torch.long, device="meta")
+    else:
+        x = torch.zeros(1, *spec_input.shape, device="meta")
+    with torch.no_grad():
+        out = model(x)
+    assert tuple(out.shape) == (1, *analysis.output_shape)
+    assert recorded == {r.name: (1, *r.output_shape) for r in analysis.layers}
+    assert sum(p.numel() for p in model.parameters()) == analysis.total.params
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == analysis.total.trainable_params
+
+
+def test_module_names_follow_the_spec():
+    model = cnnscope.build("resnet50")
+    assert isinstance(model.get_submodule("layer2.0.downsample.0"), torch.nn.Conv2d)
+    assert "layer4.2.bn3.running_var" in model.state_dict()
+
+
+def test_kim_cnn_runs_on_token_ids():
+    model = cnnscope.build("kim_cnn").eval()
+    probabilities = model(torch.randint(0, 18765, (3, 56)))
+    assert probabilities.shape == (3, 2)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(3))
