@@ -8,7 +8,7 @@ from cnnscope.errors import SpecError
 from cnnscope.spec import Spec, load, parse
 
 __version__ = "0.1.0"
-__all__ = ["Analysis", "Spec", "SpecError", "analyze", "build", "load", "parse"]
+__all__ = ["Analysis", "Spec", "SpecError", "analyze", "build", "load", "load_weights", "parse"]
 
 
 def build(spec_or_path):  # type: ignore[no-untyped-def]
@@ -16,3 +16,10 @@ def build(spec_or_path):  # type: ignore[no-untyped-def]
     from cnnscope.runtime.build import build as build_model
 
     return build_model(spec_or_path)
+
+
+def load_weights(model, path):  # type: ignore[no-untyped-def]
+    """Load a ``.pth``/``.pt`` state_dict safely (``weights_only=True``) into a built model."""
+    from cnnscope.runtime.weights import load_weights as load
+
+    return load(model, path)

@@ -67,3 +67,45 @@ def test_kim_cnn_runs_on_token_ids():
     probabilities = model(torch.randint(0, 18765, (3, 56)))
     assert probabilities.shape == (3, 2)
     assert torch.allclose(probabilities.sum(dim=1), torch.ones(3))
+
+
+def test_load_weights_round_trip_and_reports(tmp_path):
+    reference = models.resnet18(weights=None).eval()
+    good = tmp_path / "resnet18.pth"
+    torch.save({"state_dict": reference.state_dict()}, good)
+    model = cnnscope.load_weights(cnnscope.build("resnet18"), good)
+    assert torch.equal(model.state_dict()["fc.weight"], reference.state_dict()["fc.weight"])
+
+    wrong = tmp_path / "alexnet.pth"
+    torch.save(models.alexnet(weights=None).state_dict(), wrong)
+    with pytest.raises(cnnscope.SpecError, match=r"missing keys \(conv1.weight, bn1.weight, bn1.bias, \.\.\."):
+        cnnscope.load_weights(cnnscope.build("resnet18"), wrong)
+
+    head = reference.state_dict()
+    head["fc.weight"] = torch.zeros(10, 512)
+    resized = tmp_path / "ten_classes.pth"
+    torch.save(head, resized)
+    with pytest.raises(cnnscope.SpecError, match=r"fc\.weight: model 1000x512, checkpoint 10x512"):
+        cnnscope.load_weights(cnnscope.build("resnet18"), resized)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"not a checkpoint at all", "not a readable torch checkpoint"),
+        (None, "refused"),
+    ],
+)
+def test_unsafe_or_corrupt_checkpoints_are_refused(tmp_path, content, fragment):
+    path = tmp_path / "bad.pth"
+    if content is None:
+        torch.save({"weight": torch.zeros(1), "payload": Payload()}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(cnnscope.SpecError, match=fragment):
+        cnnscope.load_weights(cnnscope.build("lenet5"), path)
