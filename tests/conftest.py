@@ -34,3 +34,13 @@ def inspect_json(cli, *args: str) -> dict:
     result = cli("inspect", *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def record_output_shapes(model, names) -> dict:
+    """Forward hooks on the submodules named ``names``: name -> output shape, filled by a forward pass."""
+    recorded: dict[str, tuple[int, ...]] = {}
+    for name in names:
+        model.get_submodule(name).register_forward_hook(
+            lambda _module, _inputs, out, key=name: recorded.__setitem__(key, tuple(out.shape))
+        )
+    return recorded

@@ -10,6 +10,7 @@ models = pytest.importorskip("torchvision.models")
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
+from tests.conftest import record_output_shapes  # noqa: E402
 
 TORCHVISION = {
     "alexnet_tv": lambda: models.alexnet(weights=None),
@@ -38,10 +39,7 @@ def test_runtime_shapes_equal_static_shapes(name):
     analysis = analyze(load_target(name))
     with torch.device("meta"):
         model = cnnscope.build(name).eval()
-    recorded = {}
-    for report in analysis.layers:
-        module = model.get_submodule(report.name)
-        module.register_forward_hook(lambda _m, _i, out, key=report.name: recorded.__setitem__(key, tuple(out.shape)))
+    recorded = record_output_shapes(model, [report.name for report in analysis.layers])
     spec_input = analysis.spec.input
     if spec_input.is_tokens:
         x = torch.zeros(1, *spec_input.shape, dtype=torch.long, device="meta")

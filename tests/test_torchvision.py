@@ -14,6 +14,7 @@ models = pytest.importorskip("torchvision.models")
 
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
+from tests.conftest import record_output_shapes  # noqa: E402
 
 BUILDERS = {
     "alexnet_tv": lambda: models.alexnet(weights=None),
@@ -34,14 +35,11 @@ def test_spec_matches_torchvision(name):
     assert analysis.total.params == sum(p.numel() for p in model.parameters())
 
     modules = dict(model.named_modules())
-    recorded = {}
-    for report in analysis.layers:
-        module = modules.get(report.name)
-        if module is None:
-            continue
-        own = sum(p.numel() for p in module.parameters(recurse=False))
+    shared = [report for report in analysis.layers if report.name in modules]
+    for report in shared:
+        own = sum(p.numel() for p in modules[report.name].parameters(recurse=False))
         assert report.cost.params == own, report.name
-        module.register_forward_hook(lambda _m, _i, out, key=report.name: recorded.__setitem__(key, tuple(out.shape)))
+    recorded = record_output_shapes(model, [report.name for report in shared])
     with torch.no_grad():
         model(torch.empty(1, *analysis.spec.input.shape, device="meta"))
     checked = [r for r in analysis.layers if r.name in recorded]

@@ -27,7 +27,7 @@ def explain(analysis: Analysis, name: str) -> list[str]:
         *("  " + line for line in node.layer.explain_cost(inputs, out)),
     ]
     if node.act is not None:
-        lines.append(f"  then {node.act.label}: " + node.act.explain_cost([out], out)[0].split(", ")[-1])
+        lines.append(f"  then {node.act.label}: FLOPs = {node.act.cost([out], out).flops:,}")
     lines.append(f"receptive field {receptive_text(report.receptive)}, jump {jump_text(report.receptive)}")
     share = [
         f"{100 * report.cost.params / total.params:.2f}% of params" if total.params else "",

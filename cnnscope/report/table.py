@@ -7,7 +7,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cnnscope.analysis import Analysis
+from cnnscope.analysis import BYTES_PER_ELEMENT, Analysis
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import Row, receptive_text
@@ -86,7 +86,7 @@ def summary(analysis: Analysis) -> RenderableType:
         Text.assemble(
             ("memory ", "bold"),
             f"{size_bytes(total.activation_bytes)} of activations per sample (float32),"
-            f" {size_bytes(4 * total.params)} of float32 weights",
+            f" {size_bytes(BYTES_PER_ELEMENT * total.params)} of float32 weights",
         ),
     ]
     warnings = analysis.warnings
