@@ -1,8 +1,8 @@
-"""The one exception a user ever sees: a spec that cannot be read or analysed.
+"""The exceptions a user ever sees, each printed by the CLI as one line (exit code 2).
 
-Every check in cnnscope raises :class:`SpecError` with as much context as it has
-(file, TOML line, layer, a suggested fix). The CLI prints it as one line and exits
-with code 2; library users can catch it and read the fields.
+Every check in cnnscope raises a :class:`CnnscopeError` with as much context as it
+has (file, TOML line, layer, a suggested fix); library users can catch it and read
+the fields. Subclasses say what went wrong: a spec, a checkpoint, a device or an image.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import difflib
 from collections.abc import Iterable
 
 
-class SpecError(Exception):
-    """A spec is malformed or describes a network that cannot exist."""
+class CnnscopeError(Exception):
+    """Bad input: the message names the file, line and layer where known, and the fix."""
 
     def __init__(
         self,
@@ -30,7 +30,7 @@ class SpecError(Exception):
         self.layer = layer
         self.hint = hint
 
-    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> SpecError:
+    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> CnnscopeError:
         """Fill in the context that the raiser did not know (outer frames know more)."""
         self.path = self.path or path
         self.line = self.line or line
@@ -47,6 +47,18 @@ class SpecError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+class SpecError(CnnscopeError):
+    """A spec is malformed or describes a network that cannot exist."""
+
+
+class CheckpointError(CnnscopeError):
+    """A weights file is unreadable, unsafe, or does not fit the model."""
+
+
+class DeviceError(CnnscopeError):
+    """A device or dtype that this machine or this model cannot run."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -131,3 +131,84 @@ def test_costs_by_hand():
         "input = {tokens = 7, vocab = 50}\nlayers = [{type = 'embedding', dim = 4, trainable = false}]"
     )
     assert frozen.output_shape == (4, 7) and frozen.total.frozen_params == 200 and frozen.total.trainable_params == 0
+
+
+conv_layers = st.fixed_dictionaries(
+    {
+        "kind": st.just("conv2d"),
+        "out": st.sampled_from([2, 4, 6]),
+        "kernel": st.integers(1, 5),
+        "stride": st.integers(1, 3),
+        "padding": st.integers(0, 2),
+        "dilation": st.integers(1, 2),
+        "groups": st.sampled_from([1, 2]),
+    }
+)
+pool_layers = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["maxpool", "avgpool"]),
+        "kernel": st.integers(1, 4),
+        "stride": st.integers(1, 3),
+        "padding": st.integers(0, 2),
+        "ceil": st.booleans(),
+    }
+)
+
+
+def torch_stack(channels, layers, head):
+    modules = []
+    for layer in layers:
+        if layer["kind"] == "conv2d":
+            modules.append(
+                torch.nn.Conv2d(
+                    channels,
+                    layer["out"],
+                    layer["kernel"],
+                    layer["stride"],
+                    layer["padding"],
+                    layer["dilation"],
+                    layer["groups"],
+                    device="meta",
+                )
+            )
+            channels = layer["out"]
+        else:
+            make = torch.nn.MaxPool2d if layer["kind"] == "maxpool" else torch.nn.AvgPool2d
+            modules.append(make(layer["kernel"], layer["stride"], layer["padding"], ceil_mode=layer["ceil"]))
+    if head:
+        modules += [torch.nn.Flatten(), torch.nn.LazyLinear(head, device="meta")]
+    return torch.nn.Sequential(*modules)
+
+
+def toml_layer(layer):
+    return (
+        "{"
+        + ", ".join(
+            f"{'type' if k == 'kind' else k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
+            for k, v in layer.items()
+        )
+        + "}"
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    channels=st.sampled_from([2, 4]),
+    size=st.integers(1, 32),
+    head=st.sampled_from([0, 10]),
+    layers=st.lists(st.one_of(conv_layers, pool_layers), min_size=1, max_size=4),
+)
+def test_random_stacks_match_torch(channels, size, head, layers):
+    """Whole stacks: torch and the engine agree on the output shape, or both refuse."""
+    try:
+        expected = torch_shape(torch_stack(channels, layers, head), (channels, size, size))
+    except ValueError:  # groups that do not divide the channels
+        expected = None
+    body = [toml_layer(layer) for layer in layers]
+    if head:
+        body += ["{type = 'flatten'}", f"{{type = 'linear', out = {head}}}"]
+    try:
+        actual = analyze_text(f"input = [{channels}, {size}, {size}]\nlayers = [{', '.join(body)}]").output_shape
+    except SpecError:
+        actual = None
+    assert actual == expected

@@ -76,14 +76,14 @@ def test_load_weights_round_trip_and_reports(tmp_path):
 
     wrong = tmp_path / "alexnet.pth"
     torch.save(models.alexnet(weights=None).state_dict(), wrong)
-    with pytest.raises(cnnscope.SpecError, match=r"missing keys \(conv1.weight, bn1.weight, bn1.bias, \.\.\."):
+    with pytest.raises(cnnscope.CheckpointError, match=r"missing keys \(conv1.weight, bn1.weight, bn1.bias, \.\.\."):
         cnnscope.load_weights(cnnscope.build("resnet18"), wrong)
 
     head = reference.state_dict()
     head["fc.weight"] = torch.zeros(10, 512)
     resized = tmp_path / "ten_classes.pth"
     torch.save(head, resized)
-    with pytest.raises(cnnscope.SpecError, match=r"fc\.weight: model 1000x512, checkpoint 10x512"):
+    with pytest.raises(cnnscope.CheckpointError, match=r"fc\.weight: model 1000x512, checkpoint 10x512"):
         cnnscope.load_weights(cnnscope.build("resnet18"), resized)
 
 
@@ -105,5 +105,5 @@ def test_unsafe_or_corrupt_checkpoints_are_refused(tmp_path, content, fragment):
         torch.save({"weight": torch.zeros(1), "payload": Payload()}, path)
     else:
         path.write_bytes(content)
-    with pytest.raises(cnnscope.SpecError, match=fragment):
+    with pytest.raises(cnnscope.CheckpointError, match=fragment):
         cnnscope.load_weights(cnnscope.build("lenet5"), path)

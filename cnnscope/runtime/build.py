@@ -14,13 +14,18 @@ from torch import nn
 
 from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
-from cnnscope.runtime.modules import module_for
+from cnnscope.runtime.modules import activation_for, module_for
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
 
 
 class SpecModel(nn.Module):
-    """Runs the spec's graph in order, freeing each tensor after its last use."""
+    """Runs the spec's graph in order, freeing each tensor after its last use.
+
+    A fused ``act`` runs after the layer's module (so a forward hook on ``conv1`` sees
+    its output before the activation, and like torchvision's in-place ReLU the
+    activation may then overwrite that tensor).
+    """
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
@@ -31,7 +36,7 @@ class SpecModel(nn.Module):
             node = report.node
             module = module_for(node.layer, list(report.input_shapes))
             self._attach(node.name, module)
-            act = module_for(node.act, [report.output_shape]) if node.act else None
+            act = activation_for(node.act, node.layer, report.output_shape) if node.act else None
             self._steps.append((node.name, node.inputs, module, act))
         last_use: dict[str, int] = {}
         for index, (_, inputs, _, _) in enumerate(self._steps):

@@ -107,3 +107,26 @@ BUILDERS: dict[type[Layer], Callable[..., nn.Module]] = {
 
 def module_for(layer: Layer, shapes: list[Shape]) -> nn.Module:
     return BUILDERS[type(layer)](layer, shapes)
+
+
+# Layers whose output is always a fresh tensor: a fused activation may overwrite it in place
+# (as torchvision's ReLU(inplace=True) does), saving a copy. Not dropout, flatten or reshape,
+# whose output can share memory with a tensor another branch still needs.
+FRESH_OUTPUT = (
+    sliding.Conv,
+    sliding.Pool,
+    sliding.AveragePoolTo,
+    elementwise.BatchNorm,
+    elementwise.LocalResponseNorm,
+    dense.Linear,
+    structure.Concat,
+    structure.Add,
+)
+
+
+def activation_for(act: elementwise.Activation, layer: Layer, shape: Shape) -> nn.Module:
+    """The module of a fused ``act``, in place where the layer's output is fresh."""
+    module = module_for(act, [shape])
+    if isinstance(module, (nn.ReLU, nn.LeakyReLU)) and isinstance(layer, FRESH_OUTPUT):
+        module.inplace = True
+    return module

@@ -58,6 +58,7 @@ class Spec:
     path: str | None = None
     expect: Expectations = field(default_factory=Expectations)
     groups: dict[str, str] = field(default_factory=dict)  # block instance -> "bottleneck", "bottleneck x3"
+    checkpoint_keys: dict[str, str] = field(default_factory=dict)  # checkpoint key prefix -> layer name
 
     def with_input(self, shape: Shape) -> Spec:
         """The same architecture on another input size (``--input``)."""

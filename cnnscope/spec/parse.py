@@ -32,7 +32,7 @@ from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Spec
 
 NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
-TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect")
+TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint")
 LAYER_KEYS = ("name", "type", "from", "act", "when")
 CALL_KEYS = ("name", "block", "from", "args", "repeat", "first", "when")
 BLOCK_KEYS = ("args", "layers")
@@ -100,6 +100,7 @@ def _parse(text: str, path: str | None, default_name: str) -> Spec:
         path=path,
         expect=_parse_expect(raw.get("expect", {}), lines),
         groups=expander.groups,
+        checkpoint_keys=_parse_checkpoint(raw.get("checkpoint", {}), expander.names, lines),
     )
 
 
@@ -195,6 +196,25 @@ def _parse_expect(value: Any, lines: _Lines) -> Expectations:
         shapes={name: _positive_ints(shape, f"expect.shapes.{name}") for name, shape in shapes.items()},
         **counts,
     )
+
+
+def _parse_checkpoint(value: Any, layers: set[str], lines: _Lines) -> dict[str, str]:
+    """``[checkpoint] keys = {"features.0" = "conv1"}``: checkpoint prefixes -> layer names."""
+    line = lines.find(r"^\s*\[checkpoint")
+    if not isinstance(value, dict):
+        raise SpecError("'checkpoint' must be a table", line=line)
+    _check_keys(value, ("keys",), "[checkpoint]")
+    keys = value.get("keys", {})
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise SpecError(
+            'checkpoint.keys must map checkpoint prefixes to layer names: {"features.0" = "conv1"}', line=line
+        )
+    for target in keys.values():
+        if target not in layers and not any(name.startswith(target + ".") for name in layers):
+            raise SpecError(
+                f"checkpoint.keys names '{target}', which is not a layer", line=line, hint=did_you_mean(target, layers)
+            )
+    return dict(keys)
 
 
 @dataclass

@@ -1,87 +1,23 @@
-"""The ``cnnscope`` command line: typer commands over the spec, engine and reports.
-
-Exit codes, for CI: 0 all good, 1 an expectation or comparison failed, 2 the input
-(spec, option, file) is invalid. Errors are one line on stderr, never a traceback.
-"""
+"""The static commands: inspect, list, compare, check, types (torch is never imported)."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cnnscope.analysis import Analysis, analyze, unmet_expectations
-from cnnscope.errors import SpecError
+from cnnscope.analysis import unmet_expectations
+from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, app, emit_json, err, fail, out
+from cnnscope.errors import CnnscopeError
 from cnnscope.layers import LAYER_TYPES, fmt_shape
 from cnnscope.report.explain import explain
 from cnnscope.report.export import to_csv, to_json, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import rows
 from cnnscope.report.table import layer_table, summary
-from cnnscope.spec import Spec
-from cnnscope.zoo import load_target, zoo_names
-
-app = typer.Typer(
-    help="Shapes, parameters, MACs and receptive fields of CNNs written as TOML specs, with the arithmetic shown.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-)
-# Piped output is read in files and pagers, not squeezed into 80 columns (COLUMNS still wins).
-out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
-err = Console(stderr=True, highlight=False)
-
-Target = Annotated[str, typer.Argument(help="A zoo name (see `cnnscope list`) or the path of a .toml spec.")]
-InputOption = Annotated[
-    str | None,
-    typer.Option(
-        "--input",
-        "-i",
-        help="Input size per sample: 3x224x224, or 224x224 / 448 to change only the spatial size"
-        " (token specs: the sequence length).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (layout in docs/json.md).")]
-
-
-def fail(exc: SpecError) -> NoReturn:
-    err.print(f"error: {exc}", style="red", soft_wrap=True, markup=False)
-    raise typer.Exit(2)
-
-
-def resize(spec: Spec, text: str) -> Spec:
-    """Apply ``--input``: a full shape, or just the spatial size, or a sequence length."""
-    if not re.fullmatch(r"\d+([x\u00d7,]\d+)*", text.strip()):
-        raise SpecError(f"--input '{text}' is not a size such as 3x224x224 or 224")
-    dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
-    if any(d <= 0 for d in dims):
-        raise SpecError(f"--input '{text}': sizes must be positive")
-    shape = spec.input.shape
-    if len(dims) == len(shape):
-        return spec.with_input(dims)
-    if len(shape) >= 2 and len(dims) == 1:
-        return spec.with_input((shape[0],) + dims * (len(shape) - 1))
-    if len(shape) == 3 and len(dims) == 2:
-        return spec.with_input((shape[0], *dims))
-    raise SpecError(f"--input '{text}' does not fit the spec's input {fmt_shape(shape)}")
-
-
-def analyze_target(target: str, input_size: str | None = None) -> Analysis:
-    spec = load_target(target)
-    if input_size:
-        spec = resize(spec, input_size)
-    return analyze(spec)
-
-
-def emit_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+from cnnscope.zoo import zoo_names
 
 
 @app.command()
@@ -105,7 +41,7 @@ def inspect(
             for line in explain(analysis, layer):
                 out.print(line, markup=False)
             return
-    except SpecError as exc:
+    except CnnscopeError as exc:
         fail(exc)
     if as_json:
         emit_json(to_json(analysis))
@@ -125,7 +61,7 @@ def list_zoo(as_json: JsonOption = False) -> None:
     for name in zoo_names():
         try:
             analysis = analyze_target(name)
-        except SpecError as exc:
+        except CnnscopeError as exc:
             fail(exc)
         spec = analysis.spec
         entries.append(
@@ -173,7 +109,7 @@ def compare(
     """Cost of two models side by side, with the ratio first / second."""
     try:
         a, b = analyze_target(first, input_size), analyze_target(second, input_size)
-    except SpecError as exc:
+    except CnnscopeError as exc:
         fail(exc)
     metrics = [
         ("params", a.total.params, b.total.params, count),
@@ -215,7 +151,7 @@ def check(
     for target in paths or zoo_names():
         try:
             analysis = analyze_target(target)
-        except SpecError as exc:
+        except CnnscopeError as exc:
             err.print(f"INVALID {exc}", style="red", markup=False, soft_wrap=True)
             status = 2
             continue
@@ -239,7 +175,3 @@ def types() -> None:
         for key_name, default, doc in cls.keys_doc():
             out.print(f"    {key_name} = {default}  [dim]{doc}[/]")
     out.print('\nEvery layer also takes: name, from (input layers), act ("relu", ...), when (a condition).')
-
-
-def main() -> None:
-    app()

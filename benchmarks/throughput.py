@@ -1,0 +1,79 @@
+"""Forward throughput of spec-built models against their torchvision twins.
+
+Both models get the same weights, batch, dtype and device, and are timed in
+alternating rounds in one process so that machine noise hits both alike. Prints
+images/s and the ratio spec / torchvision (the goal: at least 0.97).
+
+    python benchmarks/throughput.py [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import torchvision
+
+import cnnscope
+from cnnscope.runtime.device import resolve_device, resolve_dtype, synchronize
+
+PAIRS = {
+    "alexnet_tv": lambda: torchvision.models.alexnet(weights=None),
+    "vgg16": lambda: torchvision.models.vgg16(weights=None),
+    "googlenet_tv": lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
+    "resnet18": lambda: torchvision.models.resnet18(weights=None),
+    "resnet50": lambda: torchvision.models.resnet50(weights=None),
+}
+
+
+def images_per_second(model: torch.nn.Module, x: torch.Tensor, device: torch.device, repeats: int) -> float:
+    with torch.inference_mode():
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+        synchronize(device)
+    return repeats * x.shape[0] / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="forward passes per round")
+    parser.add_argument("--models", nargs="*", default=list(PAIRS))
+    args = parser.parse_args()
+    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(
+        f"{name}, torch {torch.__version__}, {args.dtype}, batch {args.batch}, threads {torch.get_num_threads()},"
+        f" {args.rounds} alternating rounds of {args.repeats} passes (median)\n"
+    )
+    print(f"{'model':14} {'spec img/s':>11} {'torchvision img/s':>18} {'ratio':>7}")
+    for model_name in args.models:
+        reference = PAIRS[model_name]().eval()
+        spec_model = cnnscope.build(model_name).eval()
+        spec_model.load_state_dict(reference.state_dict())
+        reference, spec_model = reference.to(device, dtype), spec_model.to(device, dtype)
+        x = torch.randn(args.batch, *spec_model.spec.input.shape, device=device, dtype=dtype)
+        if device.type == "cuda":
+            reference = reference.to(memory_format=torch.channels_last)
+            spec_model = spec_model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        for model in (reference, spec_model):  # warm-up
+            images_per_second(model, x, device, 1)
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(images_per_second(spec_model, x, device, args.repeats))
+            theirs.append(images_per_second(reference, x, device, args.repeats))
+        spec_rate, tv_rate = statistics.median(ours), statistics.median(theirs)
+        print(f"{model_name:14} {spec_rate:11.1f} {tv_rate:18.1f} {spec_rate / tv_rate:7.3f}")
+
+
+if __name__ == "__main__":
+    main()

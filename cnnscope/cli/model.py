@@ -1,0 +1,141 @@
+"""Commands that build torch models: build, verify, export. torch is imported inside them only."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from cnnscope.cli.app import InputOption, Target, app, err, fail, load_spec, out
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers import fmt_shape
+from cnnscope.report.numbers import count
+
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+]
+WeightsOption = Annotated[
+    str | None, typer.Option("--weights", "-w", help="A .pth/.pt state_dict or .safetensors file to load.")
+]
+
+
+def _prepare(target: str, input_size: str | None, weights: str | None, device: str):  # type: ignore[no-untyped-def]
+    """Spec -> model on its device, with weights; a spinner while torch loads and builds."""
+    with err.status("importing torch and building the model..."):
+        from cnnscope.runtime.build import build
+        from cnnscope.runtime.device import resolve_device
+        from cnnscope.runtime.weights import load_weights
+
+        spec = load_spec(target, input_size)
+        chosen = resolve_device(device)
+        model = build(spec).eval()
+        if weights:
+            load_weights(model, weights)
+        return model.to(chosen), chosen
+
+
+@app.command("build")
+def build_command(
+    target: Target,
+    device: DeviceOption = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16.")] = "float32",
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the test forward pass.")] = 1,
+    weights: WeightsOption = None,
+    input_size: InputOption = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option("--channels-last/--no-channels-last", help="NHWC memory layout (default: on for cuda)."),
+    ] = None,
+    autocast: Annotated[
+        bool, typer.Option("--autocast", help="Run a float32 model under CUDA autocast (float16 kernels).")
+    ] = False,
+) -> None:
+    """Build the model, run one forward pass and check it against the static numbers."""
+    try:
+        import torch
+
+        from cnnscope.runtime.device import resolve_dtype, synchronize
+        from cnnscope.runtime.verify import example_input, run_forward
+
+        model, chosen = _prepare(target, input_size, weights, device)
+        precision = resolve_dtype(dtype)
+        model = model.to(precision)
+        spec = model.spec
+        images = len(spec.input.shape) == 3 and not spec.input.is_tokens
+        x = example_input(spec, batch, chosen, precision)
+        if images and (channels_last if channels_last is not None else chosen.type == "cuda"):
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(chosen.type, enabled=autocast and chosen.type == "cuda"):
+            run_forward(model, x)  # warm-up
+            synchronize(chosen)
+            start = time.perf_counter()
+            output = run_forward(model, x)
+            synchronize(chosen)
+        elapsed = time.perf_counter() - start
+    except CnnscopeError as exc:
+        fail(exc)
+    from cnnscope.analysis import analyze
+
+    analysis = analyze(spec)
+    params = sum(p.numel() for p in model.parameters())
+    shape_ok = tuple(output.shape[1:]) == analysis.output_shape
+    params_ok = params == analysis.total.params
+    out.print(f"{spec.name} on {chosen} ({dtype}, batch {batch}){', weights ' + weights if weights else ''}")
+    out.print(
+        f"  output  {fmt_shape(tuple(output.shape[1:]))} per sample  {'ok' if shape_ok else 'MISMATCH'}"
+        f" (static {fmt_shape(analysis.output_shape)})"
+    )
+    out.print(f"  params  {count(params)}  {'ok' if params_ok else 'MISMATCH'} (static {count(analysis.total.params)})")
+    out.print(f"  forward {elapsed * 1000:.1f} ms for {batch} sample(s), {batch / elapsed:.1f} samples/s")
+    raise typer.Exit(0 if shape_ok and params_ok else 1)
+
+
+@app.command("verify")
+def verify_command(
+    target: Target,
+    device: DeviceOption = "cpu",
+    weights: WeightsOption = None,
+    input_size: InputOption = None,
+) -> None:
+    """Run the model once and compare every layer's shape, the params and the MACs with the static engine."""
+    try:
+        from cnnscope.runtime.verify import verify
+
+        model, chosen = _prepare(target, input_size, weights, device)
+        result = verify(model, chosen)
+    except CnnscopeError as exc:
+        fail(exc)
+    total = result.analysis.total
+    out.print(f"verify {model.spec.name} on {result.device}")
+    for name, static, runtime in result.shape_mismatches:
+        out.print(f"  MISMATCH {name}: static {fmt_shape(static)}, torch {fmt_shape(runtime)}", style="red")
+    matched = result.layers_checked - len(result.shape_mismatches)
+    out.print(f"  shapes  {matched}/{result.layers_checked} layers match")
+    out.print(
+        f"  params  static {count(total.params)} {'=' if result.params_ok else '!='} torch {count(result.torch_params)}"
+    )
+    out.print(
+        f"  MACs    static {count(total.macs)} {'=' if result.macs_ok else '!='}"
+        f" FlopCounterMode {count(int(2 * result.counted_macs))} / 2"
+    )
+    out.print("ok" if result.ok else "FAILED", style="green" if result.ok else "red bold")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("export")
+def export_command(
+    target: Target,
+    destination: Annotated[str, typer.Option("--out", "-o", help="Where to write: .safetensors, .pth or .pt.")],
+    weights: WeightsOption = None,
+) -> None:
+    """Save the model's weights (random, or those of --weights) as safetensors or a torch state_dict."""
+    try:
+        from cnnscope.runtime.weights import save_weights
+
+        model, _ = _prepare(target, None, weights, "cpu")
+        path = save_weights(model, destination)
+    except CnnscopeError as exc:
+        fail(exc)
+    note = "" if weights else " (random initial weights: pass --weights to convert a checkpoint)"
+    out.print(f"wrote {path}: {count(sum(p.numel() for p in model.parameters()))} parameters{note}")

@@ -1,0 +1,96 @@
+"""Runtime verification: a real forward pass checked against the static engine.
+
+Forward hooks record each layer's output shape; ``sum(p.numel())`` is compared with
+the static parameter total, and torch's own ``FlopCounterMode`` (FLOPs / 2) with the
+static conv/linear MACs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnscope.analysis import Analysis, analyze
+from cnnscope.errors import DeviceError
+from cnnscope.layers import Shape
+from cnnscope.runtime.build import SpecModel
+from cnnscope.spec import Spec
+
+
+def example_input(spec: Spec, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A random batch of what the spec takes: images/signals, or token ids."""
+    shape = (batch, *spec.input.shape)
+    if spec.input.is_tokens:
+        return torch.randint(0, spec.input.vocab or 1, shape, device=device)
+    return torch.randn(shape, device=device, dtype=dtype)
+
+
+def run_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One inference pass; a device/dtype that cannot run the model becomes a DeviceError."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch notes that even "same" kernels pad a copy of the input: expected, not the user's concern
+            warnings.filterwarnings("ignore", message="Using padding='same'")
+            return model(x)
+    except (RuntimeError, NotImplementedError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeviceError(
+            f"the model cannot run on {x.device} in {x.dtype}: {first}", hint="try --dtype float32 or another --device"
+        ) from None
+
+
+@dataclass
+class Verification:
+    analysis: Analysis
+    device: str
+    layers_checked: int
+    shape_mismatches: list[tuple[str, Shape, Shape]] = field(default_factory=list)
+    torch_params: int = 0
+    counted_macs: float = 0.0  # FlopCounterMode FLOPs / 2, per sample
+
+    @property
+    def params_ok(self) -> bool:
+        return self.torch_params == self.analysis.total.params
+
+    @property
+    def macs_ok(self) -> bool:
+        return self.counted_macs == self.analysis.total.macs
+
+    @property
+    def ok(self) -> bool:
+        return not self.shape_mismatches and self.params_ok and self.macs_ok
+
+
+def verify(model: SpecModel, device: torch.device, batch: int = 1) -> Verification:
+    """Run ``model`` once on ``device`` and compare everything with the static analysis."""
+    analysis = analyze(model.spec)
+    recorded: dict[str, tuple[int, ...]] = {}
+    handles = [
+        model.get_submodule(report.name).register_forward_hook(
+            lambda _m, _i, out, key=report.name: recorded.__setitem__(key, tuple(out.shape[1:]))
+        )
+        for report in analysis.layers
+    ]
+    x = example_input(model.spec, batch, device)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            run_forward(model, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    mismatches = [
+        (report.name, report.output_shape, recorded.get(report.name, ()))
+        for report in analysis.layers
+        if recorded.get(report.name) != report.output_shape
+    ]
+    return Verification(
+        analysis=analysis,
+        device=str(device),
+        layers_checked=len(analysis.layers),
+        shape_mismatches=mismatches,
+        torch_params=sum(p.numel() for p in model.parameters()),
+        counted_macs=counter.get_total_flops() / 2 / batch,
+    )
