@@ -127,3 +127,21 @@ def test_spec_maps_checkpoint_keys(tmp_path):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert torch.allclose(model(x), reference(x), atol=1e-5, rtol=0)
+
+
+def test_not_a_state_dict(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([torch.zeros(2), torch.ones(2)], path)
+    with pytest.raises(cnnscope.CheckpointError, match="not a state_dict"):
+        cnnscope.load_weights(cnnscope.build("lenet5"), path)
+
+
+def test_a_dtype_the_device_cannot_run_is_one_clear_error():
+    from cnnscope.runtime.verify import run_forward
+
+    class HalfUnsupported(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'\nlong C++ trace ...')
+
+    with pytest.raises(cnnscope.DeviceError, match=r"cannot run on cpu in torch\.float16: \"slow_conv2d_cpu\" not"):
+        run_forward(HalfUnsupported(), torch.zeros(1, dtype=torch.float16))
