@@ -70,16 +70,26 @@ class SpecModel(nn.Module):
             ) from None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = self._run(x, keep=False)
+        return values[self._steps[-1][0]]
+
+    def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output (after its fused activation), in execution order."""
+        values = self._run(x, keep=True)
+        del values[INPUT]
+        return values
+
+    def _run(self, x: torch.Tensor, keep: bool) -> dict[str, torch.Tensor]:
         values: dict[str, torch.Tensor] = {INPUT: x}
-        out = x
         for (name, inputs, module, act), release in zip(self._steps, self._release):
             out = module(*(values[i] for i in inputs))
             if act is not None:
                 out = act(out)
             values[name] = out
-            for done in release:
-                del values[done]
-        return out
+            if not keep:
+                for done in release:
+                    del values[done]
+        return values
 
 
 def build(spec_or_path: Spec | str | Path) -> SpecModel:

@@ -118,8 +118,8 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def save_weights(model: nn.Module, path: str | Path) -> Path:
-    """Write the model's state_dict as ``.safetensors`` or ``.pth``, atomically."""
+def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write the model's state_dict as ``.safetensors`` (with ``metadata``) or ``.pth``, atomically."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise CheckpointError(
@@ -127,6 +127,8 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
         )
     if not path.parent.is_dir():
         raise CheckpointError("the folder does not exist", path=str(path))
+    if path.is_dir():
+        raise CheckpointError("is a directory", path=str(path))
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(handle)
@@ -134,7 +136,7 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
         if path.suffix == ".safetensors":
             from safetensors.torch import save_file
 
-            save_file(state, temporary)
+            save_file(state, temporary, metadata=metadata)
         else:
             torch.save(state, temporary)
         os.replace(temporary, path)

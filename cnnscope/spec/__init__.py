@@ -1,6 +1,6 @@
 """Specs: TOML text in, validated :class:`Spec` out (no torch, no rendering)."""
 
-from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Spec
+from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
 from cnnscope.spec.parse import load, parse
 
-__all__ = ["INPUT", "Expectations", "InputSpec", "Node", "Spec", "load", "parse"]
+__all__ = ["INPUT", "Expectations", "InputSpec", "Node", "Preprocess", "Spec", "load", "parse"]

@@ -49,6 +49,17 @@ class Expectations:
 
 
 @dataclass(frozen=True)
+class Preprocess:
+    """``[preprocess]``: how an image becomes the model's input (used by ``cnnscope run``)."""
+
+    resize: int | None = None  # shorter side before the center crop; default input / 0.875
+    mean: tuple[float, ...] | None = None  # per channel, on pixels scaled to [0, 1]
+    std: tuple[float, ...] | None = None
+    invert: bool = False  # dark ink on light paper -> bright strokes (digit models)
+    labels: str | None = None  # "imagenet", "digits", or a file of class names, one per line
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     input: InputSpec
@@ -59,6 +70,7 @@ class Spec:
     expect: Expectations = field(default_factory=Expectations)
     groups: dict[str, str] = field(default_factory=dict)  # block instance -> "bottleneck", "bottleneck x3"
     checkpoint_keys: dict[str, str] = field(default_factory=dict)  # checkpoint key prefix -> layer name
+    preprocess: Preprocess = field(default_factory=Preprocess)
 
     def with_input(self, shape: Shape) -> Spec:
         """The same architecture on another input size (``--input``)."""

@@ -29,10 +29,10 @@ from typing import Any
 from cnnscope.errors import SpecError, did_you_mean
 from cnnscope.layers import ACTIVATIONS, LAYER_TYPES, Activation, Layer
 from cnnscope.spec.expr import evaluate, names_in
-from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Spec
+from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
 
 NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
-TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint")
+TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint", "preprocess")
 LAYER_KEYS = ("name", "type", "from", "act", "when")
 CALL_KEYS = ("name", "block", "from", "args", "repeat", "first", "when")
 BLOCK_KEYS = ("args", "layers")
@@ -101,6 +101,7 @@ def _parse(text: str, path: str | None, default_name: str) -> Spec:
         expect=_parse_expect(raw.get("expect", {}), lines),
         groups=expander.groups,
         checkpoint_keys=_parse_checkpoint(raw.get("checkpoint", {}), expander.names, lines),
+        preprocess=_parse_preprocess(raw.get("preprocess", {}), model_input, lines),
     )
 
 
@@ -215,6 +216,37 @@ def _parse_checkpoint(value: Any, layers: set[str], lines: _Lines) -> dict[str, 
                 f"checkpoint.keys names '{target}', which is not a layer", line=line, hint=did_you_mean(target, layers)
             )
     return dict(keys)
+
+
+def _parse_preprocess(value: Any, model_input: InputSpec, lines: _Lines) -> Preprocess:
+    line = lines.find(r"^\s*\[preprocess")
+    if not isinstance(value, dict):
+        raise SpecError("'preprocess' must be a table", line=line)
+    _check_keys(value, ("resize", "mean", "std", "invert", "labels"), "[preprocess]")
+    resize = value.get("resize")
+    if resize is not None and (not isinstance(resize, int) or isinstance(resize, bool) or resize < 1):
+        raise SpecError("preprocess.resize must be a positive whole number", line=line)
+    channels = model_input.shape[0] if len(model_input.shape) == 3 else None
+    stats = {}
+    for key in ("mean", "std"):
+        if key not in value:
+            continue
+        numbers = value[key]
+        if (
+            not isinstance(numbers, list)
+            or len(numbers) != channels
+            or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers)
+        ):
+            raise SpecError(f"preprocess.{key} must list one number per input channel ({channels})", line=line)
+        if key == "std" and any(n <= 0 for n in numbers):
+            raise SpecError("preprocess.std must be positive", line=line)
+        stats[key] = tuple(float(n) for n in numbers)
+    invert, labels = value.get("invert", False), value.get("labels")
+    if not isinstance(invert, bool):
+        raise SpecError("preprocess.invert must be true or false", line=line)
+    if labels is not None and not isinstance(labels, str):
+        raise SpecError('preprocess.labels must be "imagenet", "digits" or a file name', line=line)
+    return Preprocess(resize=resize, invert=invert, labels=labels, **stats)
 
 
 @dataclass

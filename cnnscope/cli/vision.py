@@ -1,0 +1,142 @@
+"""Commands about pictures and training: run an image through a model, train the digit model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cnnscope.cli.app import Target, app, err, fail, load_spec, out
+from cnnscope.cli.model import DeviceOption, WeightsOption
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers import fmt_shape
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    )
+
+
+@app.command("run")
+def run_command(
+    target: Target,
+    image: Annotated[str, typer.Option("--image", help="JPEG, PNG, WebP, BMP or GIF (first frame).")],
+    weights: WeightsOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many predictions to list.")] = 5,
+    device: DeviceOption = "auto",
+    save: Annotated[
+        str | None, typer.Option("--save", help="Folder for activation grids, filters, activations.npz, summary.md.")
+    ] = None,
+    layer: Annotated[str | None, typer.Option("--layer", help="Layer to preview (default: the first conv).")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="File of class names, one per line.")] = None,
+) -> None:
+    """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
+    try:
+        with _progress() as progress:
+            task = progress.add_task("importing torch", total=4)
+            from cnnscope.runtime.build import build
+            from cnnscope.runtime.device import resolve_device
+            from cnnscope.runtime.home import trained_checkpoint
+            from cnnscope.runtime.weights import load_weights
+            from cnnscope.vision.labels import class_names
+            from cnnscope.vision.run import run_image, save_run
+
+            spec = load_spec(target)
+            chosen = resolve_device(device)
+            progress.update(task, advance=1, description="building the model")
+            model = build(spec).eval()
+            source = weights or (str(trained_checkpoint(spec.name)) if trained_checkpoint(spec.name).exists() else None)
+            progress.update(task, advance=1, description=f"loading {source}" if source else "random weights")
+            if source:
+                load_weights(model, source)
+            model = model.to(chosen)
+            progress.update(task, advance=1, description=f"running {image}")
+            result = run_image(model, image, chosen, top, class_names(spec, labels))
+            note = (
+                f"weights: {source}" if source else "weights: random (no --weights): the predictions below mean nothing"
+            )
+            if layer is not None and layer not in result.activations:
+                from cnnscope.errors import did_you_mean
+
+                raise CnnscopeError(f"no layer named '{layer}'", hint=did_you_mean(layer, result.activations))
+            progress.update(task, advance=1, description="saving")
+            written = save_run(result, model, save, note) if save else []
+    except CnnscopeError as exc:
+        fail(exc)
+    out.print(f"{spec.name} on {chosen}, input {fmt_shape(spec.input.shape)}")
+    out.print(note, style="yellow" if not source else None, markup=False)
+    if result.predictions:
+        table = Table(title=f"top-{len(result.predictions)}", show_header=True, header_style="bold")
+        table.add_column("#", justify="right")
+        table.add_column("class")
+        table.add_column("probability", justify="right")
+        for rank, prediction in enumerate(result.predictions, 1):
+            table.add_row(str(rank), prediction.label, f"{prediction.probability:.2%}")
+        out.print(table)
+    else:
+        out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
+    _preview(model, result, layer)
+    if written:
+        out.print(f"saved {len(written)} files to {save}/ (summary.md lists them)")
+
+
+def _preview(model, result, layer: str | None) -> None:  # type: ignore[no-untyped-def]
+    from cnnscope.vision.pictures import activation_grid, half_blocks
+
+    convs = [n.name for n in model.spec.nodes if n.layer.type_name in ("conv2d", "conv1d")]
+    name = layer or (convs[0] if convs else next(iter(result.activations)))
+    activation = result.activations[name]
+    shown = activation[:16] if activation.ndim == 3 else activation
+    out.print(f"{name}: {fmt_shape(activation.shape)}, first {min(16, len(shown))} maps, each scaled to its own range")
+    out.print(half_blocks(activation_grid(shown, tile_pixels=24), width=min(96, out.width - 1)))
+
+
+@app.command("train")
+def train_command(
+    target: Target,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    out_path: Annotated[
+        str | None, typer.Option("--out", help="Checkpoint to write (default: where run and the TUI look).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Stop after this many batches (quick try).")
+    ] = None,
+) -> None:
+    """Train a digit model (lenet5) on scikit-learn's handwritten digits, offline, and save it."""
+    try:
+        import torch
+
+        from cnnscope.runtime.build import build
+        from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.weights import save_weights
+        from cnnscope.vision.train import check_digit_spec, load_digits, train
+
+        spec = load_spec(target)
+        check_digit_spec(spec)
+        torch.manual_seed(seed)
+        model = build(spec)
+        data = load_digits(spec.input.shape[1:], seed=seed)
+        destination = out_path or str(trained_checkpoint(spec.name))
+        if out_path is None:
+            trained_checkpoint(spec.name).parent.mkdir(parents=True, exist_ok=True)
+        with _progress() as progress:
+            task = progress.add_task(f"training on {len(data.train_y)} digits", total=epochs)
+
+            def report(epoch: int, loss: float, test_accuracy: float) -> None:
+                progress.update(
+                    task,
+                    completed=epoch,
+                    description=f"epoch {epoch}: loss {loss:.4f}, held-out accuracy {test_accuracy:.2%}",
+                )
+
+            accuracy = train(model, data, epochs, seed=seed, max_steps=steps, on_epoch=report)
+        metadata = {"spec": spec.name, "test_accuracy": f"{accuracy:.4f}", "test_images": str(len(data.test_y))}
+        save_weights(model, destination, metadata=metadata)
+    except CnnscopeError as exc:
+        fail(exc)
+    out.print(f"held-out accuracy {accuracy:.2%} on {len(data.test_y)} digits never seen in training")
+    out.print(f"saved {destination}")

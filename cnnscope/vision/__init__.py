@@ -1,0 +1,1 @@
+"""Pictures: images in (Pillow), activation maps and filters out (PNG, terminal), the lecture's demos."""

@@ -1,0 +1,108 @@
+"""Real images in, model input out: Pillow decoding with every failure named.
+
+Pure numpy (no torch), so the TUI and the demos share it. The steps follow the usual
+ImageNet evaluation: EXIF orientation, the spec's colour mode, shorter side resized to
+``resize`` (default input / 0.875), center crop, scale to [0, 1], optional inversion,
+then ``(x - mean) / std`` per channel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnnscope.errors import CnnscopeError
+from cnnscope.spec import Spec
+
+MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
+MIN_SIDE = 8  # smaller images carry too little to resize into a model input
+
+
+class ImageError(CnnscopeError):
+    """An image that cannot be read or cannot feed this model."""
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode a JPEG/PNG/WebP/BMP/GIF (first frame) fully, upright, or raise ImageError."""
+    path = Path(path)
+    where = str(path)
+    if path.is_dir():
+        raise ImageError("is a directory, not an image", path=where)
+    if not path.exists():
+        raise ImageError("no such image file", path=where)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"refused: {width}x{height} pixels is more than {MAX_PIXELS:,} (a decompression bomb?)",
+                        path=where,
+                    )
+                image.seek(0)  # GIF and other animations: the first frame
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise ImageError("not an image Pillow can read", path=where, hint="use JPEG, PNG, WebP, BMP or GIF") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("refused: too many pixels (a decompression bomb?)", path=where) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"the image is damaged or truncated ({exc})", path=where) from None
+    if min(upright.size) < MIN_SIDE:
+        raise ImageError(
+            f"{upright.size[0]}x{upright.size[1]} pixels is too small to use",
+            path=where,
+            hint=f"give an image of at least {MIN_SIDE} pixels a side",
+        )
+    return upright
+
+
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Grayscale for 1 channel, RGB for 3; transparency is composited over white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        image = Image.fromarray(np.uint8(255 * (values - low) / ((high - low) or 1)))
+    if "A" in image.getbands() or image.mode == "P":
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def fit(image: Image.Image, size: tuple[int, int], resize: int) -> Image.Image:
+    """Shorter side to ``resize``, then a center crop of ``size`` (height, width)."""
+    height, width = size
+    scale = resize / min(image.size)
+    resized = image.resize(
+        (max(width, round(image.size[0] * scale)), max(height, round(image.size[1] * scale))),
+        Image.Resampling.BILINEAR,
+    )
+    left, top = (resized.size[0] - width) // 2, (resized.size[1] - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+def prepare(image: Image.Image, spec: Spec) -> tuple[Image.Image, np.ndarray]:
+    """The picture the model sees (for display) and its input array, channels first, float32."""
+    shape = spec.input.shape
+    if spec.input.is_tokens or len(shape) != 3 or shape[0] not in (1, 3):
+        raise ImageError(
+            f"{spec.name} takes {'tokens' if spec.input.is_tokens else 'x'.join(map(str, shape))}, not an image",
+            hint="pick a spec whose input is 1 or 3 channels x height x width",
+        )
+    channels, height, width = shape
+    pre = spec.preprocess
+    resize = pre.resize or round(min(height, width) / 0.875)
+    seen = fit(to_mode(image, channels), (height, width), max(resize, height, width))
+    pixels = np.asarray(seen, dtype=np.float32) / 255.0
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pre.invert:
+        pixels = 1.0 - pixels
+    mean = np.asarray(pre.mean or (0.0,) * channels, dtype=np.float32)
+    std = np.asarray(pre.std or (1.0,) * channels, dtype=np.float32)
+    return seen, ((pixels - mean) / std).transpose(2, 0, 1).copy()

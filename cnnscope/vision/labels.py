@@ -1,0 +1,30 @@
+"""Class names for predictions: ImageNet-1k and the digits ship with the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from cnnscope.errors import CnnscopeError
+from cnnscope.spec import Spec
+
+BUILTIN = {"imagenet": "imagenet_classes.txt"}
+
+
+def class_names(spec: Spec, override: str | None = None) -> list[str] | None:
+    """Names from ``--labels``, else the spec's ``labels``; None when neither says."""
+    source = override or spec.preprocess.labels
+    if source is None:
+        return None
+    if source == "digits":
+        return [str(d) for d in range(10)]
+    if source in BUILTIN:
+        text = resources.files("cnnscope.data").joinpath(BUILTIN[source]).read_text(encoding="utf-8")
+        return text.splitlines()
+    path = Path(source)
+    if not path.is_absolute() and override is None and spec.path:
+        path = Path(spec.path).parent / path
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CnnscopeError(f"cannot read the labels file ({exc.__class__.__name__})", path=str(path)) from None

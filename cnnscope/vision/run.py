@@ -1,0 +1,137 @@
+"""``cnnscope run``: one image through a model, with predictions, activations and filters.
+
+Everything is computed first and written last, into a temporary folder that replaces
+the destination in one move, so a failure never leaves a half-written ``--save`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers import fmt_shape
+from cnnscope.runtime.build import SpecModel
+from cnnscope.runtime.verify import run_forward
+from cnnscope.vision.images import open_image, prepare
+from cnnscope.vision.pictures import activation_grid, filter_grid
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass
+class RunResult:
+    seen: Image.Image  # the picture the model sees (resized, cropped)
+    output: np.ndarray  # per sample
+    activations: dict[str, np.ndarray]  # layer name -> output per sample, in order
+    predictions: list[Prediction] | None  # None when the output is not a class vector
+
+
+def predictions(
+    output: np.ndarray, names: list[str] | None, top: int, softmax_applied: bool
+) -> list[Prediction] | None:
+    """Top-k classes of a 1-D output (probabilities, with a softmax where the model has none)."""
+    if output.ndim != 1:
+        return None
+    if softmax_applied:
+        probabilities = output.astype(np.float64)
+    else:
+        shifted = np.exp(output.astype(np.float64) - output.max())
+        probabilities = shifted / shifted.sum()
+    order = [int(i) for i in np.argsort(-probabilities)[:top]]
+    return [
+        Prediction(i, names[i] if names and i < len(names) else f"class {i}", float(probabilities[i])) for i in order
+    ]
+
+
+def run_image(
+    model: SpecModel, image_path: str | Path, device: torch.device, top: int, names: list[str] | None
+) -> RunResult:
+    seen, array = prepare(open_image(image_path), model.spec)
+    x = torch.from_numpy(array)[None].to(device)
+    with torch.no_grad():
+        run_forward(model, x)  # device/dtype problems as one clear error
+        values = model.activations(x)
+    activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
+    output = next(reversed(activations.values()))
+    last = model.spec.nodes[-1]
+    softmax = (last.act is not None and last.act.type_name == "softmax") or last.layer.type_name == "softmax"
+    return RunResult(seen, output, activations, predictions(output, names, top, softmax))
+
+
+def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
+    """(name, weight) of every convolution, first layer first."""
+    found = []
+    for node in model.spec.nodes:
+        if node.layer.type_name in ("conv2d", "conv1d"):
+            found.append((node.name, model.get_submodule(node.name).weight.detach().float().cpu().numpy()))
+    return found
+
+
+def _file_name(index: int, name: str) -> str:
+    return f"{index:03d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+
+
+def save_run(result: RunResult, model: SpecModel, destination: str | Path, weights_note: str) -> list[str]:
+    """Write input.png, per-layer grids, filters, activations.npz and summary.md; atomically."""
+    destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise CnnscopeError("exists and is not a folder", path=str(destination))
+    parent = destination.resolve().parent
+    if not parent.is_dir():
+        raise CnnscopeError("the parent folder does not exist", path=str(destination))
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=parent))
+    try:
+        written = _write(result, model, staging, weights_note)
+        if destination.exists():
+            for name in written:
+                os.replace(staging / name, destination / name)
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+
+
+def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str) -> list[str]:
+    spec = model.spec
+    lines = [f"# {spec.name}: activations", "", weights_note, "", "![input](input.png)", ""]
+    result.seen.save(folder / "input.png")
+    written = ["input.png"]
+    if result.predictions:
+        lines += ["| rank | class | probability |", "| --- | --- | --- |"]
+        lines += [f"| {i + 1} | {p.label} | {p.probability:.2%} |" for i, p in enumerate(result.predictions)]
+        lines.append("")
+    lines += ["## Activations", "", "One tile per channel, each scaled to its own range (viridis).", ""]
+    for index, (name, activation) in enumerate(result.activations.items()):
+        file = _file_name(index, name) + ".png"
+        activation_grid(activation).save(folder / file)
+        written.append(file)
+        lines += [f"### {name} ({fmt_shape(activation.shape)})", "", f"![{name}]({file})", ""]
+    np.savez_compressed(folder / "activations.npz", **{name: a for name, a in result.activations.items()})
+    written.append("activations.npz")
+    lines += ["## Filters", ""]
+    for position, (name, weight) in enumerate(filter_layers(model)):
+        file = f"filters_{_file_name(position, name)}.png"
+        filter_grid(weight).save(folder / file)
+        written.append(file)
+        layout = "RGB, a tile per filter" if weight.shape[1] == 3 else "a row per filter, a column per input channel"
+        lines += [f"### {name} ({'x'.join(map(str, weight.shape))}: {layout})", "", f"![{name}]({file})", ""]
+    (folder / "summary.md").write_text("\n".join(lines), encoding="utf-8")
+    written.append("summary.md")
+    return written
