@@ -141,7 +141,7 @@ def test_a_dtype_the_device_cannot_run_is_one_clear_error():
 
     class HalfUnsupported(torch.nn.Module):
         def forward(self, x):
-            raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'\nlong C++ trace ...')
+            raise RuntimeError("\"slow_conv2d_cpu\" not implemented for 'Half'\nlong C++ trace ...")
 
     with pytest.raises(cnnscope.DeviceError, match=r"cannot run on cpu in torch\.float16: \"slow_conv2d_cpu\" not"):
         run_forward(HalfUnsupported(), torch.zeros(1, dtype=torch.float16))

@@ -1,0 +1,183 @@
+"""cnnscope run / train: real images in, predictions and pictures out, and every bad image named."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+import cnnscope  # noqa: E402
+from cnnscope.vision.images import open_image, prepare  # noqa: E402
+from cnnscope.vision.pictures import activation_grid, filter_grid, half_blocks  # noqa: E402
+from cnnscope.zoo import load_target  # noqa: E402
+
+CHINA = Path(sklearn_datasets.__file__).parent / "images" / "china.jpg"  # a real photo shipped by scikit-learn
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNSCOPE_HOME", str(tmp_path / "home"))
+
+
+def digit_png(path: Path, index: int = 0) -> int:
+    """Write sklearn digit ``index`` as a photo would show it (dark ink on white); return its label."""
+    digits = sklearn_datasets.load_digits()
+    ink = digits.images[index] / 16.0
+    Image.fromarray(np.uint8(255 * (1 - ink))).resize((64, 64), Image.Resampling.BILINEAR).save(path)
+    return int(digits.target[index])
+
+
+def test_run_on_a_real_photo_saves_everything(cli, tmp_path):
+    save = tmp_path / "out"
+    result = cli("run", "resnet18", "--image", str(CHINA), "--save", str(save), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "weights: random" in result.stdout and "mean nothing" in result.stdout
+    assert "top-5" in result.stdout and "▀" in result.stdout
+    files = {p.name for p in save.iterdir()}
+    assert {"input.png", "summary.md", "activations.npz", "000_conv1.png", "filters_000_conv1.png"} <= files
+    with np.load(save / "activations.npz") as saved:
+        assert saved["conv1"].shape == (64, 112, 112) and saved["fc"].shape == (1000,)
+    summary = (save / "summary.md").read_text()
+    for line in summary.splitlines():
+        if line.startswith("!["):
+            assert (save / line.split("(")[1].rstrip(")")).exists()
+    assert Image.open(save / "filters_000_conv1.png").mode == "RGB"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_preprocessing_by_hand(tmp_path):
+    red = tmp_path / "red.png"
+    Image.new("RGB", (300, 200), (255, 0, 0)).save(red)
+    seen, array = prepare(open_image(red), load_target("resnet18"))
+    assert seen.size == (224, 224) and array.shape == (3, 224, 224)
+    expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]
+    assert np.allclose(array[:, 100, 100], expected, atol=1e-5)
+    white = tmp_path / "white.png"
+    Image.new("L", (40, 40), 255).save(white)
+    _, digit = prepare(open_image(white), load_target("lenet5"))  # invert, then (x - 0.5) / 0.5
+    assert digit.shape == (1, 32, 32) and np.allclose(digit, -1.0)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "L", "I;16", "LA", "1"])
+def test_every_pillow_mode_becomes_the_spec_mode(tmp_path, mode):
+    image = Image.open(CHINA).convert("RGB").resize((64, 48))
+    converted = image.convert(mode) if mode not in ("I;16",) else image.convert("L").convert("I;16")
+    path = tmp_path / ("img.tiff" if mode in ("CMYK", "I;16") else "img.png")
+    converted.save(path)
+    for spec, channels in (("resnet18", 3), ("lenet5", 1)):
+        _, array = prepare(open_image(path), load_target(spec))
+        assert array.shape[0] == channels and np.isfinite(array).all()
+
+
+def test_formats_exif_and_first_gif_frame(tmp_path):
+    base = Image.open(CHINA).convert("RGB").resize((80, 40))
+    for suffix in (".jpg", ".webp", ".bmp"):
+        base.save(tmp_path / f"img{suffix}")
+        assert open_image(tmp_path / f"img{suffix}").size == (80, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    base.save(tmp_path / "rotated.jpg", exif=exif)
+    assert open_image(tmp_path / "rotated.jpg").size == (40, 80)
+    frames = [Image.new("RGB", (20, 20), (255, 0, 0)), Image.new("RGB", (20, 20), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert open_image(tmp_path / "anim.gif").convert("RGB").getpixel((5, 5))[0] > 200
+
+
+def _truncated(path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.open(CHINA).save(buffer, format="JPEG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 3])
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda p: None, "no such image file"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_text("hello, not pixels"), "not an image Pillow can read"),
+        (_truncated, "damaged or truncated"),
+        (lambda p: Image.new("RGB", (1, 1)).save(p, format="PNG"), "1x1 pixels is too small"),
+        (lambda p: Image.new("1", (10_000, 10_000)).save(p, format="PNG"), "decompression bomb"),
+    ],
+)
+def test_bad_images(cli, tmp_path, make, fragment):
+    path = tmp_path / "bad.png"
+    make(path)
+    save = tmp_path / "out"
+    result = cli("run", "lenet5", "--image", str(path), "--save", str(save))
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output.replace("\n", "") and "Traceback" not in result.output
+    assert not save.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"), [("kim_cnn", "takes tokens, not an image"), ("chain_1x1", "takes 256x28x28, not an image")]
+)
+def test_specs_that_take_no_images(cli, spec, fragment):
+    result = cli("run", spec, "--image", str(CHINA))
+    assert result.exit_code == 2 and fragment in result.output
+
+
+def test_weights_for_another_model(cli, tmp_path):
+    wrong = tmp_path / "alexnet.pth"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), wrong)
+    result = cli("run", "lenet5", "--image", str(CHINA), "--weights", str(wrong), "--save", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "checkpoint does not fit the model" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_a_few_steps_then_run_uses_the_checkpoint(cli, tmp_path):
+    result = cli("train", "lenet5", "--steps", "3", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    checkpoint = Path(os.environ["CNNSCOPE_HOME"]) / "lenet5.safetensors"
+    assert checkpoint.exists() and "held-out accuracy" in result.stdout
+    from safetensors import safe_open
+
+    with safe_open(checkpoint, "pt") as f:
+        assert f.metadata()["spec"] == "lenet5" and f.metadata()["test_images"] == "360"
+    digit = tmp_path / "digit.png"
+    digit_png(digit)
+    ran = cli("run", "lenet5", "--image", str(digit), "--top", "3")
+    assert ran.exit_code == 0, ran.output
+    assert f"weights: {checkpoint}" in ran.stdout.replace("\n", "")
+
+
+def test_trained_lenet_reads_digits(tmp_path):
+    """A short real training run: the held-out accuracy is well above chance, and photos of
+    digits rendered as ink on paper are read through the same preprocessing."""
+    from cnnscope.vision.run import run_image
+    from cnnscope.vision.train import load_digits, train
+
+    torch.manual_seed(0)
+    model = cnnscope.build("lenet5")
+    accuracy = train(model, load_digits((32, 32)), epochs=3)
+    assert accuracy > 0.85
+    right = 0
+    for index in range(1000, 1020):
+        label = digit_png(tmp_path / "d.png", index)
+        result = run_image(model.eval(), tmp_path / "d.png", torch.device("cpu"), 1, [str(d) for d in range(10)])
+        right += result.predictions[0].index == label
+    assert right >= 15
+
+
+def test_train_refuses_models_that_cannot_learn_digits(cli):
+    result = cli("train", "resnet18")
+    assert result.exit_code == 2 and "needs a 1 x H x W input and 10 outputs" in result.output
+
+
+def test_pictures():
+    maps = np.random.default_rng(0).normal(size=(10, 7, 5))
+    grid = activation_grid(maps, tile_pixels=14)
+    # 10 tiles in ceil(sqrt(10)) = 4 columns and 3 rows; 7x5 maps doubled to 14x10; 2-pixel gutters
+    assert grid.mode == "RGB" and grid.size == (4 * (10 + 2) + 2, 3 * (14 + 2) + 2)
+    assert filter_grid(np.random.default_rng(0).normal(size=(8, 3, 5, 5))).mode == "RGB"
+    assert filter_grid(np.zeros((4, 6, 3, 3))).size[0] > filter_grid(np.zeros((4, 2, 3, 3))).size[0]
+    text = half_blocks(Image.new("RGB", (10, 7), (255, 0, 0)), width=10)
+    assert text.plain.count("\n") == 4 and text.plain.count("▀") == 40
