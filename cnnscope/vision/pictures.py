@@ -83,7 +83,7 @@ def filter_grid(weight: np.ndarray, max_filters: int = 64, max_inputs: int = 16,
         for f in weight
         for i in range(inputs)
     ]
-    return _tile_grid(tiles, columns=inputs)
+    return _tile_grid(tiles, columns=inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles)))))
 
 
 def half_blocks(image: Image.Image, width: int = 64) -> Text:

@@ -1,0 +1,165 @@
+"""The lecture's demos as commands: conv, pool, sobel, maximize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from cnnscope.cli.app import Target, app, fail, load_spec, out
+from cnnscope.cli.model import WeightsOption
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers.sliding import Axis
+from cnnscope.vision import demos
+
+
+def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = None) -> Group:
+    """A titled matrix; ``highlight`` marks cells in reverse video."""
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    for _ in range(matrix.shape[1]):
+        table.add_column(justify="right")
+    for i, row in enumerate(matrix):
+        cells = [f"{v:g}" for v in row]
+        if highlight is not None:
+            cells = [f"[bold reverse]{c}[/]" if highlight[i, j] else c for j, c in enumerate(cells)]
+        table.add_row(*cells)
+    return Group(Text(title, style="bold"), table, Text(""))
+
+
+@app.command("conv")
+def conv_command(
+    image: Annotated[str, typer.Option("--image", help="Matrix '1 0; 0 1' or a .txt/.csv file.")] = demos.LECTURE_IMAGE,
+    kernel: Annotated[str, typer.Option("--kernel", help="Matrix or file, as --image.")] = demos.LECTURE_KERNEL,
+    stride: Annotated[int, typer.Option("--stride")] = 1,
+    padding: Annotated[int, typer.Option("--padding")] = 0,
+    steps: Annotated[bool, typer.Option("--steps/--no-steps", help="Show the sum behind every output.")] = True,
+) -> None:
+    """Convolve a matrix with a kernel step by step (default: the lecture's 5x5 image and 3x3 X kernel)."""
+    try:
+        x, k = demos.parse_matrix(image, "--image"), demos.parse_matrix(kernel, "--kernel")
+        result = demos.convolve(x, k, stride, padding)
+    except CnnscopeError as exc:
+        fail(exc)
+    out.print(
+        matrix_table(f"image {x.shape[0]}x{x.shape[1]}" + (f", padded by {padding}" if padding else ""), result.padded)
+    )
+    out.print(matrix_table(f"kernel {k.shape[0]}x{k.shape[1]}", k))
+    for name, size, taps in (("height", x.shape[0], k.shape[0]), ("width", x.shape[1], k.shape[1])):
+        out.print(f"{name}: {Axis(size, taps, stride, padding, padding).formula()}", markup=False)
+    if steps:
+        for line in result.steps():
+            out.print(line, markup=False)
+    out.print(matrix_table("convolved feature", result.output))
+
+
+@app.command("pool")
+def pool_command(
+    matrix: Annotated[str, typer.Option("--matrix", help="Matrix or file.")] = demos.POOL_EXAMPLE,
+    size: Annotated[int, typer.Option("--size", help="Window size.")] = 2,
+    stride: Annotated[int | None, typer.Option("--stride", help="Default: the window size.")] = None,
+    grad: Annotated[str | None, typer.Option("--grad", help="dL/dout (default: all ones).")] = None,
+) -> None:
+    """Max and average pooling, and where the gradient goes on the way back."""
+    step = stride or size
+    try:
+        x = demos.parse_matrix(matrix, "--matrix")
+        upstream = demos.parse_matrix(grad, "--grad") if grad else None
+        demos.check_pool_shapes(x, size, step, upstream)
+        pooled_max = demos.max_pool(x, size, step, upstream)
+        pooled_avg = demos.avg_pool(x, size, step, upstream)
+    except CnnscopeError as exc:
+        fail(exc)
+    out.print(matrix_table("input", x, highlight=pooled_max.input_gradient != 0))
+    out.print(f"{size}x{size} windows, stride {step}; highlighted: the max-pooling winners")
+    out.print(matrix_table("max pooling", pooled_max.output))
+    out.print(matrix_table("average pooling", pooled_avg.output))
+    upstream_shown = upstream if upstream is not None else np.ones_like(pooled_max.output)
+    out.print(matrix_table("dL/dout (from the next layer)", upstream_shown))
+    out.print(matrix_table("dL/dx under max pooling: only the winners get the gradient", pooled_max.input_gradient))
+    out.print(
+        matrix_table(
+            f"dL/dx under average pooling: each window spreads it, 1/{size * size} each", pooled_avg.input_gradient
+        )
+    )
+
+
+@app.command("sobel")
+def sobel_command(
+    image: Annotated[str, typer.Argument(help="Any image Pillow reads; it is converted to grayscale.")],
+    save: Annotated[str | None, typer.Option("--save", help="Folder for gx.png, gy.png, g.png and sobel.npz.")] = None,
+    width: Annotated[int, typer.Option("--width", help="Resize to this width first (0: keep).")] = 256,
+) -> None:
+    """Sobel edges: Gx = Wx * X, Gy = Wy * X and G = sqrt(Gx^2 + Gy^2), as pictures."""
+    from PIL import Image
+
+    from cnnscope.vision.images import open_image
+    from cnnscope.vision.pictures import half_blocks, normalize
+
+    try:
+        picture = open_image(image).convert("L")
+        if width and picture.size[0] > width:
+            picture = picture.resize((width, max(3, round(picture.size[1] * width / picture.size[0]))))
+        result = demos.sobel(np.asarray(picture, dtype=np.float64))
+        pictures = {
+            name: Image.fromarray(np.uint8(255 * normalize(getattr(result, key))))
+            for name, key in (("gx", "gx"), ("gy", "gy"), ("g", "magnitude"))
+        }
+        if save:
+            folder = Path(save)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, picture_out in pictures.items():
+                picture_out.save(folder / f"{name}.png")
+            np.savez_compressed(folder / "sobel.npz", gx=result.gx, gy=result.gy, g=result.magnitude)
+    except (CnnscopeError, OSError) as exc:
+        fail(exc if isinstance(exc, CnnscopeError) else CnnscopeError(str(exc), path=save))
+    out.print(
+        f"{image}: {picture.size[0]}x{picture.size[1]} grayscale -> G {result.magnitude.shape[1]}x"
+        f"{result.magnitude.shape[0]} (valid), max |G| = {result.magnitude.max():.1f}"
+    )
+    out.print(half_blocks(pictures["g"], width=min(96, out.width - 1)))
+    if save:
+        out.print(f"saved gx.png, gy.png, g.png and sobel.npz to {save}/")
+
+
+@app.command("maximize")
+def maximize_command(
+    target: Target,
+    weights: WeightsOption = None,
+    save: Annotated[str | None, typer.Option("--save", help="PNG file for the grid.")] = None,
+) -> None:
+    """The input that maximally activates each unit of the first layer: x = W_i / ||W_i||."""
+    try:
+        from cnnscope.runtime.build import build
+        from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.weights import load_weights
+        from cnnscope.vision.pictures import filter_grid, half_blocks
+
+        spec = load_spec(target)
+        model = build(spec)
+        source = weights or (str(trained_checkpoint(spec.name)) if trained_checkpoint(spec.name).exists() else None)
+        if source:
+            load_weights(model, source)
+        first = next((n for n in spec.nodes if n.layer.type_name in ("conv2d", "conv1d", "linear")), None)
+        if first is None:
+            raise CnnscopeError(f"{spec.name} has no conv or linear layer")
+        weight = model.get_submodule(first.name).weight.detach().numpy()
+        inputs = demos.maximizing_inputs(weight)
+        if first.layer.type_name == "linear" and len(spec.input.shape) == 3:
+            inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
+        grid = filter_grid(inputs)
+        if save:
+            grid.save(save)
+    except (CnnscopeError, OSError, ValueError) as exc:
+        fail(exc if isinstance(exc, CnnscopeError) else CnnscopeError(str(exc), path=save))
+    out.print(
+        f"{spec.name}.{first.name}: {inputs.shape[0]} units, weights "
+        + (source if source else "random (train the model or pass --weights for learned ones)")
+    )
+    out.print(half_blocks(grid, width=min(96, out.width - 1)))
+    if save:
+        out.print(f"saved {save}")
