@@ -93,7 +93,7 @@ class Analysis:
 
     @property
     def output_shape(self) -> Shape:
-        return self.layers[-1].output_shape
+        return self.layers[-1].output_shape if self.layers else self.spec.input.shape
 
     @cached_property
     def total(self) -> Totals:
@@ -113,6 +113,14 @@ class Analysis:
 
 def analyze(spec: Spec) -> Analysis:
     """Walk the graph in order; raise SpecError at the first layer that cannot work."""
+    analysis, error = analyze_until_error(spec)
+    if error is not None:
+        raise error
+    return analysis
+
+
+def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
+    """The layers that work, and the error of the first one that does not (for the TUI)."""
     shapes: dict[str, Shape] = {INPUT: spec.input.shape}
     fields: dict[str, Receptive] = {INPUT: _input_field(spec)}
     reports = []
@@ -126,11 +134,11 @@ def analyze(spec: Spec) -> Analysis:
                 cost = cost + node.act.cost([out], out)
             warnings = tuple(node.layer.warnings(inputs))
         except SpecError as exc:
-            raise exc.located(path=spec.path, line=node.line, layer=node.name) from None
+            return Analysis(spec, tuple(reports)), exc.located(path=spec.path, line=node.line, layer=node.name)
         field = _receptive(node, inputs, [fields[name] for name in node.inputs])
         shapes[node.name], fields[node.name] = out, field
         reports.append(LayerReport(node, tuple(inputs), out, cost, field, warnings))
-    return Analysis(spec, tuple(reports))
+    return Analysis(spec, tuple(reports)), None
 
 
 def _input_field(spec: Spec) -> Receptive:

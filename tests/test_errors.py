@@ -195,7 +195,7 @@ def test_real_process_has_no_traceback(tmp_path):
     [
         (["inspect", "alexnt"], "did you mean 'alexnet'?"),
         (["inspect", "missing.toml"], "no such file"),
-        (["inspect", "alexnet", "--input", "abc"], "is not a size"),
+        (["inspect", "alexnet", "--input", "abc"], "input size 'abc' is not a size"),
         (["inspect", "alexnet", "--input", "3x10x10"], "kernel 11 is larger than the padded input 10"),
         (["inspect", "alexnet", "--explain", "conv9"], "did you mean 'conv5'?"),
         (["compare", "alexnet", "vgg1"], "did you mean"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import Annotated, NoReturn
 
@@ -17,8 +16,8 @@ from rich.console import Console
 
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import CnnscopeError
-from cnnscope.layers import fmt_shape
 from cnnscope.spec import Spec
+from cnnscope.spec.sizes import resize
 from cnnscope.zoo import load_target
 
 app = typer.Typer(
@@ -48,23 +47,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def fail(exc: CnnscopeError) -> NoReturn:
     err.print(f"error: {exc}", style="red", soft_wrap=True, markup=False)
     raise typer.Exit(2)
-
-
-def resize(spec: Spec, text: str) -> Spec:
-    """Apply ``--input``: a full shape, or just the spatial size, or a sequence length."""
-    if not re.fullmatch(r"\d+([x\u00d7,]\d+)*", text.strip()):
-        raise CnnscopeError(f"--input '{text}' is not a size such as 3x224x224 or 224")
-    dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
-    if any(d <= 0 for d in dims):
-        raise CnnscopeError(f"--input '{text}': sizes must be positive")
-    shape = spec.input.shape
-    if len(dims) == len(shape):
-        return spec.with_input(dims)
-    if len(shape) >= 2 and len(dims) == 1:
-        return spec.with_input((shape[0],) + dims * (len(shape) - 1))
-    if len(shape) == 3 and len(dims) == 2:
-        return spec.with_input((shape[0], *dims))
-    raise CnnscopeError(f"--input '{text}' does not fit the spec's input {fmt_shape(shape)}")
 
 
 def load_spec(target: str, input_size: str | None = None) -> Spec:

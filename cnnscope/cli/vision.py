@@ -140,3 +140,18 @@ def train_command(
         fail(exc)
     out.print(f"held-out accuracy {accuracy:.2%} on {len(data.test_y)} digits never seen in training")
     out.print(f"saved {destination}")
+
+
+@app.command("tui")
+def tui_command(
+    target: Annotated[str | None, typer.Argument(help="A zoo name or spec path; default: pick one.")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Run this image once the model is open.")] = None,
+    weights: WeightsOption = None,
+    folder: Annotated[str | None, typer.Option("--folder", help="Also list the specs of this folder.")] = None,
+) -> None:
+    """Browse models in the terminal: layers, arithmetic, filters and activations."""
+    from pathlib import Path
+
+    from cnnscope.tui.app import CnnscopeApp
+
+    CnnscopeApp(target, image, weights, Path(folder) if folder else None).run()

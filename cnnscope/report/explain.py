@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cnnscope.analysis import Analysis
 from cnnscope.errors import SpecError, did_you_mean
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
 from cnnscope.report.rows import jump_text, receptive_text
+
+
+def shown_path(path: str) -> str:
+    """Relative to the working folder where it lies below it: shorter, and the same on every machine."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def explain(analysis: Analysis, name: str) -> list[str]:
@@ -19,7 +29,7 @@ def explain(analysis: Analysis, name: str) -> list[str]:
         )
     node, total = report.node, analysis.total
     inputs, out = list(report.input_shapes), report.output_shape
-    where = f" (line {node.line} of {analysis.spec.path})" if node.line and analysis.spec.path else ""
+    where = f" (line {node.line} of {shown_path(analysis.spec.path)})" if node.line and analysis.spec.path else ""
     lines = [
         f"{node.name}: {report.type}{where}",
         f"input {', '.join(fmt_shape(s) for s in inputs)} -> output {fmt_shape(out)}",

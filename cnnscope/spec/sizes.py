@@ -1,0 +1,28 @@
+"""``--input`` and the TUI's size box: a new input size written as text, applied to a spec."""
+
+from __future__ import annotations
+
+import re
+
+from cnnscope.errors import SpecError
+from cnnscope.layers import fmt_shape
+from cnnscope.spec.model import Spec
+
+SIZE = re.compile(r"\d+([x\u00d7,]\d+)*")
+
+
+def resize(spec: Spec, text: str) -> Spec:
+    """A full shape (3x224x224), only the spatial size (224x224 or 448), or a sequence length."""
+    if not SIZE.fullmatch(text.strip()):
+        raise SpecError(f"input size '{text}' is not a size such as 3x224x224 or 224")
+    dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
+    if any(d <= 0 for d in dims):
+        raise SpecError(f"input size '{text}': sizes must be positive")
+    shape = spec.input.shape
+    if len(dims) == len(shape):
+        return spec.with_input(dims)
+    if len(shape) >= 2 and len(dims) == 1:
+        return spec.with_input((shape[0],) + dims * (len(shape) - 1))
+    if len(shape) == 3 and len(dims) == 2:
+        return spec.with_input((shape[0], *dims))
+    raise SpecError(f"input size '{text}' does not fit the spec's input {fmt_shape(shape)}")

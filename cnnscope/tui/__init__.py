@@ -1,0 +1,1 @@
+"""The Textual TUI: browse a model's layers, arithmetic, filters and activations."""

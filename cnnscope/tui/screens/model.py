@@ -1,0 +1,298 @@
+"""One model: layer table, graph outline, cost chart, and a pane of details, filters and activations.
+
+Static analysis runs on the UI thread (milliseconds); importing torch, building the model and
+running an image happen in a worker thread, so the screen never freezes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, Sparkline, Static, TabbedContent, TabPane, Tree
+
+from cnnscope.analysis import Analysis, analyze_until_error
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers import fmt_shape
+from cnnscope.report.numbers import count, si
+from cnnscope.spec import Spec
+from cnnscope.spec.sizes import resize
+from cnnscope.tui.screens.open_image import OpenImageScreen
+from cnnscope.tui.widgets.details import LayerDetails
+from cnnscope.tui.widgets.layer_table import LayerTable
+from cnnscope.tui.widgets.outline import GraphOutline
+from cnnscope.tui.widgets.picture import Picture
+from cnnscope.zoo import load_target
+
+WEIGHTED = ("conv2d", "conv1d", "linear")
+
+
+class ModelScreen(Screen[None]):
+    BINDINGS = [
+        Binding("i", "edit_input", "input size"),
+        Binding("d", "tab('details')", "details"),
+        Binding("f", "tab('filters')", "filters"),
+        Binding("a", "tab('activations')", "activations"),
+        Binding("o", "open_image", "open image"),
+        Binding("left_square_bracket", "channel(-1)", "channel -", show=False),
+        Binding("right_square_bracket", "channel(1)", "channel +", show=False),
+        Binding("m", "models", "models"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "app.quit", "quit"),
+    ]
+
+    def __init__(self, target: str, image: str | None = None, weights: str | None = None) -> None:
+        super().__init__()
+        self.target, self.image, self.weights = target, image, weights
+        self.base: Spec | None = None
+        self.spec: Spec | None = None
+        self.analysis: Analysis | None = None
+        self.selected: str | None = None
+        self.model: Any = None  # a SpecModel once the worker has built it
+        self.weights_note = ""
+        self.result: Any = None  # the last image run (cnnscope.vision.run.RunResult)
+        self.channel = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        with Horizontal(id="body"):
+            yield GraphOutline("model", id="outline")
+            with Vertical(id="center"):
+                with Horizontal(id="size-row"):
+                    yield Label("input size")
+                    yield Input(id="input-size", compact=True, tooltip="e.g. 3x227x227 or 448; enter applies")
+                yield Static(id="error")
+                yield LayerTable(id="layers")
+                yield Label("MACs per layer", id="cost-label")
+                yield Sparkline([], id="cost")
+            with TabbedContent(id="tabs"):
+                with TabPane("Details", id="details"):
+                    yield LayerDetails(id="detail")
+                with TabPane("Filters", id="filters"):
+                    yield Picture(id="filter-picture")
+                with TabPane("Activations", id="activations"):
+                    yield Static("press o to open an image", id="predictions")
+                    yield Picture(id="activation-picture")
+        yield Footer()
+
+    # --- the static side ------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")  # the outline gives way on small terminals
+
+    def on_mount(self) -> None:
+        try:
+            self.base = load_target(self.target)
+        except CnnscopeError as exc:
+            self.query_one("#title", Static).update(Text(f"{self.target}: this spec cannot be read", style="bold"))
+            self._show_error(exc)
+            return
+        self.query_one("#input-size", Input).value = "x".join(map(str, self.base.input.shape))
+        self.show_spec(self.base)
+        self.query_one("#layers", LayerTable).focus()
+        if self.image:
+            self.run_image(self.image)
+
+    def show_spec(self, spec: Spec) -> None:
+        analysis, error = analyze_until_error(spec)
+        if self.spec is not None and spec.input != self.spec.input:
+            self.model, self.result = None, None  # layer sizes may depend on the input
+        self.spec, self.analysis = spec, analysis
+        self.query_one("#layers", LayerTable).show(analysis, error)
+        self.query_one("#outline", GraphOutline).show(analysis)
+        self.query_one("#cost", Sparkline).data = [r.cost.macs for r in analysis.layers] or [0]
+        self._show_error(error)
+        total = analysis.total
+        self.query_one("#title", Static).update(
+            Text.assemble(
+                (spec.name, "bold"),
+                f" - {spec.title} | input {fmt_shape(spec.input.shape)} -> {fmt_shape(analysis.output_shape)}"
+                f" | params {count(total.params)} | MACs {si(total.macs)}",
+            )
+        )
+        if self.selected in analysis.by_name:
+            self._show_selected()
+
+    def _show_error(self, error: CnnscopeError | None) -> None:
+        box = self.query_one("#error", Static)
+        box.update(f"[b]error[/b] {error}" if error else "")
+        box.display = error is not None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "input-size" or self.base is None:
+            return
+        try:
+            spec = resize(self.base, event.value)
+        except CnnscopeError as exc:
+            self._show_error(exc)
+            return
+        self.show_spec(spec)
+        self.query_one("#layers", LayerTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name and self.analysis and name in self.analysis.by_name:
+            self.selected = name
+            self._show_selected()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        table = self.query_one("#layers", LayerTable)
+        if event.node.data and event.node.data in table.rows:
+            table.move_cursor(row=table.get_row_index(event.node.data))
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        if not self.analysis or not self.selected:
+            return
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "details":
+            self.query_one("#detail", LayerDetails).show(self.analysis, self.selected)
+        elif tab == "filters":
+            self._show_filters()
+        elif tab == "activations":
+            self._show_activation()
+
+    # --- the torch side -----------------------------------------------------------------
+    def _show_filters(self) -> None:
+        picture = self.query_one("#filter-picture", Picture)
+        report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
+        if report is None or report.type not in WEIGHTED:
+            picture.show(None, "filters: pick a conv or linear layer")
+            return
+        if self.model is None:
+            picture.show(None, "building the model (importing torch)...")
+            self.build_model()
+            return
+        from cnnscope.vision.pictures import filter_grid
+
+        weight = self.model.get_submodule(report.name).weight.detach().float().numpy()
+        layout = "RGB, a tile per filter" if weight.ndim == 4 and weight.shape[1] == 3 else "a row per filter"
+        picture.show(
+            filter_grid(weight), f"\n{report.name}: {'x'.join(map(str, weight.shape))} ({layout})\n{self.weights_note}"
+        )
+
+    @work(thread=True, exclusive=True, group="torch")
+    def build_model(self, then_run: str | None = None) -> None:
+        try:
+            model, note = self._build()
+        except CnnscopeError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._model_ready, model, note)
+        if then_run:
+            self._run(model, then_run)
+
+    def _build(self) -> tuple[Any, str]:
+        from cnnscope.runtime.build import build
+        from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.weights import load_weights
+
+        assert self.spec is not None
+        model = build(self.spec).eval()
+        source = self.weights or (
+            str(trained_checkpoint(self.spec.name)) if trained_checkpoint(self.spec.name).exists() else None
+        )
+        if source is None:
+            return model, "random initial weights (not trained)"
+        try:
+            load_weights(model, source)
+        except CnnscopeError as exc:
+            self.app.call_from_thread(self.notify, f"{exc}; showing random weights", severity="error", timeout=8)
+            return model, "random initial weights (the checkpoint did not load)"
+        return model, f"weights: {source}"
+
+    def _model_ready(self, model: Any, note: str) -> None:
+        self.model, self.weights_note = model, note
+        self._show_selected()
+
+    def action_open_image(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.run_image(path)
+
+        self.app.push_screen(OpenImageScreen(), chosen)
+
+    def run_image(self, path: str) -> None:
+        if not Path(path).exists():
+            self.notify(f"no such image: {path}", severity="error")
+            return
+        self.query_one("#tabs", TabbedContent).active = "activations"
+        self.query_one("#activation-picture", Picture).loading = True
+        if self.model is None:
+            self.build_model(then_run=path)
+        else:
+            self.run_worker(lambda: self._run(self.model, path), thread=True, exclusive=True, group="torch")
+
+    def _run(self, model: Any, path: str) -> None:
+        import torch
+
+        from cnnscope.vision.labels import class_names
+        from cnnscope.vision.run import run_image
+
+        assert self.spec is not None
+        try:
+            result = run_image(model, path, torch.device("cpu"), 5, class_names(self.spec))
+        except CnnscopeError as exc:
+            self.app.call_from_thread(self._run_failed, str(exc))
+            return
+        self.app.call_from_thread(self._run_done, result, path)
+
+    def _run_failed(self, message: str) -> None:
+        self.query_one("#activation-picture", Picture).loading = False
+        self.notify(message, severity="error", timeout=8)
+
+    def _run_done(self, result: Any, path: str) -> None:
+        self.result, self.image = result, path
+        self.query_one("#activation-picture", Picture).loading = False
+        lines = [f"[b]{Path(path).name}[/b]  {self.weights_note}"]
+        if result.predictions:
+            lines += [f"{i}. {p.label}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
+        self.query_one("#predictions", Static).update("\n".join(lines))
+        self._show_selected()
+
+    def _show_activation(self) -> None:
+        picture = self.query_one("#activation-picture", Picture)
+        if self.result is None:
+            picture.show(None, "press o to open an image")
+            return
+        from PIL import Image
+
+        from cnnscope.vision.pictures import as_maps, colorize, normalize
+
+        name = self.selected if self.selected in self.result.activations else next(iter(self.result.activations))
+        maps = as_maps(self.result.activations[name])
+        self.channel %= len(maps)
+        tile = Image.fromarray(colorize(normalize(maps[self.channel])))
+        scale = max(1, 64 // max(tile.size))
+        tile = tile.resize((tile.size[0] * scale, tile.size[1] * scale), Image.Resampling.NEAREST)
+        picture.show(
+            tile,
+            f"\n{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])})   [ and ] change channel",
+        )
+
+    def action_channel(self, step: int) -> None:
+        self.channel += step
+        self._show_activation()
+
+    # --- navigation -----------------------------------------------------------------------
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_edit_input(self) -> None:
+        self.query_one("#input-size", Input).focus()
+
+    def action_models(self) -> None:
+        self.app.pop_screen()
+        self.app.call_later(self.app.open_picker)  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        from cnnscope.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
