@@ -78,6 +78,7 @@ def test_depth_folds_blocks(cli):
     assert [r["layer"] for r in rows] == [
         "conv1",
         "bn1",
+        "relu",
         "maxpool",
         "layer1",
         "layer2",
@@ -88,9 +89,9 @@ def test_depth_folds_blocks(cli):
         "fc",
     ]
     assert sum(int(r["params"]) for r in rows) == 25_557_032
-    assert rows[3]["type"] == "bottleneck x3" and rows[3]["output"] == "256x56x56"
+    assert rows[4]["type"] == "bottleneck x3" and rows[4]["output"] == "256x56x56"
     deeper = list(csv.DictReader(io.StringIO(cli("inspect", "resnet50", "--csv", "--depth", "2").stdout)))
-    assert [r["layer"] for r in deeper][3:6] == ["layer1.0", "layer1.1", "layer1.2"]
+    assert [r["layer"] for r in deeper][4:7] == ["layer1.0", "layer1.1", "layer1.2"]
 
 
 def test_table_for_people(cli):
