@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cnnscope.analysis import unmet_expectations
+from cnnscope.analysis import Analysis, unmet_expectations
 from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, app, emit_json, err, fail, out
-from cnnscope.errors import CnnscopeError
+from cnnscope.errors import CnnscopeError, did_you_mean
 from cnnscope.layers import LAYER_TYPES, fmt_shape
+from cnnscope.peers import PEERS, UNITS, PeerCount, count_as
 from cnnscope.report.explain import explain
 from cnnscope.report.export import to_csv, to_json, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
@@ -33,6 +34,13 @@ def inspect(
     layer: Annotated[
         str | None, typer.Option("--explain", "-e", help="Show the arithmetic of one layer, numbers filled in.")
     ] = None,
+    peer: Annotated[
+        str | None,
+        typer.Option(
+            "--count-as",
+            help=f"Count as a peer tool does ({', '.join(PEERS)}): its total, and which layers make it.",
+        ),
+    ] = None,
 ) -> None:
     """Layer table: filters, kernel, stride, padding, output size, params, MACs, receptive field."""
     try:
@@ -41,9 +49,15 @@ def inspect(
             for line in explain(analysis, layer):
                 out.print(line, markup=False)
             return
+        if peer is not None and peer not in PEERS:
+            raise CnnscopeError(
+                f"unknown peer '{peer}'", hint=did_you_mean(peer, PEERS) or f"one of {', '.join(PEERS)}"
+            )
     except CnnscopeError as exc:
         fail(exc)
-    if as_json:
+    if peer:
+        show_peer_count(analysis, count_as(analysis, peer), as_json)
+    elif as_json:
         emit_json(to_json(analysis))
     elif as_csv:
         sys.stdout.write(to_csv(rows(analysis, depth)))
@@ -52,6 +66,40 @@ def inspect(
     else:
         out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
         out.print(summary(analysis))
+
+
+def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "name": analysis.spec.name,
+                "peer": counted.peer,
+                "unit": UNITS[counted.peer],
+                "total": counted.total,
+                "macs": analysis.total.macs,
+                "by_type": counted.by_type,
+                "layers": counted.by_layer,
+            }
+        )
+        return
+    table = Table(title=f"{analysis.spec.name} counted as {counted.peer}: {UNITS[counted.peer]}", header_style="bold")
+    table.add_column("layers")
+    table.add_column(counted.peer, justify="right")
+    table.add_column("cnnscope MACs", justify="right")
+    macs_by_type: dict[str, int] = {}
+    for report in analysis.layers:
+        macs_by_type[report.type] = macs_by_type.get(report.type, 0) + report.cost.macs
+    for kind, value in counted.by_type.items():
+        if value or macs_by_type.get(kind):
+            table.add_row(kind, count(value), count(macs_by_type.get(kind, 0)))
+    table.add_row("[b]total[/b]", f"[b]{count(counted.total)}[/b]", f"[b]{count(analysis.total.macs)}[/b]")
+    out.print(table)
+    difference = counted.total - analysis.total.macs
+    out.print(
+        f"{counted.peer} reports {count(counted.total)} ({si(counted.total)});"
+        f" cnnscope's conv/linear MACs are {count(analysis.total.macs)} (difference {difference:+,})."
+        " docs/conventions.md explains each peer's rules."
+    )
 
 
 @app.command("list")
