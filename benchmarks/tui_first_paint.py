@@ -1,6 +1,6 @@
 """Time from a fresh process to the TUI's first paint of a model, and check torch stayed out.
 
-    python benchmarks/tui_first_paint.py [resnet152] [--runs 5]
+python benchmarks/tui_first_paint.py [resnet152] [--runs 5]
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def main() -> None:
         proc = subprocess.run([sys.executable, "-c", CHILD, args.model], capture_output=True, text=True, check=True)
         samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     times = [s["seconds"] for s in samples[1:]]
-    print(f"{args.model}: first paint of {samples[-1]['rows']} layer rows in {statistics.median(times):.3f} s median"
-          f" ({min(times):.3f}-{max(times):.3f} s over {args.runs} runs); torch imported: {samples[-1]['torch']}")
+    print(
+        f"{args.model}: first paint of {samples[-1]['rows']} layer rows in {statistics.median(times):.3f} s median"
+        f" ({min(times):.3f}-{max(times):.3f} s over {args.runs} runs); torch imported: {samples[-1]['torch']}"
+    )
 
 
 if __name__ == "__main__":

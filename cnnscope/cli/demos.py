@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Group
 from rich.table import Table
@@ -15,7 +14,10 @@ from cnnscope.cli.app import Target, app, fail, load_spec, out
 from cnnscope.cli.model import WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers.sliding import Axis
-from cnnscope.vision import demos
+from cnnscope.vision.examples import LECTURE_IMAGE, LECTURE_KERNEL, POOL_EXAMPLE
+
+if TYPE_CHECKING:  # numpy loads inside the demo commands only, to keep every other command fast
+    import numpy as np
 
 
 def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = None) -> Group:
@@ -33,13 +35,15 @@ def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = 
 
 @app.command("conv")
 def conv_command(
-    image: Annotated[str, typer.Option("--image", help="Matrix '1 0; 0 1' or a .txt/.csv file.")] = demos.LECTURE_IMAGE,
-    kernel: Annotated[str, typer.Option("--kernel", help="Matrix or file, as --image.")] = demos.LECTURE_KERNEL,
+    image: Annotated[str, typer.Option("--image", help="Matrix '1 0; 0 1' or a .txt/.csv file.")] = LECTURE_IMAGE,
+    kernel: Annotated[str, typer.Option("--kernel", help="Matrix or file, as --image.")] = LECTURE_KERNEL,
     stride: Annotated[int, typer.Option("--stride")] = 1,
     padding: Annotated[int, typer.Option("--padding")] = 0,
     steps: Annotated[bool, typer.Option("--steps/--no-steps", help="Show the sum behind every output.")] = True,
 ) -> None:
     """Convolve a matrix with a kernel step by step (default: the lecture's 5x5 image and 3x3 X kernel)."""
+    from cnnscope.vision import demos
+
     try:
         x, k = demos.parse_matrix(image, "--image"), demos.parse_matrix(kernel, "--kernel")
         result = demos.convolve(x, k, stride, padding)
@@ -59,12 +63,16 @@ def conv_command(
 
 @app.command("pool")
 def pool_command(
-    matrix: Annotated[str, typer.Option("--matrix", help="Matrix or file.")] = demos.POOL_EXAMPLE,
+    matrix: Annotated[str, typer.Option("--matrix", help="Matrix or file.")] = POOL_EXAMPLE,
     size: Annotated[int, typer.Option("--size", help="Window size.")] = 2,
     stride: Annotated[int | None, typer.Option("--stride", help="Default: the window size.")] = None,
     grad: Annotated[str | None, typer.Option("--grad", help="dL/dout (default: all ones).")] = None,
 ) -> None:
     """Max and average pooling, and where the gradient goes on the way back."""
+    import numpy as np
+
+    from cnnscope.vision import demos
+
     step = stride or size
     try:
         x = demos.parse_matrix(matrix, "--matrix")
@@ -95,8 +103,10 @@ def sobel_command(
     width: Annotated[int, typer.Option("--width", help="Resize to this width first (0: keep).")] = 256,
 ) -> None:
     """Sobel edges: Gx = Wx * X, Gy = Wy * X and G = sqrt(Gx^2 + Gy^2), as pictures."""
+    import numpy as np
     from PIL import Image
 
+    from cnnscope.vision import demos
     from cnnscope.vision.images import open_image
     from cnnscope.vision.pictures import half_blocks, normalize
 
@@ -137,6 +147,7 @@ def maximize_command(
         from cnnscope.runtime.build import build
         from cnnscope.runtime.home import trained_checkpoint
         from cnnscope.runtime.weights import load_weights
+        from cnnscope.vision import demos
         from cnnscope.vision.pictures import filter_grid, half_blocks
 
         spec = load_spec(target)

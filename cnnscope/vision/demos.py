@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from cnnscope.errors import CnnscopeError
+from cnnscope.vision.examples import LECTURE_IMAGE, LECTURE_KERNEL, POOL_EXAMPLE
 
-# The lecture's Figure 9.1: a 5x5 binary image and a 3x3 "X" kernel; valid convolution.
-LECTURE_IMAGE = "1 1 1 0 0; 0 1 1 1 0; 0 0 1 1 1; 0 0 1 1 0; 0 1 1 0 0"
-LECTURE_KERNEL = "1 0 1; 0 1 0; 1 0 1"
-POOL_EXAMPLE = "1 1 2 4; 5 6 7 8; 3 2 1 0; 1 2 3 4"
+__all__ = ["LECTURE_IMAGE", "LECTURE_KERNEL", "POOL_EXAMPLE", "avg_pool", "convolve", "max_pool", "sobel"]
+
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 SOBEL_Y = SOBEL_X.T.copy()
 
