@@ -187,3 +187,18 @@ def test_snapshot_picker(snap_compare):
 
 def test_snapshot_help(snap_compare):
     assert snap_compare(CnnscopeApp("resnet18"), terminal_size=(80, 24), press=["question_mark"])
+
+
+async def test_graphics_protocol_pictures_through_textual_image():
+    """Where the terminal shows real pixels the pane uses textual-image's widget (here its
+    half-cell variant, which needs no terminal to test)."""
+    pytest.importorskip("torch")
+    widget = pytest.importorskip("textual_image.widget")
+    app = CnnscopeApp("lenet5", graphics=widget.HalfcellImage)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await settle(app, pilot)
+        picture = app.screen.query_one("#filter-picture")
+        assert picture.query_one(".image").image is not None
+        assert "c1: 6x1x5x5" in picture.caption and "random initial weights" in picture.caption

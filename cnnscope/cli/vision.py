@@ -153,5 +153,6 @@ def tui_command(
     from pathlib import Path
 
     from cnnscope.tui.app import CnnscopeApp
+    from cnnscope.tui.widgets.picture import graphics_image_widget
 
-    CnnscopeApp(target, image, weights, Path(folder) if folder else None).run()
+    CnnscopeApp(target, image, weights, Path(folder) if folder else None, graphics_image_widget()).run()

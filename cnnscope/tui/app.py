@@ -20,10 +20,13 @@ class CnnscopeApp(App[None]):
         image: str | None = None,
         weights: str | None = None,
         folder: Path | None = None,
+        graphics: type | None = None,
     ) -> None:
+        """``graphics``: textual-image's widget class where the terminal shows real pixels."""
         super().__init__()
         self.target, self.image, self.weights = target, image, weights
         self.folder = folder or Path.cwd()
+        self.graphics = graphics
 
     def on_mount(self) -> None:
         if self.target:

@@ -86,6 +86,15 @@ def filter_grid(weight: np.ndarray, max_filters: int = 64, max_inputs: int = 16,
     return _tile_grid(tiles, columns=inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles)))))
 
 
+def filter_layout(shape: tuple[int, ...]) -> str:
+    """How :func:`filter_grid` lays out weights of this shape, for captions."""
+    if len(shape) == 4 and shape[1] == 3:
+        return "RGB, a tile per filter"
+    if len(shape) < 2 or shape[1] == 1 or len(shape) == 2:
+        return "a tile per filter"
+    return "a row per filter, a column per input channel"
+
+
 def half_blocks(image: Image.Image, width: int = 64) -> Text:
     """An image as rich Text of '▀' cells: two pixel rows per line, true colour."""
     image = image.convert("RGB")

@@ -22,7 +22,7 @@ from cnnscope.layers import fmt_shape
 from cnnscope.runtime.build import SpecModel
 from cnnscope.runtime.verify import run_forward
 from cnnscope.vision.images import open_image, prepare
-from cnnscope.vision.pictures import activation_grid, filter_grid
+from cnnscope.vision.pictures import activation_grid, filter_grid, filter_layout
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str)
         file = f"filters_{_file_name(position, name)}.png"
         filter_grid(weight).save(folder / file)
         written.append(file)
-        layout = "RGB, a tile per filter" if weight.shape[1] == 3 else "a row per filter, a column per input channel"
+        layout = filter_layout(weight.shape)
         lines += [f"### {name} ({'x'.join(map(str, weight.shape))}: {layout})", "", f"![{name}]({file})", ""]
     (folder / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     written.append("summary.md")

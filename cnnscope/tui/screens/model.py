@@ -27,7 +27,7 @@ from cnnscope.tui.screens.open_image import OpenImageScreen
 from cnnscope.tui.widgets.details import LayerDetails
 from cnnscope.tui.widgets.layer_table import LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
-from cnnscope.tui.widgets.picture import Picture
+from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
 from cnnscope.zoo import load_target
 
 WEIGHTED = ("conv2d", "conv1d", "linear")
@@ -75,11 +75,15 @@ class ModelScreen(Screen[None]):
                 with TabPane("Details", id="details"):
                     yield LayerDetails(id="detail")
                 with TabPane("Filters", id="filters"):
-                    yield Picture(id="filter-picture")
+                    yield self._picture("filter-picture")
                 with TabPane("Activations", id="activations"):
                     yield Static("press o to open an image", id="predictions")
-                    yield Picture(id="activation-picture")
+                    yield self._picture("activation-picture")
         yield Footer()
+
+    def _picture(self, widget_id: str) -> Picture | GraphicsPicture:
+        graphics = getattr(self.app, "graphics", None)
+        return GraphicsPicture(graphics, id=widget_id) if graphics else Picture(id=widget_id)
 
     # --- the static side ------------------------------------------------------------------
     def on_resize(self) -> None:
@@ -161,7 +165,7 @@ class ModelScreen(Screen[None]):
 
     # --- the torch side -----------------------------------------------------------------
     def _show_filters(self) -> None:
-        picture = self.query_one("#filter-picture", Picture)
+        picture = self.query_one("#filter-picture")
         report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
         if report is None or report.type not in WEIGHTED:
             picture.show(None, "filters: pick a conv or linear layer")
@@ -170,10 +174,10 @@ class ModelScreen(Screen[None]):
             picture.show(None, "building the model (importing torch)...")
             self.build_model()
             return
-        from cnnscope.vision.pictures import filter_grid
+        from cnnscope.vision.pictures import filter_grid, filter_layout
 
         weight = self.model.get_submodule(report.name).weight.detach().float().numpy()
-        layout = "RGB, a tile per filter" if weight.ndim == 4 and weight.shape[1] == 3 else "a row per filter"
+        layout = filter_layout(weight.shape)
         picture.show(
             filter_grid(weight), f"\n{report.name}: {'x'.join(map(str, weight.shape))} ({layout})\n{self.weights_note}"
         )
@@ -224,7 +228,7 @@ class ModelScreen(Screen[None]):
             self.notify(f"no such image: {path}", severity="error")
             return
         self.query_one("#tabs", TabbedContent).active = "activations"
-        self.query_one("#activation-picture", Picture).loading = True
+        self.query_one("#activation-picture").loading = True
         if self.model is None:
             self.build_model(then_run=path)
         else:
@@ -245,12 +249,12 @@ class ModelScreen(Screen[None]):
         self.app.call_from_thread(self._run_done, result, path)
 
     def _run_failed(self, message: str) -> None:
-        self.query_one("#activation-picture", Picture).loading = False
+        self.query_one("#activation-picture").loading = False
         self.notify(message, severity="error", timeout=8)
 
     def _run_done(self, result: Any, path: str) -> None:
         self.result, self.image = result, path
-        self.query_one("#activation-picture", Picture).loading = False
+        self.query_one("#activation-picture").loading = False
         lines = [f"[b]{Path(path).name}[/b]  {self.weights_note}"]
         if result.predictions:
             lines += [f"{i}. {p.label}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
@@ -258,7 +262,7 @@ class ModelScreen(Screen[None]):
         self._show_selected()
 
     def _show_activation(self) -> None:
-        picture = self.query_one("#activation-picture", Picture)
+        picture = self.query_one("#activation-picture")
         if self.result is None:
             picture.show(None, "press o to open an image")
             return
