@@ -10,12 +10,11 @@ answer (import torch, build torchvision's resnet152, count its parameters).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
+
+from timing import run_once
 
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -27,17 +26,6 @@ COMMANDS = {
         " print(sum(p.numel() for p in m.parameters()))",
     ],
 }
-
-
-def run_once(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of one fresh process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(command)}: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -52,7 +40,7 @@ def main() -> None:
     for label, command in COMMANDS.items():
         try:
             run_once(command)
-        except SystemExit as exc:
+        except RuntimeError as exc:
             print(f"skipped {label}: {exc}")
             continue
         samples = [run_once(command) for _ in range(args.runs)]

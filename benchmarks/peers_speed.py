@@ -17,11 +17,12 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import run_once
 
 from cnnscope.analysis import analyze
 from cnnscope.spec import parse
@@ -63,16 +64,6 @@ PEERS = {
     ),
     "thop": "import torch, thop; thop.profile(m, inputs=(torch.randn(1, *shape),), verbose=False)",
 }
-
-
-def run_once(command: list[str]) -> tuple[float, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-500:])
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def measure(command: list[str], runs: int) -> tuple[float, float, float, float] | None:

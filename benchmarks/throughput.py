@@ -15,18 +15,12 @@ import statistics
 import time
 
 import torch
-import torchvision
 
 import cnnscope
 from cnnscope.runtime.device import resolve_device, resolve_dtype, synchronize
+from cnnscope.runtime.twins import torchvision_twin
 
-PAIRS = {
-    "alexnet_tv": lambda: torchvision.models.alexnet(weights=None),
-    "vgg16": lambda: torchvision.models.vgg16(weights=None),
-    "googlenet_tv": lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
-    "resnet18": lambda: torchvision.models.resnet18(weights=None),
-    "resnet50": lambda: torchvision.models.resnet50(weights=None),
-}
+PAIRS = ("alexnet_tv", "vgg16", "googlenet_tv", "resnet18", "resnet50")
 
 
 def images_per_second(model: torch.nn.Module, x: torch.Tensor, device: torch.device, repeats: int) -> float:
@@ -56,7 +50,7 @@ def main() -> None:
     )
     print(f"{'model':14} {'spec img/s':>11} {'torchvision img/s':>18} {'ratio':>7}")
     for model_name in args.models:
-        reference = PAIRS[model_name]().eval()
+        reference = torchvision_twin(model_name)
         spec_model = cnnscope.build(model_name).eval()
         spec_model.load_state_dict(reference.state_dict())
         reference, spec_model = reference.to(device, dtype), spec_model.to(device, dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class CnnscopeError(Exception):
@@ -59,6 +60,14 @@ class CheckpointError(CnnscopeError):
 
 class DeviceError(CnnscopeError):
     """A device or dtype that this machine or this model cannot run."""
+
+
+def require_file(path: Path, what: str, error: type[CnnscopeError]) -> None:
+    """Raise ``error`` naming ``path`` when it is a folder or does not exist."""
+    if path.is_dir():
+        raise error(f"is a directory, not {what}", path=str(path))
+    if not path.exists():
+        raise error(f"no such {what.removeprefix('a ').removeprefix('an ')} file", path=str(path))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -9,22 +9,17 @@ models = pytest.importorskip("torchvision.models")
 
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
+from cnnscope.runtime.twins import torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
 
-TORCHVISION = {
-    "alexnet_tv": lambda: models.alexnet(weights=None),
-    "vgg16": lambda: models.vgg16(weights=None),
-    "googlenet_tv": lambda: models.googlenet(weights=None, aux_logits=False, init_weights=True),
-    "resnet18": lambda: models.resnet18(weights=None),
-    "resnet50": lambda: models.resnet50(weights=None),
-}
+EQUIVALENT = ("alexnet_tv", "vgg16", "googlenet_tv", "resnet18", "resnet50")
 
 
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", EQUIVALENT)
 def test_torchvision_checkpoint_gives_the_same_outputs(name, tmp_path):
     torch.manual_seed(0)
-    reference = TORCHVISION[name]().eval()
+    reference = torchvision_twin(name)
     checkpoint = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), checkpoint)
     model = cnnscope.build(name).eval()

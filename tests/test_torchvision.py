@@ -13,25 +13,16 @@ torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 
 from cnnscope.analysis import analyze  # noqa: E402
+from cnnscope.runtime.twins import TWINS, torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
 
-BUILDERS = {
-    "alexnet_tv": lambda: models.alexnet(weights=None),
-    "vgg16": lambda: models.vgg16(weights=None),
-    "vgg19": lambda: models.vgg19(weights=None),
-    "googlenet_tv": lambda: models.googlenet(weights=None, aux_logits=False, init_weights=False),
-    "resnet18": lambda: models.resnet18(weights=None),
-    "resnet50": lambda: models.resnet50(weights=None),
-    "resnet152": lambda: models.resnet152(weights=None),
-}
 
-
-@pytest.mark.parametrize("name", BUILDERS)
+@pytest.mark.parametrize("name", TWINS)
 def test_spec_matches_torchvision(name):
     analysis = analyze(load_target(name))
     with torch.device("meta"):  # shapes and counts only: no memory, no init time
-        model = BUILDERS[name]().eval()
+        model = torchvision_twin(name)
     assert analysis.total.params == sum(p.numel() for p in model.parameters())
 
     modules = dict(model.named_modules())

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnscope.errors import CheckpointError
+from cnnscope.errors import CheckpointError, require_file
 
 SHOWN = 3  # keys listed per kind of mismatch
 FORMATS = (".pth", ".pt", ".safetensors")
@@ -22,16 +22,12 @@ FORMATS = (".pth", ".pt", ".safetensors")
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth``/``.pt`` state_dict (or ``{"state_dict": ...}``) or ``.safetensors`` file."""
     path = Path(path)
-    where = str(path)
-    if path.is_dir():
-        raise CheckpointError("is a directory, not a checkpoint", path=where)
-    if not path.exists():
-        raise CheckpointError("no such checkpoint file", path=where)
+    require_file(path, "a checkpoint", CheckpointError)
     loaded = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        raise CheckpointError("not a state_dict (a mapping of names to tensors)", path=where)
+        raise CheckpointError("not a state_dict (a mapping of names to tensors)", path=str(path))
     return loaded
 
 

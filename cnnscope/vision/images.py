@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnnscope.errors import CnnscopeError
+from cnnscope.errors import CnnscopeError, require_file
 from cnnscope.spec import Spec
 
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
@@ -29,10 +29,7 @@ def open_image(path: str | Path) -> Image.Image:
     """Decode a JPEG/PNG/WebP/BMP/GIF (first frame) fully, upright, or raise ImageError."""
     path = Path(path)
     where = str(path)
-    if path.is_dir():
-        raise ImageError("is a directory, not an image", path=where)
-    if not path.exists():
-        raise ImageError("no such image file", path=where)
+    require_file(path, "an image", ImageError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

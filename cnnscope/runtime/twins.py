@@ -1,0 +1,27 @@
+"""torchvision's own models for the zoo's torchvision-layout specs, to compare against.
+
+Needs torchvision (installed with the ``test`` extra); used by the tests and benchmarks
+that prove a spec is the architecture it claims to be.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+TWINS = ("alexnet_tv", "vgg16", "vgg19", "googlenet_tv", "resnet18", "resnet50", "resnet152")
+
+
+def torchvision_twin(name: str) -> nn.Module:
+    """torchvision's model (random weights, eval mode) that the zoo spec ``name`` reproduces."""
+    from torchvision import models
+
+    builders = {
+        "alexnet_tv": lambda: models.alexnet(weights=None),
+        "vgg16": lambda: models.vgg16(weights=None),
+        "vgg19": lambda: models.vgg19(weights=None),
+        "googlenet_tv": lambda: models.googlenet(weights=None, aux_logits=False, init_weights=True),
+        "resnet18": lambda: models.resnet18(weights=None),
+        "resnet50": lambda: models.resnet50(weights=None),
+        "resnet152": lambda: models.resnet152(weights=None),
+    }
+    return builders[name]().eval()
