@@ -71,6 +71,7 @@ async def test_a_size_that_breaks_the_model_is_shown_on_its_layer():
         error = app.screen.query_one("#error")
         assert error.display and "kernel 11 is larger than the padded input 10" in text_of(error)
         assert app.screen.query_one(LayerTable).get_row("__error__")[0].plain == "conv1"
+        assert "This layer breaks the model" in text_of(app.screen.query_one("#detail"))
         await submit_size(app, pilot, "227")
         assert not app.screen.query_one("#error").display and row(app, "pool3")["output"] == "256x6x6"
 

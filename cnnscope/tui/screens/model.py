@@ -25,7 +25,7 @@ from cnnscope.spec import Spec
 from cnnscope.spec.sizes import resize
 from cnnscope.tui.screens.open_image import OpenImageScreen
 from cnnscope.tui.widgets.details import LayerDetails
-from cnnscope.tui.widgets.layer_table import LayerTable
+from cnnscope.tui.widgets.layer_table import BROKEN_ROW, LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
 from cnnscope.zoo import load_target
@@ -53,6 +53,7 @@ class ModelScreen(Screen[None]):
         self.base: Spec | None = None
         self.spec: Spec | None = None
         self.analysis: Analysis | None = None
+        self.error: CnnscopeError | None = None  # where the current input size breaks the model
         self.selected: str | None = None
         self.model: Any = None  # a SpecModel once the worker has built it
         self.weights_note = ""
@@ -104,12 +105,16 @@ class ModelScreen(Screen[None]):
 
     def show_spec(self, spec: Spec) -> None:
         analysis, error = analyze_until_error(spec)
+        self.error = error
         if self.spec is not None and spec.input != self.spec.input:
             self.model, self.result = None, None  # layer sizes may depend on the input
         self.spec, self.analysis = spec, analysis
         self.query_one("#layers", LayerTable).show(analysis, error)
         self.query_one("#outline", GraphOutline).show(analysis)
-        self.query_one("#cost", Sparkline).data = [r.cost.macs for r in analysis.layers] or [0]
+        costs = [r.cost.macs for r in analysis.layers]
+        chart = self.query_one("#cost", Sparkline)
+        chart.display = any(costs)
+        chart.data = costs or [0]
         self._show_error(error)
         total = analysis.total
         self.query_one("#title", Static).update(
@@ -121,6 +126,8 @@ class ModelScreen(Screen[None]):
         )
         if self.selected in analysis.by_name:
             self._show_selected()
+        else:  # the selected layer is gone or broken: show nothing stale
+            self.query_one("#detail", LayerDetails).update("")
 
     def _show_error(self, error: CnnscopeError | None) -> None:
         box = self.query_one("#error", Static)
@@ -140,7 +147,9 @@ class ModelScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value
-        if name and self.analysis and name in self.analysis.by_name:
+        if name == BROKEN_ROW and self.error is not None:
+            self.query_one("#detail", LayerDetails).update(Text(f"This layer breaks the model:\n\n{self.error}"))
+        elif name and self.analysis and name in self.analysis.by_name:
             self.selected = name
             self._show_selected()
 

@@ -12,6 +12,7 @@ from cnnscope.report.numbers import count, si
 from cnnscope.report.rows import receptive_text
 
 # the output size first: on a narrow terminal it is what stays in view
+BROKEN_ROW = "__error__"  # key of the row that marks the layer where the model breaks
 COLUMNS = ("Layer", "Output", "Params", "MACs", "Type", "Out", "Kernel/stride/pad", "Act", "RF")
 
 
@@ -43,6 +44,6 @@ class LayerTable(DataTable):
             )
         if error is not None:
             broken = [Text(error.layer or "?", style="bold red"), Text("breaks here", style="red")]
-            self.add_row(*broken, *[""] * (len(COLUMNS) - 2), key="__error__")
+            self.add_row(*broken, *[""] * (len(COLUMNS) - 2), key=BROKEN_ROW)
         if self.row_count:
             self.move_cursor(row=min(selected, self.row_count - 1))
