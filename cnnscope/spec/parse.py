@@ -106,10 +106,27 @@ def _parse(text: str, path: str | None, default_name: str) -> Spec:
 
 
 class _Lines:
-    """Finds the TOML line that defines a layer, for error messages."""
+    """Finds the TOML line that defines a layer, for error messages (indexed in one pass)."""
+
+    LAYER_NAME = re.compile(r"""\bname\s*=\s*["']([^"']+)["']""")
+    BLOCK_HEADER = re.compile(r"^\s*\[\s*blocks\.([A-Za-z0-9_]+)\s*\]")
+    OTHER_TABLE = re.compile(r"^\s*\[\s*[A-Za-z_]")
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
+        self.blocks: dict[str, int] = {}
+        self.layers: dict[tuple[str | None, str], int] = {}
+        section: str | None = None
+        for number, line in enumerate(self.lines, 1):
+            header = self.BLOCK_HEADER.match(line)
+            if header:
+                section = header.group(1)
+                self.blocks.setdefault(section, number)
+                continue
+            if self.OTHER_TABLE.match(line):  # [expect], [preprocess], ...: no longer in a block
+                section = ""
+            for name in self.LAYER_NAME.findall(line):
+                self.layers.setdefault((section, name), number)
 
     def find(self, pattern: str, start: int = 0) -> int | None:
         regex = re.compile(pattern)
@@ -122,10 +139,9 @@ class _Lines:
         return self.find(rf"^\s*{re.escape(key)}\s*=")
 
     def layer(self, name: str | None, block: str | None) -> int | None:
-        start = (self.find(rf"^\s*\[blocks\.{re.escape(block)}\]") or 1) - 1 if block else 0
         if name is None:
-            return start + 1 if block else None
-        return self.find(rf"\bname\s*=\s*[\"']{re.escape(name)}[\"']", start)
+            return self.blocks.get(block) if block else None
+        return self.layers.get((block, name))
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
