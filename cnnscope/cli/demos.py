@@ -145,14 +145,14 @@ def maximize_command(
     """The input that maximally activates each unit of the first layer: x = W_i / ||W_i||."""
     try:
         from cnnscope.runtime.build import build
-        from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.home import weights_for
         from cnnscope.runtime.weights import load_weights
         from cnnscope.vision import demos
         from cnnscope.vision.pictures import filter_grid, half_blocks
 
         spec = load_spec(target)
         model = build(spec)
-        source = weights or (str(trained_checkpoint(spec.name)) if trained_checkpoint(spec.name).exists() else None)
+        source = weights_for(spec.name, weights)
         if source:
             load_weights(model, source)
         first = next((n for n in spec.nodes if n.layer.type_name in ("conv2d", "conv1d", "linear")), None)

@@ -39,7 +39,7 @@ def run_command(
             task = progress.add_task("importing torch", total=4)
             from cnnscope.runtime.build import build
             from cnnscope.runtime.device import resolve_device
-            from cnnscope.runtime.home import trained_checkpoint
+            from cnnscope.runtime.home import weights_for
             from cnnscope.runtime.weights import load_weights
             from cnnscope.vision.labels import class_names
             from cnnscope.vision.run import run_image, save_run
@@ -48,7 +48,7 @@ def run_command(
             chosen = resolve_device(device)
             progress.update(task, advance=1, description="building the model")
             model = build(spec).eval()
-            source = weights or (str(trained_checkpoint(spec.name)) if trained_checkpoint(spec.name).exists() else None)
+            source = weights_for(spec.name, weights)
             progress.update(task, advance=1, description=f"loading {source}" if source else "random weights")
             if source:
                 load_weights(model, source)

@@ -204,14 +204,12 @@ class ModelScreen(Screen[None]):
 
     def _build(self) -> tuple[Any, str]:
         from cnnscope.runtime.build import build
-        from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.home import weights_for
         from cnnscope.runtime.weights import load_weights
 
         assert self.spec is not None
         model = build(self.spec).eval()
-        source = self.weights or (
-            str(trained_checkpoint(self.spec.name)) if trained_checkpoint(self.spec.name).exists() else None
-        )
+        source = weights_for(self.spec.name, self.weights)
         if source is None:
             return model, "random initial weights (not trained)"
         try:
