@@ -181,3 +181,19 @@ def test_pictures():
     assert filter_grid(np.zeros((4, 6, 3, 3))).size[0] > filter_grid(np.zeros((4, 2, 3, 3))).size[0]
     text = half_blocks(Image.new("RGB", (10, 7), (255, 0, 0)), width=10)
     assert text.plain.count("\n") == 4 and text.plain.count("▀") == 40
+
+
+def test_labels_file_names_the_classes(cli, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(
+        "\n".join(
+            f"digit {word}" for word in ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        )
+    )
+    digit = tmp_path / "digit.png"
+    digit_png(digit)
+    result = cli("run", "lenet5", "--image", str(digit), "--labels", str(labels), "--top", "10")
+    assert result.exit_code == 0, result.output
+    assert all(f"digit {word}" in result.stdout for word in ("zero", "five", "nine"))
+    missing = cli("run", "lenet5", "--image", str(digit), "--labels", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 2 and "cannot read the labels file" in missing.output
