@@ -1,9 +1,14 @@
 """The ``cnnscope`` command line: the static commands and those that build torch models."""
 
-from cnnscope.cli import demos, model, static, vision
+from importlib import import_module
+
 from cnnscope.cli.app import app
 
-__all__ = ["app", "demos", "main", "model", "static", "vision"]
+# Importing a module registers its commands; this order is the order of --help.
+for _module in ("static", "model", "vision", "demos"):
+    import_module(f"cnnscope.cli.{_module}")
+
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # numpy loads inside the demo commands only, to keep every ot
     import numpy as np
 
 
+PANEL = "The lecture's demos"
+
+
 def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = None) -> Group:
     """A titled matrix; ``highlight`` marks cells in reverse video."""
     table = Table(show_header=False, box=None, padding=(0, 1))
@@ -33,7 +36,7 @@ def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = 
     return Group(Text(title, style="bold"), table, Text(""))
 
 
-@app.command("conv")
+@app.command("conv", rich_help_panel=PANEL)
 def conv_command(
     image: Annotated[str, typer.Option("--image", help="Matrix '1 0; 0 1' or a .txt/.csv file.")] = LECTURE_IMAGE,
     kernel: Annotated[str, typer.Option("--kernel", help="Matrix or file, as --image.")] = LECTURE_KERNEL,
@@ -61,7 +64,7 @@ def conv_command(
     out.print(matrix_table("convolved feature", result.output))
 
 
-@app.command("pool")
+@app.command("pool", rich_help_panel=PANEL)
 def pool_command(
     matrix: Annotated[str, typer.Option("--matrix", help="Matrix or file.")] = POOL_EXAMPLE,
     size: Annotated[int, typer.Option("--size", help="Window size.")] = 2,
@@ -96,7 +99,7 @@ def pool_command(
     )
 
 
-@app.command("sobel")
+@app.command("sobel", rich_help_panel=PANEL)
 def sobel_command(
     image: Annotated[str, typer.Argument(help="Any image Pillow reads; it is converted to grayscale.")],
     save: Annotated[str | None, typer.Option("--save", help="Folder for gx.png, gy.png, g.png and sobel.npz.")] = None,
@@ -136,7 +139,7 @@ def sobel_command(
         out.print(f"saved gx.png, gy.png, g.png and sobel.npz to {save}/")
 
 
-@app.command("maximize")
+@app.command("maximize", rich_help_panel=PANEL)
 def maximize_command(
     target: Target,
     weights: WeightsOption = None,

@@ -20,6 +20,9 @@ WeightsOption = Annotated[
 ]
 
 
+PANEL = "Torch models"
+
+
 def _prepare(target: str, input_size: str | None, weights: str | None, device: str):  # type: ignore[no-untyped-def]
     """Spec -> model on its device, with weights; a spinner while torch loads and builds."""
     with err.status("importing torch and building the model..."):
@@ -35,7 +38,7 @@ def _prepare(target: str, input_size: str | None, weights: str | None, device: s
         return model.to(chosen), chosen
 
 
-@app.command("build")
+@app.command("build", rich_help_panel=PANEL)
 def build_command(
     target: Target,
     device: DeviceOption = "auto",
@@ -91,7 +94,7 @@ def build_command(
     raise typer.Exit(0 if shape_ok and params_ok else 1)
 
 
-@app.command("verify")
+@app.command("verify", rich_help_panel=PANEL)
 def verify_command(
     target: Target,
     device: DeviceOption = "cpu",
@@ -123,7 +126,7 @@ def verify_command(
     raise typer.Exit(0 if result.ok else 1)
 
 
-@app.command("export")
+@app.command("export", rich_help_panel=PANEL)
 def export_command(
     target: Target,
     destination: Annotated[str, typer.Option("--out", "-o", help="Where to write: .safetensors, .pth or .pt.")],

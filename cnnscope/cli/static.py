@@ -20,8 +20,10 @@ from cnnscope.report.rows import rows
 from cnnscope.report.table import layer_table, summary
 from cnnscope.zoo import zoo_names
 
+PANEL = "Static analysis (no torch)"
 
-@app.command()
+
+@app.command(rich_help_panel=PANEL)
 def inspect(
     target: Target,
     input_size: InputOption = None,
@@ -102,7 +104,7 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
     )
 
 
-@app.command("list")
+@app.command("list", rich_help_panel=PANEL)
 def list_zoo(as_json: JsonOption = False) -> None:
     """The model zoo: one line per model with input, params, MACs and source paper."""
     entries = []
@@ -147,7 +149,7 @@ def list_zoo(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL)
 def compare(
     first: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
     second: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
@@ -190,11 +192,11 @@ def compare(
         out.print(f"{a.spec.name} needs {ratios['macs']:.2f}x the multiply-adds of {b.spec.name}.")
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL)
 def check(
     paths: Annotated[list[str] | None, typer.Argument(help="Spec files or zoo names; default: the whole zoo.")] = None,
 ) -> None:
-    """Validate specs and their [expect] figures. Exit 0 all hold, 1 an expectation fails, 2 a spec is invalid."""
+    """Validate specs and their \\[expect] figures. Exit 0 all hold, 1 an expectation fails, 2 a spec is invalid."""
     status = 0
     for target in paths or zoo_names():
         try:
@@ -215,7 +217,7 @@ def check(
     raise typer.Exit(status)
 
 
-@app.command()
+@app.command(rich_help_panel=PANEL)
 def types() -> None:
     """The layer types a spec can use, with their keys and defaults."""
     for name, cls in LAYER_TYPES.items():

@@ -13,6 +13,8 @@ from cnnscope.cli.model import DeviceOption, WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 
+PANEL = "Images, training and the TUI"
+
 
 def _progress() -> Progress:
     return Progress(
@@ -20,7 +22,7 @@ def _progress() -> Progress:
     )
 
 
-@app.command("run")
+@app.command("run", rich_help_panel=PANEL)
 def run_command(
     target: Target,
     image: Annotated[str, typer.Option("--image", help="JPEG, PNG, WebP, BMP or GIF (first frame).")],
@@ -94,7 +96,7 @@ def _preview(model, result, layer: str | None) -> None:  # type: ignore[no-untyp
     out.print(half_blocks(activation_grid(shown, tile_pixels=24), width=min(96, out.width - 1)))
 
 
-@app.command("train")
+@app.command("train", rich_help_panel=PANEL)
 def train_command(
     target: Target,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
@@ -142,7 +144,7 @@ def train_command(
     out.print(f"saved {destination}")
 
 
-@app.command("tui")
+@app.command("tui", rich_help_panel=PANEL)
 def tui_command(
     target: Annotated[str | None, typer.Argument(help="A zoo name or spec path; default: pick one.")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Run this image once the model is open.")] = None,
