@@ -3,10 +3,20 @@
 The static side (``cnnscope.spec``, ``cnnscope.analysis``) never imports torch.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from cnnscope import zoo
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import CheckpointError, CnnscopeError, DeviceError, SpecError
 from cnnscope.spec import Spec, load, parse
+
+if TYPE_CHECKING:  # torch is imported by build and load_weights only when they are called
+    from torch.nn import Module
+
+    from cnnscope.runtime.build import SpecModel
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,14 +35,14 @@ __all__ = [
 ]
 
 
-def build(spec_or_path):  # type: ignore[no-untyped-def]
+def build(spec_or_path: Spec | str | Path) -> SpecModel:
     """A runnable ``torch.nn.Module`` from a Spec, a spec file or a zoo name (imports torch)."""
     from cnnscope.runtime.build import build as build_model
 
     return build_model(spec_or_path)
 
 
-def load_weights(model, path):  # type: ignore[no-untyped-def]
+def load_weights(model: Module, path: str | Path) -> Module:
     """Load a ``.pth``/``.pt`` (``weights_only=True``) or ``.safetensors`` state_dict into a built model."""
     from cnnscope.runtime.weights import load_weights as load
 

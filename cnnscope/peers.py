@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from cnnscope.analysis import Analysis, LayerReport
 from cnnscope.layers import Activation, numel
+from cnnscope.layers.elementwise import BatchNorm, LocalResponseNorm
 
 PEERS = ("torchinfo", "fvcore", "ptflops", "thop", "flopcounter")
 UNITS = {
@@ -39,6 +40,12 @@ def _rows(report: LayerReport) -> int:
     return numel(report.input_shapes[0][:-1])
 
 
+def _affine(report: LayerReport) -> int:
+    """2 for a batch norm with a learned scale and shift, else 1."""
+    layer = report.node.layer
+    return 2 if isinstance(layer, BatchNorm) and layer.affine else 1
+
+
 def torchinfo(report: LayerReport) -> int:
     """Parameters x output positions for convolutions, parameters once for other layers."""
     params = report.cost.params
@@ -54,7 +61,7 @@ def fvcore(report: LayerReport) -> int:
     if kind in ("conv2d", "conv1d", "linear"):
         return report.cost.macs
     if kind == "batchnorm":
-        return numel(inputs[0]) * (2 if report.node.layer.affine else 1)  # type: ignore[attr-defined]
+        return numel(inputs[0]) * _affine(report)
     if kind in ("adaptive_avgpool", "global_avgpool"):
         return numel(inputs[0])
     return 0
@@ -67,18 +74,18 @@ def ptflops(report: LayerReport) -> int:
     layer = report.node.layer
     count = 0
     if kind in ("conv2d", "conv1d", "linear"):
-        count = report.cost.macs + (numel(out) if layer.bias else 0)  # type: ignore[attr-defined]
+        count = report.cost.macs + (numel(out) if report.cost.biases else 0)
     elif kind == "batchnorm":
-        count = numel(inputs[0]) * (2 if layer.affine else 1)  # type: ignore[attr-defined]
+        count = numel(inputs[0]) * _affine(report)
     elif kind == "relu":
         count = 2 * numel(out)
     elif kind in ("leaky_relu", "softmax"):
         count = numel(out)
     elif kind in ("maxpool", "avgpool", "maxpool1d", "avgpool1d", "adaptive_avgpool", "global_avgpool"):
         count = 2 * numel(inputs[0])
-    elif kind == "lrn":  # F.local_response_norm averages the channel-padded squares
+    elif isinstance(layer, LocalResponseNorm):  # F.local_response_norm averages channel-padded squares
         channels, *spatial = inputs[0]
-        count = (channels + layer.size - 1) * numel(spatial)  # type: ignore[attr-defined]
+        count = (channels + layer.size - 1) * numel(spatial)
     return count + _ptflops_act(report)
 
 
@@ -92,11 +99,10 @@ def thop(report: LayerReport) -> int:
     average pooling 1 per output, adaptive pooling (kernel + 1) per output, softmax
     3N - 1 per row; ReLU, max pooling and functions are free."""
     kind, inputs, out = report.type, report.input_shapes, report.output_shape
-    layer = report.node.layer
     if kind in ("conv2d", "conv1d", "linear"):
         return report.cost.macs
     if kind == "batchnorm":
-        return 2 * numel(inputs[0]) * (2 if layer.affine else 1)  # type: ignore[attr-defined]
+        return 2 * numel(inputs[0]) * _affine(report)
     if kind in ("avgpool", "avgpool1d"):
         return numel(out)
     if kind in ("adaptive_avgpool", "global_avgpool"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,11 @@ from cnnscope.cli.app import InputOption, Target, app, err, fail, load_spec, out
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
+
+if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay torch-free
+    import torch
+
+    from cnnscope.runtime.build import SpecModel
 
 DeviceOption = Annotated[
     str, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
@@ -23,7 +28,7 @@ WeightsOption = Annotated[
 PANEL = "Torch models"
 
 
-def _prepare(target: str, input_size: str | None, weights: str | None, device: str):  # type: ignore[no-untyped-def]
+def _prepare(target: str, input_size: str | None, weights: str | None, device: str) -> tuple[SpecModel, torch.device]:
     """Spec -> model on its device, with weights; a spinner while torch loads and builds."""
     with err.status("importing torch and building the model..."):
         from cnnscope.runtime.build import build

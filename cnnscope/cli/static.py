@@ -130,14 +130,11 @@ def list_zoo(as_json: JsonOption = False) -> None:
         emit_json(entries)
         return
     table = Table(title="cnnscope model zoo", header_style="bold")
-    for column, justify in (
-        ("Name", "left"),
-        ("Input", "right"),
-        ("Params", "right"),
-        ("MACs", "right"),
-        ("Source", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("Name")
+    table.add_column("Input", justify="right")
+    table.add_column("Params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("Source")
     for entry in entries:
         table.add_row(
             entry["name"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -12,6 +12,10 @@ from cnnscope.cli.app import Target, app, err, fail, load_spec, out
 from cnnscope.cli.model import DeviceOption, WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
+
+if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay torch-free
+    from cnnscope.runtime.build import SpecModel
+    from cnnscope.vision.run import RunResult
 
 PANEL = "Images, training and the TUI"
 
@@ -85,7 +89,7 @@ def run_command(
         out.print(f"saved {len(written)} files to {save}/ (summary.md lists them)")
 
 
-def _preview(model, result, layer: str | None) -> None:  # type: ignore[no-untyped-def]
+def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
     from cnnscope.vision.pictures import activation_grid, half_blocks
 
     convs = [n.name for n in model.spec.nodes if n.layer.type_name in ("conv2d", "conv1d")]

@@ -7,7 +7,7 @@ running an image happen in a worker thread, so the screen never freezes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import work
@@ -29,6 +29,9 @@ from cnnscope.tui.widgets.layer_table import BROKEN_ROW, LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
 from cnnscope.zoo import load_target
+
+if TYPE_CHECKING:
+    from cnnscope.tui.app import CnnscopeApp
 
 WEIGHTED = ("conv2d", "conv1d", "linear")
 
@@ -301,7 +304,7 @@ class ModelScreen(Screen[None]):
 
     def action_models(self) -> None:
         self.app.pop_screen()
-        self.app.call_later(self.app.open_picker)  # type: ignore[attr-defined]
+        self.app.call_later(cast("CnnscopeApp", self.app).open_picker)
 
     def action_help(self) -> None:
         from cnnscope.tui.screens.help import HelpScreen
