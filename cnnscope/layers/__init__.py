@@ -1,7 +1,8 @@
 """The layer types a spec can use, one registry for all of them.
 
 To add a layer type, write a frozen dataclass subclass of :class:`Layer` with
-``@register`` in the module that fits it; nothing else needs to change.
+``@register`` in the module that fits it: specs, the engine and every report know it
+from there. To run it with torch, add its module to ``cnnscope/runtime/modules.py``.
 """
 
 from cnnscope.layers import dense, elementwise, sliding, structure

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from cnnscope.errors import SpecError
 from cnnscope.layers import Layer, Shape, dense, elementwise, sliding, structure
 
 
@@ -106,7 +107,10 @@ BUILDERS: dict[type[Layer], Callable[..., nn.Module]] = {
 
 
 def module_for(layer: Layer, shapes: list[Shape]) -> nn.Module:
-    return BUILDERS[type(layer)](layer, shapes)
+    builder = BUILDERS.get(type(layer))
+    if builder is None:
+        raise SpecError(f"layer type '{layer.type_name}' has no torch module yet", hint="add one to BUILDERS")
+    return builder(layer, shapes)
 
 
 # Layers whose output is always a fresh tensor: a fused activation may overwrite it in place
