@@ -62,7 +62,7 @@ def run_command(
             progress.update(task, advance=1, description=f"running {image}")
             result = run_image(model, image, chosen, top, class_names(spec, labels))
             note = (
-                f"weights: {source}" if source else "weights: random (no --weights): the predictions below mean nothing"
+                f"weights: {source}" if source else "weights: random (no --weights): outputs and predictions mean nothing"
             )
             if layer is not None and layer not in result.activations:
                 from cnnscope.errors import did_you_mean
@@ -90,14 +90,15 @@ def run_command(
 
 
 def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
-    from cnnscope.vision.pictures import activation_grid, half_blocks
+    """A layer's maps as half blocks: ``layer``, else the first conv, else the output."""
+    from cnnscope.vision.pictures import activation_grid, as_maps, half_blocks
 
     convs = [n.name for n in model.spec.nodes if n.layer.type_name in ("conv2d", "conv1d")]
-    name = layer or (convs[0] if convs else next(iter(result.activations)))
+    name = layer or (convs[0] if convs else model.spec.nodes[-1].name)
     activation = result.activations[name]
-    shown = activation[:16] if activation.ndim == 3 else activation
-    out.print(f"{name}: {fmt_shape(activation.shape)}, first {min(16, len(shown))} maps, each scaled to its own range")
-    out.print(half_blocks(activation_grid(shown, tile_pixels=24), width=min(96, out.width - 1)))
+    maps = as_maps(activation)[:16]
+    out.print(f"{name}: {fmt_shape(activation.shape)}, {len(maps)} map(s) shown, each scaled to its own range")
+    out.print(half_blocks(activation_grid(maps, tile_pixels=24), width=min(96, out.width - 1)))
 
 
 @app.command("train", rich_help_panel=PANEL)
