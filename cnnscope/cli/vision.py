@@ -61,9 +61,8 @@ def run_command(
             model = model.to(chosen)
             progress.update(task, advance=1, description=f"running {image}")
             result = run_image(model, image, chosen, top, class_names(spec, labels))
-            note = (
-                f"weights: {source}" if source else "weights: random (no --weights): outputs and predictions mean nothing"
-            )
+            random_note = "weights: random (no --weights): outputs and predictions mean nothing"
+            note = f"weights: {source}" if source else random_note
             if layer is not None and layer not in result.activations:
                 from cnnscope.errors import did_you_mean
 
