@@ -1,4 +1,7 @@
-"""The static commands: inspect, list, compare, check, types (torch is never imported)."""
+"""The static commands: inspect, list, compare, check, types (torch is never imported).
+
+Renderers are imported where a command draws them: ``inspect --json`` pays for no table.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,15 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cnnscope.analysis import Analysis, unmet_expectations
 from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, app, emit_json, err, fail, out
 from cnnscope.errors import CnnscopeError, did_you_mean
 from cnnscope.layers import LAYER_TYPES, fmt_shape
 from cnnscope.peers import PEERS, UNITS, PeerCount, count_as
-from cnnscope.report.explain import explain
 from cnnscope.report.export import to_csv, to_json, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import rows
-from cnnscope.report.table import layer_table, summary
 from cnnscope.zoo import zoo_names
 
 PANEL = "Static analysis (no torch)"
@@ -48,6 +48,8 @@ def inspect(
     try:
         analysis = analyze_target(target, input_size)
         if layer:
+            from cnnscope.report.explain import explain
+
             for line in explain(analysis, layer):
                 out.print(line, markup=False)
             return
@@ -66,6 +68,8 @@ def inspect(
     elif as_markdown:
         sys.stdout.write(to_markdown(analysis, rows(analysis, depth)))
     else:
+        from cnnscope.report.table import layer_table, summary
+
         out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
         out.print(summary(analysis))
 
@@ -84,6 +88,8 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
             }
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"{analysis.spec.name} counted as {counted.peer}: {UNITS[counted.peer]}", header_style="bold")
     table.add_column("layers")
     table.add_column(counted.peer, justify="right")
@@ -129,6 +135,8 @@ def list_zoo(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(entries)
         return
+    from rich.table import Table
+
     table = Table(title="cnnscope model zoo", header_style="bold")
     table.add_column("Name")
     table.add_column("Input", justify="right")
@@ -174,6 +182,8 @@ def compare(
             }
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"{a.spec.name} vs {b.spec.name}", header_style="bold")
     table.add_column("")
     table.add_column(a.spec.name, justify="right")

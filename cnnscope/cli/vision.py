@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cnnscope.cli.app import Target, app, err, fail, load_spec, out
 from cnnscope.cli.model import DeviceOption, WeightsOption
@@ -14,6 +12,8 @@ from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 
 if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay torch-free
+    from rich.progress import Progress
+
     from cnnscope.runtime.build import SpecModel
     from cnnscope.vision.run import RunResult
 
@@ -21,6 +21,8 @@ PANEL = "Images, training and the TUI"
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
     )
@@ -74,6 +76,8 @@ def run_command(
     out.print(f"{spec.name} on {chosen}, input {fmt_shape(spec.input.shape)}")
     out.print(note, style="yellow" if not source else None, markup=False)
     if result.predictions:
+        from rich.table import Table
+
         table = Table(title=f"top-{len(result.predictions)}", show_header=True, header_style="bold")
         table.add_column("#", justify="right")
         table.add_column("class")
