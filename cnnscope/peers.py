@@ -35,11 +35,6 @@ def _spatial(report: LayerReport) -> int:
     return numel(report.output_shape[1:])
 
 
-def _rows(report: LayerReport) -> int:
-    """Positions a linear layer repeats over (1 for a vector)."""
-    return numel(report.input_shapes[0][:-1])
-
-
 def _affine(report: LayerReport) -> int:
     """2 for a batch norm with a learned scale and shift, else 1."""
     layer = report.node.layer

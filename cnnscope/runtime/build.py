@@ -51,23 +51,11 @@ class SpecModel(nn.Module):
             child = parent._modules.get(part)
             if child is None:
                 child = nn.Module()
-                try:
-                    parent.add_module(part, child)
-                except KeyError:
-                    raise SpecError(
-                        f"the name '{part}' clashes with an attribute of torch modules",
-                        layer=name,
-                        hint="rename the layer",
-                    ) from None
+                _add_module(parent, part, child, name)
             parent = child
         if leaf in parent._modules:
             raise SpecError(f"the name '{name}' is both a layer and a group of layers", layer=name)
-        try:
-            parent.add_module(leaf, module)
-        except KeyError:
-            raise SpecError(
-                f"the name '{leaf}' clashes with an attribute of torch modules", layer=name, hint="rename the layer"
-            ) from None
+        _add_module(parent, leaf, module, name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = self._run(x, keep=False)
@@ -90,6 +78,15 @@ class SpecModel(nn.Module):
                 for done in release:
                     del values[done]
         return values
+
+
+def _add_module(parent: nn.Module, part: str, module: nn.Module, layer: str) -> None:
+    try:
+        parent.add_module(part, module)
+    except KeyError:  # e.g. "training" or "forward": names nn.Module already uses
+        raise SpecError(
+            f"the name '{part}' clashes with an attribute of torch modules", layer=layer, hint="rename the layer"
+        ) from None
 
 
 def build(spec_or_path: Spec | str | Path) -> SpecModel:

@@ -8,7 +8,9 @@ static conv/linear MACs.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -19,6 +21,8 @@ from cnnscope.layers import Shape
 from cnnscope.runtime.build import SpecModel
 from cnnscope.spec import Spec
 
+T = TypeVar("T")
+
 
 def example_input(spec: Spec, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A random batch of what the spec takes: images/signals, or token ids."""
@@ -28,13 +32,14 @@ def example_input(spec: Spec, batch: int, device: torch.device, dtype: torch.dty
     return torch.randn(shape, device=device, dtype=dtype)
 
 
-def run_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One inference pass; a device/dtype that cannot run the model becomes a DeviceError."""
+def run_forward(forward: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
+    """One inference pass (a model, or e.g. its ``activations``); a device/dtype that cannot
+    run the model becomes a DeviceError."""
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # torch notes that even "same" kernels pad a copy of the input: expected, not the user's concern
             warnings.filterwarnings("ignore", message="Using padding='same'")
-            return model(x)
+            return forward(x)
     except (RuntimeError, NotImplementedError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeviceError(

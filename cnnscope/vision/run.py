@@ -62,9 +62,7 @@ def run_image(
 ) -> RunResult:
     seen, array = prepare(open_image(image_path), model.spec)
     x = torch.from_numpy(array)[None].to(device)
-    with torch.no_grad():
-        run_forward(model, x)  # device/dtype problems as one clear error
-        values = model.activations(x)
+    values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
     output = next(reversed(activations.values()))
     last = model.spec.nodes[-1]
