@@ -7,10 +7,11 @@ analysed in milliseconds. Every figure is per sample (no batch axis).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 
 from cnnscope.errors import SpecError
-from cnnscope.layers import GLOBAL, Cost, Global, Shape, Window, fmt_shape, numel
+from cnnscope.layers import GLOBAL, Cost, Effect, Global, Mixes, Moves, Shape, Window, fmt_shape, numel
 from cnnscope.spec import INPUT, Node, Spec
 
 BYTES_PER_ELEMENT = 4  # float32 activations
@@ -18,16 +19,31 @@ BYTES_PER_ELEMENT = 4  # float32 activations
 
 @dataclass(frozen=True)
 class Field:
-    """Receptive field of one output position: its size and jump (effective stride) per axis."""
+    """Receptive field of one output position: its size and jump (effective stride) per spatial axis.
 
-    size: tuple[int, ...]
-    jump: tuple[int, ...]
+    Sizes and jumps are exact fractions: after upsampling or a transposed convolution
+    neighbouring outputs are less than one input pixel apart. ``axes`` says which axes of
+    the tensor (per sample) are the spatial ones, in order; ``permute`` moves them.
+    """
+
+    size: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+    axes: tuple[int, ...]
 
     def through(self, window: Window) -> Field | None:
         if len(window.kernel) != len(self.size):
             return None
+        if window.kernel_on_output:  # the jump shrinks first; the kernel then spans the finer grid
+            jump = tuple(j * s for j, s in zip(self.jump, window.stride))
+            size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, window.kernel, jump))
+            return Field(size, jump, self.axes)
         size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, window.kernel, self.jump))
-        return Field(size, tuple(j * s for j, s in zip(self.jump, window.stride)))
+        return Field(size, tuple(j * s for j, s in zip(self.jump, window.stride)), self.axes)
+
+    def moved(self, dims: tuple[int, ...]) -> Field:
+        """The same field after ``permute(dims)``: spatial axes keep their order of appearance."""
+        order = sorted((dims.index(axis), size, jump) for axis, size, jump in zip(self.axes, self.size, self.jump))
+        return Field(tuple(o[1] for o in order), tuple(o[2] for o in order), tuple(o[0] for o in order))
 
 
 Receptive = Field | Global | None  # None: the tensor has no spatial axes
@@ -127,15 +143,17 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
     for node in spec.nodes:
         inputs = [shapes[name] for name in node.inputs]
         sources = tuple("in" if name == INPUT else name for name in node.inputs)
+        incoming = [fields[name] for name in node.inputs]
         try:
             out = node.layer.infer(inputs, sources)
             cost = node.layer.cost(inputs, out)
             if node.act is not None:
                 cost = cost + node.act.cost([out], out)
-            warnings = tuple(node.layer.warnings(inputs))
+            spatial = incoming[0].axes if isinstance(incoming[0], Field) else ()
+            warnings = tuple(node.layer.warnings(inputs, spatial))
+            field = _receptive(node.layer.window(inputs), incoming)
         except SpecError as exc:
             return Analysis(spec, tuple(reports)), exc.located(path=spec.path, line=node.line, layer=node.name)
-        field = _receptive(node, inputs, [fields[name] for name in node.inputs])
         shapes[node.name], fields[node.name] = out, field
         reports.append(LayerReport(node, tuple(inputs), out, cost, field, warnings))
     return Analysis(spec, tuple(reports)), None
@@ -143,28 +161,35 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
 
 def _input_field(spec: Spec) -> Receptive:
     shape = spec.input.shape
-    spatial = 1 if spec.input.is_tokens else len(shape) - 1
-    return Field((1,) * spatial, (1,) * spatial) if spatial else None
+    if spec.input.is_tokens:  # token ids: the sequence is axis 1 once embedded (dim x length)
+        return Field((Fraction(1),), (Fraction(1),), (1,))
+    spatial = len(shape) - 1
+    return Field((Fraction(1),) * spatial, (Fraction(1),) * spatial, tuple(range(1, spatial + 1))) if spatial else None
 
 
-def _receptive(node: Node, inputs: list[Shape], incoming: list[Receptive]) -> Receptive:
+def _receptive(effect: Effect, incoming: list[Receptive]) -> Receptive:
+    """The field of a layer's output from its inputs' fields and its effect (see ``layers.base``)."""
     if any(field is None for field in incoming):
         return None
     if any(isinstance(field, Global) for field in incoming):
         return GLOBAL
-    window = node.layer.window(inputs)
     fields = [f for f in incoming if isinstance(f, Field)]
-    if len({len(f.size) for f in fields}) > 1:
+    if len({(len(f.size), f.axes) for f in fields}) > 1:
         return None
     merged = Field(
         tuple(max(axis) for axis in zip(*(f.size for f in fields))),
         tuple(max(axis) for axis in zip(*(f.jump for f in fields))),
+        fields[0].axes,
     )
-    if window is None:
+    if effect is None:
         return merged
-    if isinstance(window, Global):
+    if isinstance(effect, Global):
         return GLOBAL
-    return merged.through(window)
+    if isinstance(effect, Mixes):
+        return GLOBAL if effect.axis in merged.axes else merged
+    if isinstance(effect, Moves):
+        return merged.moved(effect.dims)
+    return merged.through(effect)
 
 
 @dataclass(frozen=True)

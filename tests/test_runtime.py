@@ -102,10 +102,3 @@ def test_unsafe_or_corrupt_checkpoints_are_refused(tmp_path, content, fragment):
         path.write_bytes(content)
     with pytest.raises(cnnscope.CheckpointError, match=fragment):
         cnnscope.load_weights(cnnscope.build("lenet5"), path)
-
-
-def test_every_layer_type_can_run():
-    from cnnscope.layers import LAYER_TYPES
-    from cnnscope.runtime.modules import BUILDERS
-
-    assert set(LAYER_TYPES.values()) <= set(BUILDERS), "a layer type without a torch module"

@@ -158,12 +158,12 @@ def maximize_command(
         source = weights_for(spec.name, weights)
         if source:
             load_weights(model, source)
-        first = next((n for n in spec.nodes if n.layer.type_name in ("conv2d", "conv1d", "linear")), None)
+        first = next((n for n in spec.nodes if n.layer.has_units), None)
         if first is None:
             raise CnnscopeError(f"{spec.name} has no conv or linear layer")
         weight = model.get_submodule(first.name).weight.detach().numpy()
         inputs = demos.maximizing_inputs(weight)
-        if first.layer.type_name == "linear" and len(spec.input.shape) == 3:
+        if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
         grid = filter_grid(inputs)
         if save:

@@ -96,7 +96,7 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
     """A layer's maps as half blocks: ``layer``, else the first conv, else the output."""
     from cnnscope.vision.pictures import activation_grid, as_maps, half_blocks
 
-    convs = [n.name for n in model.spec.nodes if n.layer.type_name in ("conv2d", "conv1d")]
+    convs = [n.name for n in model.spec.nodes if n.layer.draws_filters]
     name = layer or (convs[0] if convs else model.spec.nodes[-1].name)
     activation = result.activations[name]
     maps = as_maps(activation)[:16]

@@ -1,25 +1,49 @@
 """The layer types a spec can use, one registry for all of them.
 
 To add a layer type, write a frozen dataclass subclass of :class:`Layer` with
-``@register`` in the module that fits it: specs, the engine and every report know it
-from there. To run it with torch, add its module to ``cnnscope/runtime/modules.py``.
+``@register`` in the module of its family (sliding, dense, elementwise, structure):
+its keys, shape rule, costs, receptive-field effect, explanation, peer counts and
+torch module all live in that class, and specs, the engine, every report, the
+runtime and the TUI know it from there. ``tests/test_registry.py`` checks that it
+provides everything.
 """
 
 from cnnscope.layers import dense, elementwise, sliding, structure
-from cnnscope.layers.base import GLOBAL, LAYER_TYPES, Cells, Cost, Global, Layer, Shape, Window, fmt_shape, numel
-from cnnscope.layers.elementwise import ACTIVATIONS, Activation
+from cnnscope.layers.base import (
+    GLOBAL,
+    LAYER_TYPES,
+    UNCOUNTED,
+    Cells,
+    Cost,
+    Effect,
+    Global,
+    Layer,
+    Mixes,
+    Moves,
+    PeerCounts,
+    Shape,
+    Window,
+    fmt_shape,
+    numel,
+)
+from cnnscope.layers.elementwise import Activation, activation_types
 
 __all__ = [
-    "ACTIVATIONS",
     "GLOBAL",
     "LAYER_TYPES",
+    "UNCOUNTED",
     "Activation",
     "Cells",
     "Cost",
+    "Effect",
     "Global",
     "Layer",
+    "Mixes",
+    "Moves",
+    "PeerCounts",
     "Shape",
     "Window",
+    "activation_types",
     "dense",
     "elementwise",
     "fmt_shape",

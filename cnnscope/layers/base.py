@@ -2,7 +2,12 @@
 
 A layer type is a frozen dataclass whose fields are its TOML keys. Each field carries
 a parser in its metadata (see :func:`key`), so validation, defaults and error messages
-come from one declaration. The analysis engine only talks to the methods below.
+come from one declaration. Everything else the project knows about a type is a method
+or class attribute of it: the engine's shape rule and costs, the receptive-field
+effect, the arithmetic ``--explain`` shows, the torch module it builds, how each peer
+tool counts it, and the capabilities the TUI and ``run`` ask about. No list of type
+names is kept anywhere else; ``tests/test_registry.py`` walks :data:`LAYER_TYPES` and
+fails when a type lacks any of these.
 """
 
 from __future__ import annotations
@@ -11,9 +16,13 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from cnnscope.errors import SpecError, did_you_mean
+
+if TYPE_CHECKING:  # torch is imported only where a model is built
+    from torch import nn
 
 Shape = tuple[int, ...]
 
@@ -51,17 +60,61 @@ class Cost:
 
 @dataclass(frozen=True)
 class Window:
-    """A sliding window along the spatial axes: what moves the receptive field."""
+    """A sliding window along the spatial axes: what moves the receptive field.
+
+    ``stride`` is a fraction below 1 where the layer upsamples (the output grid is finer
+    than the input's). With ``kernel_on_output`` the kernel spans the output grid, as a
+    transposed convolution's does: the jump changes first, then the kernel widens the field.
+    """
 
     kernel: tuple[int, ...]  # effective size, dilation included
-    stride: tuple[int, ...]
+    stride: tuple[Fraction | int, ...]
+    kernel_on_output: bool = False
 
 
 class Global:
-    """Marker: the layer sees its whole input (flatten, linear, global pooling)."""
+    """Marker: the layer sees its whole input (flatten, global pooling)."""
 
 
 GLOBAL = Global()
+
+
+@dataclass(frozen=True)
+class Mixes:
+    """The layer mixes all positions along one tensor axis (per sample) and no others.
+
+    ``linear`` and ``layernorm`` act on the last axis: when that axis is spatial
+    (``linear`` on a C x L map) every output sees the whole input, when it holds the
+    channels (after ``permute``, as in ConvNeXt) the receptive field is unchanged.
+    """
+
+    axis: int
+
+
+@dataclass(frozen=True)
+class Moves:
+    """The layer reorders the tensor's axes (``permute``): ``dims[i]`` is the input axis of output axis i."""
+
+    dims: tuple[int, ...]
+
+
+Effect = Window | Global | Mixes | Moves | None  # None: pointwise, the field is unchanged
+
+
+class PeerCounts(NamedTuple):
+    """What each peer tool reports for one layer, in its own unit (see ``cnnscope.peers``).
+
+    A type states all five; an explicit 0 documents that the peer ignores it.
+    """
+
+    torchinfo: int
+    fvcore: int
+    ptflops: int
+    thop: int
+    flopcounter: int
+
+
+UNCOUNTED = PeerCounts(0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -88,7 +141,19 @@ class Layer:
 
     type_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
-    merges: ClassVar[bool] = False  # takes several inputs (concat, add)
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # fewest and most inputs (None: any number)
+    # capabilities other parts ask about
+    draws_filters: ClassVar[bool] = False  # weight is a bank of spatial filters to draw (conv)
+    has_units: ClassVar[bool] = False  # one weight row per output unit (conv, linear): TUI filters, maximize
+    fresh_output: ClassVar[bool] = False  # output is a new tensor: a fused act may overwrite it in place
+    # a small working configuration, for `cnnscope types` and the registry test
+    example: ClassVar[dict[str, Any]] = {}
+    example_inputs: ClassVar[tuple[Shape, ...]] = ((4, 8, 8),)
+
+    @property
+    def merges(self) -> bool:
+        """Takes two or more inputs (concat, add, mul)."""
+        return self.arity[0] >= 2
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
@@ -135,11 +200,12 @@ class Layer:
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         return Cost()
 
-    def window(self, inputs: list[Shape]) -> Window | Global | None:
+    def window(self, inputs: list[Shape]) -> Effect:
         """How the layer moves the receptive field; None for pointwise layers."""
         return None
 
-    def warnings(self, inputs: list[Shape]) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+        """Things that work but are likely mistakes; ``spatial_axes``: which input axes are spatial."""
         return []
 
     def cells(self) -> Cells:
@@ -153,6 +219,18 @@ class Layer:
         """The arithmetic behind params, MACs and FLOPs, numbers filled in."""
         cost = self.cost(inputs, out)
         return [f"params = 0, MACs = 0, FLOPs = {cost.flops:,}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        """What torchinfo, fvcore, ptflops, thop and FlopCounterMode report for this layer.
+
+        ``functional``: the reference model calls it as a function (``F.relu``), which
+        tools that only hook modules (torchinfo, thop) do not see.
+        """
+        raise NotImplementedError(f"{self.type_name} does not say how the peer tools count it")
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        """The torch module that computes this layer, with torch's parameter names."""
+        raise NotImplementedError(f"{self.type_name} has no torch module")
 
 
 def _show(value: Any) -> str:
@@ -214,6 +292,26 @@ def optional_per_axis(minimum: int) -> Parser:
     return lambda value, cls: None if value is None else parse(value, cls)
 
 
+def numbers(minimum: float, whole: bool = False) -> Parser:
+    """A number or a list, one per spatial axis (checked against the input, whose axes the
+    key cannot know); whole numbers at least ``minimum``, or real numbers above it."""
+
+    def parse(value: Any, cls: type[Layer]) -> tuple[Any, ...] | None:
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ValueError("expected a number or a list of numbers")
+        if whole:
+            return tuple(_int(item, int(minimum)) for item in items)
+        for item in items:
+            if number(item, cls) <= minimum:
+                raise ValueError(f"every number must be greater than {minimum:g}")
+        return tuple(items)
+
+    return parse
+
+
 def padding(value: Any, cls: type[Layer]) -> tuple[int, ...] | str:
     if isinstance(value, str):
         if value not in ("same", "valid"):
@@ -262,3 +360,29 @@ def register(cls: type[Layer]) -> type[Layer]:
     """Class decorator: make a layer type available to specs under ``cls.type_name``."""
     LAYER_TYPES[cls.type_name] = cls
     return cls
+
+
+def per_spatial_axis(values: tuple[Any, ...], shape: Shape, what: str) -> tuple[Any, ...]:
+    """One value per spatial axis of ``shape``, for keys whose axes are known only from the input."""
+    axes = len(shape) - 1
+    if len(values) == 1:
+        return values * axes
+    if len(values) != axes:
+        raise SpecError(f"{what} has {len(values)} numbers; the input {fmt_shape(shape)} has {axes} spatial axes")
+    return values
+
+
+def choice(*options: str) -> Parser:
+    """One of a few words, such as ``mode = "row" | "batch"``."""
+
+    def parse(value: Any, _cls: type[Layer]) -> str:
+        if value not in options:
+            raise ValueError(f"expected {' or '.join(f'{o!r}' for o in options)}".replace("'", '"'))
+        return str(value)
+
+    return parse
+
+
+def spatial_size(shape: Shape) -> int:
+    """Positions per channel: the product of the axes after the first."""
+    return math.prod(shape[1:])

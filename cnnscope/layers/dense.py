@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    UNCOUNTED,
     Cells,
     Cost,
     Global,
     Layer,
+    Mixes,
+    PeerCounts,
     Shape,
     boolean,
     expect_rank,
@@ -20,6 +24,9 @@ from cnnscope.layers.base import (
     register,
 )
 
+if TYPE_CHECKING:
+    from torch import nn
+
 
 @register
 @dataclass(frozen=True)
@@ -28,6 +35,10 @@ class Linear(Layer):
 
     type_name = "linear"
     summary = "fully connected layer (acts on the last axis, like torch)"
+    has_units = True
+    fresh_output = True
+    example = {"out": 5}
+    example_inputs = ((12,),)
     out: int = key(positive, doc="number of neurons (output features)")
     bias: bool = key(boolean, True, "add a learned bias per neuron")
 
@@ -41,12 +52,12 @@ class Linear(Layer):
         macs = numel(out) * fan_in
         return Cost(weights=fan_in * self.out, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
 
-    def window(self, inputs: list[Shape]) -> Global:
-        return GLOBAL
+    def window(self, inputs: list[Shape]) -> Global | Mixes:
+        return GLOBAL if len(inputs[0]) == 1 else Mixes(len(inputs[0]) - 1)
 
-    def warnings(self, inputs: list[Shape]) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
         shape = inputs[0]
-        if len(shape) == 1:
+        if len(shape) == 1 or len(shape) - 1 not in spatial_axes:  # e.g. channels last, after a permute
             return []
         return [
             f"linear acts on the last axis only ({shape[-1]} features, repeated over {numel(shape[:-1])} positions);"
@@ -71,6 +82,21 @@ class Linear(Layer):
             f"FLOPs = 2 * MACs = {cost.flops:,}",
         ]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        cost = self.cost(inputs, out)
+        return PeerCounts(
+            torchinfo=cost.params,
+            fvcore=cost.macs,
+            ptflops=cost.macs + (numel(out) if self.bias else 0),
+            thop=cost.macs,
+            flopcounter=2 * cost.macs,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.Linear(inputs[0][-1], self.out, self.bias)
+
 
 @register
 @dataclass(frozen=True)
@@ -82,6 +108,8 @@ class Embedding(Layer):
     dim: int = key(positive, doc="vector size per token")
     vocab: int | None = key(positive, None, "vocabulary size (default: the input's)")
     trainable: bool = key(boolean, True, "false for a frozen (static) table")
+    example = {"dim": 4, "vocab": 10}
+    example_inputs = ((7,),)
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
@@ -102,3 +130,13 @@ class Embedding(Layer):
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
         frozen = "" if self.trainable else " (frozen: static)"
         return [f"params = {self.vocab} words * {self.dim} = {self.cost(inputs, out).params:,}{frozen}, MACs = 0"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED._replace(torchinfo=self.cost(inputs, out).params)
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import ChannelsFirstEmbedding
+
+        module = ChannelsFirstEmbedding(self.vocab or 0, self.dim)
+        module.weight.requires_grad_(self.trainable)
+        return module

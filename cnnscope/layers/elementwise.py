@@ -1,21 +1,30 @@
-"""Layers that keep the shape: activations, normalisation, dropout.
+"""Layers that keep the shape: activations, normalisation, dropout, layer scale.
 
-FLOP convention (see docs/conventions.md): 1 FLOP per element for an activation,
-3 for softmax (exp, sum, divide), 2 for inference batch norm (scale and shift),
-2 * size + 3 for local response normalisation, 0 for dropout (off at inference).
+FLOP convention (see docs/conventions.md): 1 FLOP per element for a one-step activation
+(relu, relu6, leaky_relu, prelu, tanh, sigmoid, hardsigmoid), 2 for a gated one
+(silu, hardswish, gelu: a gate times x), 3 for softmax (exp, sum, divide), 2 for
+inference batch norm (scale and shift), 2 * size + 3 for local response normalisation,
+0 for dropout and stochastic depth (off at inference).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
+    GLOBAL,
+    UNCOUNTED,
     Cells,
     Cost,
+    Global,
     Layer,
+    Mixes,
+    PeerCounts,
     Shape,
     boolean,
+    choice,
     expect_rank,
     key,
     number,
@@ -26,12 +35,21 @@ from cnnscope.layers.base import (
     register,
 )
 
+if TYPE_CHECKING:
+    from torch import nn
+
 
 @dataclass(frozen=True)
 class Activation(Layer):
-    """A function applied to every element; usable as a layer or as ``act = "..."``."""
+    """A function applied to every element; usable as a layer or as ``act = "..."``.
+
+    ``torch_name`` is the ``torch.nn`` class that computes it. The peers' rules are
+    stated per type: ``ptflops`` hooks some activation modules and patches some
+    ``F.*`` functions, so a module whose forward calls a patched function counts twice.
+    """
 
     flops_per_element: ClassVar[int] = 1
+    torch_name: ClassVar[str] = ""
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         return Cost(flops=self.flops_per_element * numel(out))
@@ -45,12 +63,40 @@ class Activation(Layer):
         """How the table's activation column names it."""
         return self.type_name
 
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        module: nn.Module = getattr(nn, self.torch_name)()
+        return module
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        """ptflops: how many times its hooks see each element (module hook, patched function)."""
+        return 0
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED._replace(ptflops=self.ptflops_count(numel(out), functional))
+
 
 @register
 @dataclass(frozen=True)
 class ReLU(Activation):
     type_name = "relu"
     summary = "max(0, x)"
+    torch_name = "ReLU"
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        return elements if functional else 2 * elements  # nn.ReLU hooked, and calls the patched F.relu
+
+
+@register
+@dataclass(frozen=True)
+class ReLU6(Activation):
+    type_name = "relu6"
+    summary = "min(max(0, x), 6) (MobileNet)"
+    torch_name = "ReLU6"
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        return elements  # nn.ReLU6 is hooked but calls F.hardtanh; F.relu6 is patched
 
 
 @register
@@ -58,6 +104,7 @@ class ReLU(Activation):
 class Tanh(Activation):
     type_name = "tanh"
     summary = "hyperbolic tangent"
+    torch_name = "Tanh"
 
 
 @register
@@ -65,6 +112,53 @@ class Tanh(Activation):
 class Sigmoid(Activation):
     type_name = "sigmoid"
     summary = "1 / (1 + exp(-x))"
+    torch_name = "Sigmoid"
+
+
+@register
+@dataclass(frozen=True)
+class Hardsigmoid(Activation):
+    type_name = "hardsigmoid"
+    summary = "relu6(x + 3) / 6, a cheap sigmoid (MobileNetV3's squeeze-and-excitation)"
+    torch_name = "Hardsigmoid"
+
+
+@register
+@dataclass(frozen=True)
+class Hardswish(Activation):
+    type_name = "hardswish"
+    summary = "x * relu6(x + 3) / 6, a cheap swish (MobileNetV3)"
+    torch_name = "Hardswish"
+    flops_per_element = 2
+
+
+@register
+@dataclass(frozen=True)
+class SiLU(Activation):
+    type_name = "silu"
+    summary = "x * sigmoid(x), also called swish (EfficientNet)"
+    torch_name = "SiLU"
+    flops_per_element = 2
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        return elements  # no module hook; F.silu is patched
+
+
+@register
+@dataclass(frozen=True)
+class GELU(Activation):
+    type_name = "gelu"
+    summary = "x * Phi(x), the Gaussian error linear unit (ConvNeXt)"
+    flops_per_element = 2
+    approximate: str = key(choice("none", "tanh"), "none", 'the exact erf form, or "tanh" for the approximation')
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.GELU(approximate=self.approximate)
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        return elements if functional else 2 * elements  # nn.GELU hooked, and calls the patched F.gelu
 
 
 @register
@@ -78,6 +172,48 @@ class LeakyReLU(Activation):
     def label(self) -> str:
         return f"leaky_relu({self.slope:g})"
 
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.LeakyReLU(self.slope)
+
+    def ptflops_count(self, elements: int, functional: bool) -> int:
+        return 0 if functional else elements  # the module is hooked; F.leaky_relu is not patched
+
+
+@register
+@dataclass(frozen=True)
+class PReLU(Activation):
+    type_name = "prelu"
+    summary = "x if x > 0 else a * x with a learned slope a (one per channel, or one in all)"
+    per_channel: bool = key(boolean, False, "one slope per channel instead of one for all")
+    init: float = key(number, 0.25, "initial slope")
+
+    def slopes(self, shape: Shape) -> int:
+        return shape[0] if self.per_channel else 1
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(weights=self.slopes(out), flops=numel(out))
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        what = f"{out[0]} channels, one slope each" if self.per_channel else "one slope for all channels"
+        return [f"params = {self.slopes(out)} ({what}), MACs = 0, FLOPs = {numel(out):,} elements * 1"]
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.PReLU(self.slopes(inputs[0]), self.init)
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements = numel(out)
+        return PeerCounts(
+            torchinfo=0 if functional else self.slopes(out),
+            fvcore=0,
+            ptflops=elements if functional else 2 * elements,  # nn.PReLU hooked, and calls the patched F.prelu
+            thop=0 if functional else elements,
+            flopcounter=0,
+        )
+
 
 @register
 @dataclass(frozen=True)
@@ -86,8 +222,35 @@ class Softmax(Activation):
     summary = "exp(x_i) / sum_j exp(x_j) over the channel axis"
     flops_per_element = 3
 
+    def window(self, inputs: list[Shape]) -> Mixes:
+        return Mixes(0)
 
-ACTIVATIONS: dict[str, type[Activation]] = {c.type_name: c for c in (ReLU, Tanh, Sigmoid, LeakyReLU, Softmax)}
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.Softmax(dim=1)
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        classes = out[0]
+        return PeerCounts(
+            torchinfo=0,
+            fvcore=0,
+            ptflops=numel(out),  # F.softmax is patched
+            thop=0 if functional else (numel(out) // classes) * (3 * classes - 1),  # exp, add, divide per row
+            flopcounter=0,
+        )
+
+
+def activation_types() -> dict[str, type[Activation]]:
+    """The registered types usable as a fused ``act``."""
+    from cnnscope.layers.base import LAYER_TYPES
+
+    return {name: cls for name, cls in LAYER_TYPES.items() if issubclass(cls, Activation)}
+
+
+def _affine_factor(affine: bool) -> int:
+    """fvcore, ptflops and thop count a normalisation twice when it has a learned scale and shift."""
+    return 2 if affine else 1
 
 
 @register
@@ -95,9 +258,15 @@ ACTIVATIONS: dict[str, type[Activation]] = {c.type_name: c for c in (ReLU, Tanh,
 class BatchNorm(Layer):
     type_name = "batchnorm"
     summary = "batch normalisation over channels (axis 0)"
+    fresh_output = True
     eps: float = key(positive_number, 1e-5, "added to the variance")
     momentum: float = key(positive_number, 0.1, "running-statistics momentum")
     affine: bool = key(boolean, True, "learn a scale and shift per channel")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (1, 2, 3, 4), "channels, channels x length, x height x width or x depth")
+        return shape
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         channels = out[0] if self.affine else 0
@@ -111,12 +280,133 @@ class BatchNorm(Layer):
             f"MACs = 0, FLOPs = {numel(out):,} elements * 2 (scale, shift) = {cost.flops:,}",
         ]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
+        return PeerCounts(
+            torchinfo=self.cost(inputs, out).params,
+            fvcore=elements * factor,
+            ptflops=elements * factor,
+            thop=2 * elements * factor,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        norm = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(inputs[0])]
+        return norm(inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
+
+
+@register
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Normalises each position over one axis: the channels of a C x H x W map, or the last axis."""
+
+    type_name = "layernorm"
+    summary = "layer normalisation over the channels of each position (ConvNeXt) or over the last axis"
+    fresh_output = True
+    over: str = key(choice("channels", "last"), "last", 'normalise over "channels" (axis 0) or the "last" axis')
+    eps: float = key(positive_number, 1e-5, "added to the variance")
+    affine: bool = key(boolean, True, "learn a scale and shift per normalised element")
+    example = {"over": "channels"}
+
+    def axis(self, shape: Shape) -> int:
+        return 0 if self.over == "channels" else len(shape) - 1
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        size = out[self.axis(out)] if self.affine else 0
+        # per element: subtract the mean, divide by the deviation, then scale and shift
+        return Cost(weights=size, biases=size, flops=(4 if self.affine else 2) * numel(out))
+
+    def window(self, inputs: list[Shape]) -> Mixes:
+        return Mixes(self.axis(inputs[0]))
+
+    def cells(self) -> Cells:
+        return Cells(size=self.over)
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost, size = self.cost(inputs, out), out[self.axis(out)]
+        params = f"{size} scales + {size} shifts = {cost.params:,}" if self.affine else "0"
+        per = "4 (centre, normalise, scale, shift)" if self.affine else "2 (centre, normalise)"
+        return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {per} = {cost.flops:,}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
+        # over the channels torchvision uses its own LayerNorm2d, which thop's exact-type lookup misses
+        thop = 0 if functional or self.over == "channels" else 2 * elements * factor
+        return PeerCounts(
+            torchinfo=0 if functional else self.cost(inputs, out).params,
+            fvcore=5 * elements if self.affine else 4 * elements,
+            ptflops=0 if functional else elements * factor,
+            thop=thop,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        from cnnscope.layers.modules import ChannelLayerNorm
+
+        size = inputs[0][self.axis(inputs[0])]
+        norm = ChannelLayerNorm if self.over == "channels" else nn.LayerNorm
+        return norm(size, eps=self.eps, elementwise_affine=self.affine)
+
+
+@register
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    type_name = "groupnorm"
+    summary = "normalisation over groups of channels and all positions, per sample"
+    fresh_output = True
+    groups: int = key(positive, doc="number of channel groups (must divide the channels)")
+    eps: float = key(positive_number, 1e-5, "added to the variance")
+    affine: bool = key(boolean, True, "learn a scale and shift per channel")
+    example = {"groups": 2}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3, 4), "a channels x positions input")
+        if shape[0] % self.groups:
+            raise SpecError(f"groups = {self.groups} must divide the {shape[0]} channels")
+        return shape
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        channels = out[0] if self.affine else 0
+        return Cost(weights=channels, biases=channels, flops=(4 if self.affine else 2) * numel(out))
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL  # the statistics of each group span every position
+
+    def cells(self) -> Cells:
+        return Cells(size=f"{self.groups} groups")
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost = self.cost(inputs, out)
+        params = f"{out[0]} scales + {out[0]} shifts = {cost.params:,}" if self.affine else "0"
+        return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {cost.flops // numel(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
+        return PeerCounts(
+            torchinfo=0 if functional else self.cost(inputs, out).params,
+            fvcore=5 * elements if self.affine else 4 * elements,
+            ptflops=0 if functional else elements * factor,
+            thop=0,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.GroupNorm(self.groups, inputs[0][0], eps=self.eps, affine=self.affine)
+
 
 @register
 @dataclass(frozen=True)
 class LocalResponseNorm(Layer):
     type_name = "lrn"
     summary = "local response normalisation across neighbouring channels (AlexNet, GoogLeNet)"
+    fresh_output = True
     size: int = key(positive, 5, "number of neighbouring channels (n)")
     alpha: float = key(number, 1e-4, "scale (alpha)")
     beta: float = key(number, 0.75, "exponent (beta)")
@@ -137,6 +427,16 @@ class LocalResponseNorm(Layer):
         flops = self.cost(inputs, out).flops
         return [f"params = 0, MACs = 0, FLOPs = {numel(out):,} elements * (2*{self.size} + 3) = {flops:,}"]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        channels, *spatial = inputs[0]
+        # ptflops: F.local_response_norm averages channel-padded squares with a patched avg_pool
+        return UNCOUNTED._replace(ptflops=(channels + self.size - 1) * numel(spatial))
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
 
 @register
 @dataclass(frozen=True)
@@ -147,3 +447,60 @@ class Dropout(Layer):
 
     def cells(self) -> Cells:
         return Cells(units=f"p={self.p:g}")
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.Dropout(self.p)
+
+
+@register
+@dataclass(frozen=True)
+class StochasticDepth(Layer):
+    """Drops a residual branch while training (Huang et al. 2016); identity at inference."""
+
+    type_name = "stochastic_depth"
+    summary = "drops the whole branch, per sample (row) or per batch, while training; identity at inference"
+    p: float = key(probability, doc="drop probability")
+    mode: str = key(choice("row", "batch"), "row", '"row": per sample, "batch": the whole batch at once')
+    example = {"p": 0.1}
+
+    def cells(self) -> Cells:
+        return Cells(units=f"p={self.p:.4g}")
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import StochasticDepth as Module
+
+        return Module(self.p, self.mode)
+
+
+@register
+@dataclass(frozen=True)
+class Scale(Layer):
+    """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021)."""
+
+    type_name = "scale"
+    summary = "a learned multiplier per channel (ConvNeXt's layer scale)"
+    fresh_output = True
+    init: float = key(number, 1e-6, "initial value of every multiplier")
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(weights=out[0], flops=numel(out))
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"params = {out[0]} (one per channel), MACs = 0, FLOPs = {numel(out):,} multiplies"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # torchvision keeps it as a bare parameter of the block, multiplied with `*`
+        return UNCOUNTED._replace(torchinfo=out[0])
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import ChannelScale
+
+        return ChannelScale(inputs[0], self.init)

@@ -9,26 +9,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from fractions import Fraction
+from typing import TYPE_CHECKING, ClassVar
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
+    GLOBAL,
     Cells,
     Cost,
+    Global,
     Layer,
+    PeerCounts,
     Shape,
     Window,
     boolean,
+    choice,
     expect_rank,
     fmt_shape,
     key,
+    numbers,
     numel,
     optional_per_axis,
     padding,
     per_axis,
+    per_spatial_axis,
     positive,
     register,
+    spatial_size,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
 
@@ -127,6 +138,10 @@ class Conv(Layer):
     """Convolution (cross-correlation, as in every framework) over channels x spatial axes."""
 
     ndim: ClassVar[int] = 2
+    draws_filters = True
+    has_units = True
+    fresh_output = True
+    example = {"out": 6, "kernel": 3, "padding": 1}
     out: int = key(positive, doc="number of filters (output channels)")
     kernel: tuple[int, ...] = key(per_axis(1), doc="filter size: a number or one per axis")
     stride: tuple[int, ...] = key(per_axis(1), 1, "step of the filter")
@@ -175,7 +190,7 @@ class Conv(Layer):
     def window(self, inputs: list[Shape]) -> Window:
         return Window(tuple(a.effective_kernel for a in self.axes(inputs[0])), self.stride)
 
-    def warnings(self, inputs: list[Shape]) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
         return axis_warnings(self.axes(inputs[0]))
 
     def cells(self) -> Cells:
@@ -205,6 +220,24 @@ class Conv(Layer):
             f"FLOPs = 2 * MACs = {cost.flops:,}",
         ]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        cost = self.cost(inputs, out)
+        return PeerCounts(
+            torchinfo=cost.params * spatial_size(out),  # every parameter once per output position
+            fvcore=cost.macs,
+            ptflops=cost.macs + (numel(out) if self.bias else 0),  # bias adds counted
+            thop=cost.macs,
+            flopcounter=2 * cost.macs,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        conv = nn.Conv2d if self.ndim == 2 else nn.Conv1d
+        return conv(
+            inputs[0][0], self.out, self.kernel, self.stride, self.padding, self.dilation, self.groups, self.bias
+        )
+
 
 @register
 @dataclass(frozen=True)
@@ -217,6 +250,7 @@ class Conv2d(Conv):
 @dataclass(frozen=True)
 class Conv1d(Conv):
     ndim = 1
+    example_inputs = ((4, 16),)
     type_name = "conv1d"
     summary = "1-D convolution over channels x length (text, signals)"
 
@@ -227,6 +261,8 @@ class Pool(Layer):
 
     ndim: ClassVar[int] = 2
     reduce: ClassVar[str] = "max"
+    fresh_output = True
+    example = {"kernel": 2}
     kernel: tuple[int, ...] = key(per_axis(1), doc="window size: a number or one per axis")
     stride: tuple[int, ...] | None = key(optional_per_axis(1), None, "step of the window (default: the kernel)")
     padding: tuple[int, ...] = key(per_axis(0), 0, "padding on each side, at most half the kernel")
@@ -257,7 +293,7 @@ class Pool(Layer):
     def window(self, inputs: list[Shape]) -> Window:
         return Window(self.kernel, self.steps)
 
-    def warnings(self, inputs: list[Shape]) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
         return axis_warnings(self.axes(inputs[0]))
 
     def cells(self) -> Cells:
@@ -272,6 +308,23 @@ class Pool(Layer):
         taps = math.prod(self.kernel)
         what = f"{taps} - 1 comparisons" if self.reduce == "max" else f"{taps - 1} adds + 1 divide"
         return [f"params = 0, MACs = 0, FLOPs = {numel(out):,} outputs * ({what}) = {self.cost(inputs, out).flops:,}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements = numel(inputs[0])
+        return PeerCounts(
+            torchinfo=0,
+            fvcore=0,
+            # 1 per input element from ptflops's patched F.*_pool, once more from its module hook
+            ptflops=elements if functional else 2 * elements,
+            thop=numel(out) if self.reduce == "avg" and not functional else 0,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        kinds = {("max", 2): nn.MaxPool2d, ("avg", 2): nn.AvgPool2d, ("max", 1): nn.MaxPool1d, ("avg", 1): nn.AvgPool1d}
+        return kinds[self.reduce, self.ndim](self.kernel, self.steps, self.padding, ceil_mode=self.ceil)
 
 
 @register
@@ -293,6 +346,7 @@ class AvgPool2d(Pool):
 @dataclass(frozen=True)
 class MaxPool1d(Pool):
     ndim = 1
+    example_inputs = ((4, 16),)
     type_name = "maxpool1d"
     summary = "1-D max pooling"
 
@@ -301,6 +355,7 @@ class MaxPool1d(Pool):
 @dataclass(frozen=True)
 class AvgPool1d(Pool):
     ndim = 1
+    example_inputs = ((4, 16),)
     reduce = "avg"
     type_name = "avgpool1d"
     summary = "1-D average pooling"
@@ -323,6 +378,7 @@ class AveragePoolTo(Layer):
     """Average pooling to a fixed output size, whatever the input size."""
 
     ndim: ClassVar[int] = 2
+    fresh_output = True
 
     @property
     def target(self) -> tuple[int, ...]:
@@ -336,7 +392,9 @@ class AveragePoolTo(Layer):
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         return Cost(flops=numel(inputs[0]) + numel(out))
 
-    def window(self, inputs: list[Shape]) -> Window:
+    def window(self, inputs: list[Shape]) -> Window | Global:
+        if all(o == 1 for o in self.target):  # one output per channel: it sees everything
+            return GLOBAL
         sizes = list(zip(inputs[0][1:], self.target))
         kernel = tuple(_widest_adaptive_window(size, o) for size, o in sizes)
         return Window(kernel, tuple(max(1, size // o) for size, o in sizes))
@@ -346,6 +404,24 @@ class AveragePoolTo(Layer):
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
         return [f"params = 0, MACs = 0, FLOPs = {numel(inputs[0]):,} adds + {numel(out):,} divides"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements = numel(inputs[0])
+        kernel = 1.0  # thop: the average kernel, prod(input / output) per axis
+        for size, target in zip(inputs[0][1:], out[1:]):
+            kernel *= size / target
+        return PeerCounts(
+            torchinfo=0,
+            fvcore=elements,
+            ptflops=elements if functional else 2 * elements,
+            thop=0 if functional else int((kernel + 1) * numel(out)),
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return (nn.AdaptiveAvgPool2d if self.ndim == 2 else nn.AdaptiveAvgPool1d)(self.target)
 
 
 @register
@@ -375,3 +451,220 @@ class GlobalAvgPool(AveragePoolTo):
 
     def cells(self) -> Cells:
         return Cells(size="global")
+
+
+@dataclass(frozen=True)
+class ConvTranspose(Layer):
+    """Transposed convolution (the gradient of a convolution): each input pixel scatters a kernel.
+
+    Output size per axis: O = (I - 1)*S - 2P + D*(K - 1) + output_padding + 1. MACs count
+    every input element times every weight it meets: C_in * (out / groups) * prod(K) per
+    input position, as torch's FlopCounterMode and fvcore do.
+    """
+
+    ndim: ClassVar[int] = 2
+    draws_filters = False  # weights are in x out/groups x K: filters per input channel
+    has_units = False
+    fresh_output = True
+    example = {"out": 3, "kernel": 2, "stride": 2}
+    out: int = key(positive, doc="number of output channels")
+    kernel: tuple[int, ...] = key(per_axis(1), doc="kernel size: a number or one per axis")
+    stride: tuple[int, ...] = key(per_axis(1), 1, "upsampling step: outputs per input position")
+    padding: tuple[int, ...] = key(per_axis(0), 0, "removed from each side of the output: D*(K-1) - P zeros")
+    output_padding: tuple[int, ...] = key(per_axis(0), 0, "extra rows/columns at the end (below stride or dilation)")
+    dilation: tuple[int, ...] = key(per_axis(1), 1, "spacing between kernel taps")
+    groups: int = key(positive, 1, "channel groups")
+    bias: bool = key(boolean, True, "add a learned bias per output channel")
+
+    def sizes(self, shape: Shape) -> list[int]:
+        return [
+            (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for size, k, s, p, op, d in zip(
+                shape[1:], self.kernel, self.stride, self.padding, self.output_padding, self.dilation
+            )
+        ]
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (self.ndim + 1,), f"a channels x {' x '.join(AXIS_NAMES[self.ndim])} input")
+        if shape[0] % self.groups or self.out % self.groups:
+            raise SpecError(
+                f"groups = {self.groups} must divide both the {shape[0]} input channels and the {self.out} outputs"
+            )
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= s and op >= d:  # torch's own check and message
+                raise SpecError(
+                    f"output padding must be smaller than either stride or dilation, but got output_padding = {op},"
+                    f" stride = {s}, dilation = {d}"
+                )
+        sizes = self.sizes(shape)
+        if any(o < 1 for o in sizes):
+            raise SpecError(
+                f"the output size {'x'.join(map(str, sizes))} is too small",
+                hint="use less padding, a larger kernel or stride",
+            )
+        return (self.out, *sizes)
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        per_input = self.out // self.groups * math.prod(self.kernel)
+        macs = numel(inputs[0]) * per_input
+        weights = inputs[0][0] * per_input
+        return Cost(weights=weights, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
+
+    def window(self, inputs: list[Shape]) -> Window:
+        kernel = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+        return Window(kernel, tuple(Fraction(1, s) for s in self.stride), kernel_on_output=True)
+
+    def cells(self) -> Cells:
+        return Cells(str(self.out), _square(self.kernel), f"1/{_pair(self.stride)}", _pair(self.padding))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        lines = []
+        axes = list(zip(AXIS_NAMES[self.ndim], inputs[0][1:], self.kernel, self.stride, self.padding))
+        for (name, size, k, s, p), op, d, o in zip(axes, self.output_padding, self.dilation, out[1:]):
+            lines.append(
+                f"{name}: O = (I - 1)*S - 2P + D*(K - 1) + output_padding + 1"
+                f" = ({size} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {o}"
+            )
+        if len(lines) == 2 and lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]:
+            lines = ["height = width: " + lines[0].split(": ", 1)[1]]
+        return lines
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost = self.cost(inputs, out)
+        taps = "*".join(map(str, self.kernel))
+        per = f"{self.out}" if self.groups == 1 else f"{self.out}/{self.groups}"
+        bias = f" + {self.out}" if self.bias else ""
+        positions = "*".join(map(str, inputs[0]))
+        return [
+            f"params = {inputs[0][0]} * ({per}*{taps}){bias} = {cost.params:,}",
+            f"MACs = {positions} inputs * {per}*{taps} taps each = {cost.macs:,}",
+            f"FLOPs = 2 * MACs = {cost.flops:,}",
+        ]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        cost = self.cost(inputs, out)
+        return PeerCounts(
+            torchinfo=cost.params * spatial_size(out),
+            fvcore=cost.macs,
+            ptflops=cost.macs + (numel(out) if self.bias else 0),
+            thop=numel(out) * (inputs[0][0] // self.groups) * math.prod(self.kernel),  # per output, as a conv
+            flopcounter=2 * cost.macs,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        conv = nn.ConvTranspose2d if self.ndim == 2 else nn.ConvTranspose1d
+        return conv(
+            inputs[0][0],
+            self.out,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.groups,
+            self.bias,
+            self.dilation,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class ConvTranspose2d(ConvTranspose):
+    type_name = "conv_transpose2d"
+    summary = "2-D transposed convolution (up-convolution: U-Net, DCGAN)"
+
+
+@register
+@dataclass(frozen=True)
+class ConvTranspose1d(ConvTranspose):
+    ndim = 1
+    type_name = "conv_transpose1d"
+    summary = "1-D transposed convolution"
+    example_inputs = ((4, 16),)
+
+
+TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # input pixels each output reads, per axis
+
+
+@register
+@dataclass(frozen=True)
+class Upsample(Layer):
+    """Resize by interpolation: ``O = floor(I * scale)`` per axis, or a fixed ``size``."""
+
+    type_name = "upsample"
+    summary = "resize by a scale or to a size: nearest, bilinear or bicubic interpolation"
+    fresh_output = True
+    scale: tuple[float, ...] | None = key(numbers(0), None, "factor per spatial axis (a number or one per axis)")
+    size: tuple[int, ...] | None = key(numbers(1, whole=True), None, "output size instead of a scale")
+    mode: str = key(choice("nearest", "bilinear", "bicubic"), "nearest", "interpolation")
+    align_corners: bool | None = key(boolean, None, "bilinear/bicubic: align the corner pixels (torch's flag)")
+    example = {"scale": 2}
+
+    def target(self, shape: Shape) -> tuple[int, ...]:
+        if (self.scale is None) == (self.size is None):
+            raise SpecError("upsample needs exactly one of 'scale' and 'size'")
+        if self.size is not None:
+            return per_spatial_axis(self.size, shape, "size")
+        scales = per_spatial_axis(self.scale, shape, "scale")
+        return tuple(math.floor(i * s) for i, s in zip(shape[1:], scales))
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        ranks = (3,) if self.mode != "nearest" else (2, 3)
+        expect_rank(
+            self, shape, ranks, f"a channels x {'height x width' if self.mode != 'nearest' else 'spatial'} input"
+        )
+        if self.align_corners is not None and self.mode == "nearest":
+            raise SpecError("align_corners only applies to bilinear and bicubic", hint="remove align_corners")
+        target = self.target(shape)
+        if any(o < 1 for o in target):
+            raise SpecError(f"the output size {'x'.join(map(str, target))} is empty", hint="use a larger scale")
+        return (shape[0], *target)
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        taps = TAPS[self.mode] ** (len(out) - 1)
+        return Cost(flops=numel(out) * (0 if taps == 1 else 2 * taps - 1))
+
+    def window(self, inputs: list[Shape]) -> Window:
+        axes = len(inputs[0]) - 1
+        strides = tuple(Fraction(i, o) for i, o in zip(inputs[0][1:], self.target(inputs[0])))
+        return Window((TAPS[self.mode],) * axes, strides)
+
+    def cells(self) -> Cells:
+        how = f"x{_square(tuple(f'{s:g}' for s in self.scale))}" if self.scale else f"-> {_square(self.size or ())}"
+        return Cells(size=how, stride=self.mode)
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        if self.size is not None:
+            return [f"output size fixed by the layer: {fmt_shape(inputs[0])} -> {fmt_shape(out)}"]
+        scales = per_spatial_axis(self.scale or (), inputs[0], "scale")
+        parts = [f"floor({i} * {s:g}) = {o}" for i, s, o in zip(inputs[0][1:], scales, out[1:])]
+        return [f"O = floor(I * scale): {'; '.join(parts)}"]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        taps = TAPS[self.mode] ** (len(out) - 1)
+        if taps == 1:
+            return ["params = 0, MACs = 0, FLOPs = 0 (nearest copies a pixel)"]
+        flops = self.cost(inputs, out).flops
+        return [
+            f"params = 0, MACs = 0, FLOPs = {numel(out):,} outputs * ({taps} multiplies + {taps - 1} adds) = {flops:,}"
+        ]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements = numel(out)
+        thop_per_output = {"nearest": 1, "bilinear": 11, "bicubic": 259}[self.mode]
+        return PeerCounts(
+            torchinfo=0,
+            fvcore=elements * (4 if self.mode == "bilinear" else 1) if self.mode != "bicubic" else 0,
+            ptflops=elements if functional else 2 * elements,  # module hook, and the patched F.interpolate
+            thop=0 if functional else elements * thop_per_output,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        scale = None if self.scale is None else per_spatial_axis(self.scale, inputs[0], "scale")
+        return nn.Upsample(size=self.size, scale_factor=scale, mode=self.mode, align_corners=self.align_corners)

@@ -1,25 +1,36 @@
-"""Layers that rearrange or join tensors: flatten, reshape, concat, add, max-over-time."""
+"""Layers that rearrange, cut or join tensors: flatten, reshape, permute, channel shuffle,
+slice, crop, concat, add, mul, max-over-time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    UNCOUNTED,
     Cells,
     Cost,
     Global,
     Layer,
+    Moves,
+    PeerCounts,
     Shape,
     expect_rank,
     fmt_shape,
     key,
     non_negative,
+    numbers,
     numel,
+    per_spatial_axis,
+    positive,
     register,
     shape_list,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @register
@@ -37,6 +48,14 @@ class Flatten(Layer):
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         return [f"{' * '.join(map(str, inputs[0]))} = {out[0]:,}"]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.Flatten()
+
 
 @register
 @dataclass(frozen=True)
@@ -44,6 +63,7 @@ class Reshape(Layer):
     type_name = "reshape"
     summary = "same elements, new shape (one size may be -1)"
     shape: tuple[int, ...] = key(shape_list, doc="target shape per sample, e.g. [30, 7, 7]")
+    example = {"shape": [-1, 4]}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         total, known = numel(inputs[0]), numel(d for d in self.shape if d != -1)
@@ -65,6 +85,14 @@ class Reshape(Layer):
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         return [f"{fmt_shape(inputs[0])} = {numel(out):,} elements = {fmt_shape(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Reshape as Module
+
+        return Module(self.shape)
 
 
 @register
@@ -90,13 +118,23 @@ class MaxOverTime(Layer):
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         return [f"max over {numel(inputs[0][1:])} positions for each of {out[0]} channels"]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import MaxOverTime as Module
+
+        return Module()
+
 
 @register
 @dataclass(frozen=True)
 class Concat(Layer):
     type_name = "concat"
     summary = "join inputs along an axis (default 0: channels), as in inception"
-    merges = True
+    arity = (2, None)
+    fresh_output = True
+    example_inputs = ((4, 8, 8), (2, 8, 8))
     axis: int = key(non_negative, 0, "axis to join along (0 = channels)")
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
@@ -121,13 +159,23 @@ class Concat(Layer):
         parts = " + ".join(str(s[self.axis]) for s in inputs)
         return [f"axis {self.axis}: {parts} = {out[self.axis]} -> {fmt_shape(out)}"]
 
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Concat as Module
+
+        return Module(self.axis)
+
 
 @register
 @dataclass(frozen=True)
 class Add(Layer):
     type_name = "add"
     summary = "element-wise sum of inputs of one shape (residual shortcut)"
-    merges = True
+    arity = (2, None)
+    fresh_output = True
+    example_inputs = ((4, 8, 8), (4, 8, 8))
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         first, first_name = inputs[0], sources[0] if sources else "input 1"
@@ -149,3 +197,231 @@ class Add(Layer):
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         return [f"{len(inputs)} inputs of {fmt_shape(out)} summed element by element"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # torchvision writes `out += identity`, which no peer counts
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Add as Module
+
+        return Module()
+
+
+def _broadcast(first: Shape, other: Shape) -> Shape | None:
+    """numpy's broadcasting of two shapes (aligned from the last axis), or None."""
+    if len(first) < len(other):
+        first, other = other, first
+    other = (1,) * (len(first) - len(other)) + other
+    if any(a != b and 1 not in (a, b) for a, b in zip(first, other)):
+        return None
+    return tuple(max(a, b) for a, b in zip(first, other))
+
+
+@register
+@dataclass(frozen=True)
+class Mul(Layer):
+    """Element-wise product; a C x 1 x 1 gate broadcasts over C x H x W (squeeze-and-excitation)."""
+
+    type_name = "mul"
+    summary = "element-wise product of inputs, with broadcasting (squeeze-and-excitation's gate)"
+    arity = (2, None)
+    fresh_output = True
+    example_inputs = ((4, 8, 8), (4, 1, 1))
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        names = sources or tuple(f"input {i + 1}" for i in range(len(inputs)))
+        out = inputs[0]
+        for shape, name in zip(inputs[1:], names[1:]):
+            joined = _broadcast(out, shape)
+            if joined is None:
+                raise SpecError(
+                    f"cannot multiply '{names[0]}' ({fmt_shape(inputs[0])}) by '{name}' ({fmt_shape(shape)}):"
+                    " the shapes do not broadcast",
+                    hint="each axis must be equal or 1 in one of them, e.g. a Cx1x1 gate over CxHxW",
+                )
+            out = joined
+        return out
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(flops=(len(inputs) - 1) * numel(out))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        shapes = " * ".join(fmt_shape(s) for s in inputs)
+        return [f"{shapes} -> {fmt_shape(out)} (axes of size 1 are repeated to match)"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # torchvision writes `scale * x`, which no peer counts
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Mul as Module
+
+        return Module()
+
+
+def _dims(value: Any, _cls: type[Layer]) -> tuple[int, ...]:
+    if not isinstance(value, list) or sorted(value) != list(range(len(value))):
+        raise ValueError("expected a reordering of the axes per sample, such as [1, 2, 0] (C x H x W -> H x W x C)")
+    return tuple(value)
+
+
+@register
+@dataclass(frozen=True)
+class Permute(Layer):
+    type_name = "permute"
+    summary = "reorder the axes of each sample (ConvNeXt: [1, 2, 0] puts the channels last)"
+    dims: tuple[int, ...] = key(_dims, doc="output axis i is input axis dims[i]; the batch axis is not counted")
+    example = {"dims": [1, 2, 0]}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        if len(self.dims) != len(shape):
+            raise SpecError(f"dims has {len(self.dims)} axes, the input {fmt_shape(shape)} has {len(shape)}")
+        return tuple(shape[d] for d in self.dims)
+
+    def window(self, inputs: list[Shape]) -> Moves:
+        return Moves(self.dims)
+
+    def cells(self) -> Cells:
+        return Cells(size=str(list(self.dims)))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"axes {list(self.dims)} of {fmt_shape(inputs[0])} -> {fmt_shape(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Permute as Module
+
+        return Module(self.dims)
+
+
+@register
+@dataclass(frozen=True)
+class ChannelShuffle(Layer):
+    type_name = "channel_shuffle"
+    summary = "interleave the channels of groups (ShuffleNet): g x C/g -> C/g x g"
+    groups: int = key(positive, doc="number of groups (must divide the channels)")
+    example = {"groups": 2}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3), "a channels x positions input")
+        if shape[0] % self.groups:
+            raise SpecError(f"groups = {self.groups} must divide the {shape[0]} channels")
+        return shape
+
+    def cells(self) -> Cells:
+        return Cells(size=f"{self.groups} groups")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        per = out[0] // self.groups
+        return [f"{out[0]} channels as {self.groups} x {per}, transposed to {per} x {self.groups}: shape unchanged"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.ChannelShuffle(self.groups)
+
+
+def _optional_count(value: Any, cls: type[Layer]) -> int | None:
+    return None if value is None else non_negative(value, cls)
+
+
+@register
+@dataclass(frozen=True)
+class Slice(Layer):
+    """``x[start:stop:step]`` along one axis: ShuffleNet's ``x.chunk(2, dim=1)`` is two slices."""
+
+    type_name = "slice"
+    summary = "a range along one axis, x[start:stop:step] (ShuffleNet's chunk)"
+    axis: int = key(non_negative, 0, "axis to cut (0 = channels)")
+    start: int = key(non_negative, 0, "first index kept")
+    stop: int | None = key(_optional_count, None, "index after the last one kept (default: the end)")
+    step: int = key(positive, 1, "keep every step-th index")
+    example = {"start": 1, "stop": 3}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        if self.axis >= len(shape):
+            raise SpecError(f"axis {self.axis} does not exist in an input of shape {fmt_shape(shape)}")
+        size = shape[self.axis]
+        stop = size if self.stop is None else self.stop
+        if not self.start < stop <= size:
+            raise SpecError(
+                f"start = {self.start}, stop = {stop} is not a range inside axis {self.axis} of size {size}",
+                hint="0 <= start < stop <= size",
+            )
+        kept = len(range(self.start, stop, self.step))
+        return (*shape[: self.axis], kept, *shape[self.axis + 1 :])
+
+    def cells(self) -> Cells:
+        stop = "" if self.stop is None else self.stop
+        step = "" if self.step == 1 else f":{self.step}"
+        return Cells(size=f"[{self.start}:{stop}{step}] axis {self.axis}")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        stop = inputs[0][self.axis] if self.stop is None else self.stop
+        return [f"axis {self.axis}: indices {self.start}..{stop - 1} step {self.step} = {out[self.axis]} kept"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Slice as Module
+
+        return Module(self.axis, self.start, self.stop, self.step)
+
+
+@register
+@dataclass(frozen=True)
+class Crop(Layer):
+    """Center crop of the spatial axes, to a size or to the size of a second input (U-Net's skips).
+
+    Where the margin is odd, the extra pixel is cut at the end: offset = (I - O) // 2.
+    """
+
+    type_name = "crop"
+    summary = "center crop to a size, or to the size of a second input (U-Net's skip connections)"
+    arity = (1, 2)
+    size: tuple[int, ...] | None = key(numbers(1, whole=True), None, "output size; omit to crop to the second input")
+    example = {"size": 6}
+
+    def target(self, inputs: list[Shape], sources: tuple[str, ...]) -> tuple[int, ...]:
+        shape = inputs[0]
+        if len(inputs) == 2:
+            if self.size is not None:
+                raise SpecError("give either 'size' or a second input to crop to, not both")
+            if len(inputs[1]) != len(shape):
+                raise SpecError(f"cannot crop {fmt_shape(shape)} to the size of {fmt_shape(inputs[1])}")
+            return inputs[1][1:]
+        if self.size is None:
+            raise SpecError("crop needs 'size' or a second input (from = [layer, reference])")
+        return per_spatial_axis(self.size, shape, "size")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        shape = inputs[0]
+        expect_rank(self, shape, (2, 3), "a channels x spatial input")
+        target = self.target(inputs, sources)
+        if any(t > s for t, s in zip(target, shape[1:])):
+            name = sources[0] if sources else "the input"
+            raise SpecError(f"cannot crop '{name}' ({fmt_shape(shape)}) to a larger {'x'.join(map(str, target))}")
+        return (shape[0], *target)
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cuts = [
+            f"{s} - {o} = {s - o}: {(s - o) // 2} before, {s - o - (s - o) // 2} after"
+            for s, o in zip(inputs[0][1:], out[1:])
+        ]
+        return [f"per spatial axis, {'; '.join(cuts)} -> {fmt_shape(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import CenterCrop
+
+        return CenterCrop(self.size)

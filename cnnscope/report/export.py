@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from fractions import Fraction
 from typing import Any
 
 from cnnscope.analysis import BYTES_PER_ELEMENT, Analysis, Field, Receptive
@@ -28,8 +29,13 @@ def _receptive_json(field: Receptive) -> tuple[Any, Any]:
     if isinstance(field, Global):
         return "all", None
     if isinstance(field, Field):
-        return list(field.size), list(field.jump)
+        return [_number(v) for v in field.size], [_number(v) for v in field.jump]
     return None, None
+
+
+def _number(value: Fraction) -> int | float:
+    """A whole number as an integer; a fraction (after upsampling) as a float."""
+    return int(value) if value.denominator == 1 else float(value)
 
 
 def to_json(analysis: Analysis) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from torch import nn
 
 from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
-from cnnscope.runtime.modules import activation_for, module_for
+from cnnscope.layers import Activation, Layer, Shape
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
 
@@ -34,15 +34,18 @@ class SpecModel(nn.Module):
         self._steps: list[tuple[str, tuple[str, ...], nn.Module, nn.Module | None]] = []
         for report in analysis.layers:
             node = report.node
-            module = module_for(node.layer, list(report.input_shapes))
+            module = node.layer.torch_module(list(report.input_shapes))
             self._attach(node.name, module)
-            act = activation_for(node.act, node.layer, report.output_shape) if node.act else None
+            act = _activation(node.act, node.layer, report.output_shape) if node.act else None
             self._steps.append((node.name, node.inputs, module, act))
         last_use: dict[str, int] = {}
         for index, (_, inputs, _, _) in enumerate(self._steps):
             for name in inputs:
                 last_use[name] = index
-        self._release = [[n for n in inputs if last_use[n] == i] for i, (_, inputs, _, _) in enumerate(self._steps)]
+        # each tensor is freed once, after the step that last reads it (a name may appear twice in `from`)
+        self._release = [
+            [n for n in dict.fromkeys(inputs) if last_use[n] == i] for i, (_, inputs, _, _) in enumerate(self._steps)
+        ]
 
     def _attach(self, name: str, module: nn.Module) -> None:
         *path, leaf = name.split(".")
@@ -78,6 +81,15 @@ class SpecModel(nn.Module):
                 for done in release:
                     del values[done]
         return values
+
+
+def _activation(act: Activation, layer: Layer, shape: Shape) -> nn.Module:
+    """The module of a fused ``act``, in place where the layer's output is a fresh tensor
+    (as torchvision's ``ReLU(inplace=True)``), saving a copy."""
+    module = act.torch_module([shape])
+    if hasattr(module, "inplace") and layer.fresh_output:
+        module.inplace = True
+    return module
 
 
 def _add_module(parent: nn.Module, part: str, module: nn.Module, layer: str) -> None:

@@ -29,6 +29,7 @@ class Node:
     layer: Layer
     inputs: tuple[str, ...]  # names of earlier nodes, or INPUT
     act: Activation | None = None  # fused activation (``act = "relu"``)
+    functional: bool = False  # the reference model calls it as a function (F.relu, x.mean): for --count-as
     scope: tuple[str, ...] = ()  # enclosing block instances, outermost first
     line: int | None = None  # TOML line that defines it
 
@@ -71,7 +72,15 @@ class Spec:
     groups: dict[str, str] = field(default_factory=dict)  # block instance -> "bottleneck", "bottleneck x3"
     checkpoint_keys: dict[str, str] = field(default_factory=dict)  # checkpoint key prefix -> layer name
     preprocess: Preprocess = field(default_factory=Preprocess)
+    source: str | None = None  # the TOML text, kept where expressions read in_channels
 
     def with_input(self, shape: Shape) -> Spec:
-        """The same architecture on another input size (``--input``)."""
+        """The same architecture on another input size (``--input``).
+
+        A spec whose expressions read ``in_channels`` is parsed again, so that they see the new input.
+        """
+        if self.source is not None:
+            from cnnscope.spec.parse import parse
+
+            return parse(self.source, self.path, self.name, input_shape=shape)
         return replace(self, input=replace(self.input, shape=shape))

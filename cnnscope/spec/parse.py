@@ -15,26 +15,34 @@ The spec language in brief (README has the full tour)::
     layers = [ ... {from = ["bn2", "in"], type = "add"} ... ]
 
 Layers run in the order written; ``from`` names earlier layers ("in" is the input of
-the enclosing block or model), so every spec is a DAG by construction.
+the enclosing block or model), so every spec is a DAG by construction. Expressions may
+also read ``in_channels`` (the channels of the layer's input, for depthwise convolutions)
+and, inside a block, ``index`` (which repetition this is, from 0); names may hold
+expressions in braces (``"denselayer{index + 1}"``), and a repeated call's ``instance``
+names its repetitions (default ``"{index}"``).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnnscope.errors import SpecError, did_you_mean
-from cnnscope.layers import ACTIVATIONS, LAYER_TYPES, Activation, Layer
+from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
 
-NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+TEMPLATE = re.compile(r"\{([^{}]*)\}")  # an expression inside a name: "denselayer{index + 1}"
 TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint", "preprocess")
-LAYER_KEYS = ("name", "type", "from", "act", "when")
-CALL_KEYS = ("name", "block", "from", "args", "repeat", "first", "when")
+LAYER_KEYS = ("name", "type", "from", "act", "when", "functional")
+CALL_KEYS = ("name", "block", "from", "args", "repeat", "instance", "first", "when")
+INPUT_CHANNELS = "in_channels"  # expressions' name for the channels of the layer's input
+INDEX = "index"  # expressions' name for the repetition of a repeated block, from 0
 BLOCK_KEYS = ("args", "layers")
 EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
 MAX_NODES = 200_000  # a guard against repeat counts that would never finish
@@ -54,17 +62,20 @@ def load(path: str | Path) -> Spec:
     return parse(text, path=str(path), default_name=path.stem)
 
 
-def parse(text: str, path: str | None = None, default_name: str = "model") -> Spec:
-    """Parse spec text; every problem raises SpecError naming the file and line."""
+def parse(text: str, path: str | None = None, default_name: str = "model", input_shape: Shape | None = None) -> Spec:
+    """Parse spec text; every problem raises SpecError naming the file and line.
+
+    ``input_shape`` replaces the spec's input (``--input``) before expressions are evaluated.
+    """
     try:
-        return _parse(text, path, default_name)
+        return _parse(text, path, default_name, input_shape)
     except SpecError as exc:
         raise exc.located(path=path) from None
     except RecursionError:
         raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path) from None
 
 
-def _parse(text: str, path: str | None, default_name: str) -> Spec:
+def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | None) -> Spec:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -78,6 +89,8 @@ def _parse(text: str, path: str | None, default_name: str) -> Spec:
     if "input" not in raw:
         raise SpecError("the spec has no 'input'", hint="e.g. input = [3, 224, 224]")
     model_input = _parse_input(raw["input"])
+    if input_shape is not None:
+        model_input = InputSpec(input_shape, model_input.vocab)
     variables = _parse_vars(raw.get("vars", {}), "vars")
     layers = raw.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -102,6 +115,7 @@ def _parse(text: str, path: str | None, default_name: str) -> Spec:
         groups=expander.groups,
         checkpoint_keys=_parse_checkpoint(raw.get("checkpoint", {}), expander.names, lines),
         preprocess=_parse_preprocess(raw.get("preprocess", {}), model_input, lines),
+        source=text if expander.reads_input else None,
     )
 
 
@@ -187,8 +201,8 @@ def _parse_vars(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SpecError(f"'{what}' must be a table such as {{planes = 64, stride = 1}}")
     for key, item in value.items():
-        if not isinstance(item, (int, float, bool)):
-            raise SpecError(f"{what}.{key} must be a number or true/false")
+        if not isinstance(item, (int, float, bool, str)):
+            raise SpecError(f"{what}.{key} must be a number, true/false or a name (such as an activation)")
     return dict(value)
 
 
@@ -265,6 +279,30 @@ def _parse_preprocess(value: Any, model_input: InputSpec, lines: _Lines) -> Prep
     return Preprocess(resize=resize, invert=invert, labels=labels, **stats)
 
 
+class _Names(Mapping[str, Any]):
+    """The names an expression of one layer can use: variables, plus ``in_channels``,
+    computed only when asked for (it needs the shapes of the layers before)."""
+
+    def __init__(self, variables: dict[str, Any], channels: Any) -> None:
+        self.variables, self.channels = variables, channels
+
+    def __getitem__(self, name: str) -> Any:
+        if name == INPUT_CHANNELS and name not in self.variables:
+            return self.channels()
+        return self.variables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name == INPUT_CHANNELS or name in self.variables
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.variables
+        if INPUT_CHANNELS not in self.variables:
+            yield INPUT_CHANNELS
+
+    def __len__(self) -> int:
+        return len(self.variables) + (INPUT_CHANNELS not in self.variables)
+
+
 @dataclass
 class _Scope:
     """Names visible inside one list of layers."""
@@ -284,6 +322,26 @@ class _Expander:
         self.nodes: list[Node] = []
         self.names: set[str] = set()
         self.groups: dict[str, str] = {}
+        self.shapes: dict[str, Shape] = {INPUT: model_input.shape}
+        self.reads_input = False  # some expression used in_channels: a new input size means a new parse
+
+    def names_for(self, variables: dict[str, Any], source: str) -> _Names:
+        return _Names(variables, lambda: self._channels(source))
+
+    def _channels(self, source: str) -> int:
+        """The channel count of ``source``, inferring the shapes of the layers so far."""
+        self.reads_input = True
+        for node in self.nodes[len(self.shapes) - 1 :]:
+            try:
+                self.shapes[node.name] = node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs)
+            except SpecError as exc:
+                raise SpecError(
+                    f"in_channels is unknown: layer '{node.name}' before it fails ({exc.message})"
+                ) from None
+        shape = self.shapes[source]
+        if not shape:
+            raise SpecError(f"in_channels: the input '{source}' is a scalar")
+        return shape[0]
 
     def run(
         self,
@@ -299,13 +357,14 @@ class _Expander:
         here = _Scope(variables, {"in": block_input}, {n for n in names if isinstance(n, str)})
         last = block_input
         for index, entry in enumerate(entries):
-            name = names[index] if isinstance(names[index], str) else str(index)
-            line = self.lines.layer(names[index] if isinstance(names[index], str) else None, block)
+            raw = names[index] if isinstance(names[index], str) else None
+            line = self.lines.layer(raw, block)
             try:
+                name = _fill_in(raw, variables) if raw is not None else str(index)
                 output = self._entry(entry, name, index, here, prefix, scope, last, block)
             except SpecError as exc:
-                raise exc.located(line=line, layer=prefix + name) from None
-            here.later.discard(name)
+                raise exc.located(line=line, layer=prefix + (raw or str(index))) from None
+                here.later.discard(raw or name)
             if output is not None:  # None: skipped by its 'when'
                 here.local[name] = last = output
         return last
@@ -330,22 +389,31 @@ class _Expander:
         if not NAME.match(name) or name in ("in", INPUT):
             raise SpecError(
                 f"'{name}' is not a usable layer name",
-                hint="use letters, digits, _ and dots; 'in' and 'input' are reserved",
+                hint="use letters, digits, _, - and dots; 'in' and 'input' are reserved",
             )
         full = prefix + name
         sources = self._sources(entry.get("from"), here, previous, name)
+        names = self.names_for(here.variables, sources[0])
         if "block" in entry:
-            return self._call(entry, full, here, scope, sources, block)
+            return self._call(entry, full, here, names, scope, sources, block)
         if "type" not in entry:
             raise SpecError("has no 'type' (or 'block')", hint='e.g. type = "conv2d"')
-        layer = self._layer(entry, here.variables, block)
-        if (len(sources) < 2) if layer.merges else (len(sources) != 1):
-            raise SpecError(
-                f"{layer.type_name} takes {'two or more inputs' if layer.merges else 'one input'}, got {len(sources)}",
-                hint="give 'from' a list of layer names" if layer.merges else "use concat or add to join inputs",
+        layer = self._layer(entry, names)
+        fewest, most = layer.arity
+        if not fewest <= len(sources) <= (most or len(sources)):
+            wanted = {(1, 1): "one input", (2, None): "two or more inputs"}.get(
+                (fewest, most), f"{fewest} to {most} inputs"
             )
-        act = self._activation(entry["act"], here.variables) if "act" in entry else None
-        self._add(Node(full, layer, sources, act, scope, self.lines.layer(name, block)))
+            raise SpecError(
+                f"{layer.type_name} takes {wanted}, got {len(sources)}",
+                hint="give 'from' a list of layer names" if most != 1 else "use concat, add or mul to join inputs",
+            )
+        act = self._activation(entry["act"], names) if "act" in entry else None
+        functional = entry.get("functional", False)
+        if not isinstance(functional, bool):
+            raise SpecError("'functional' must be true or false (true: the reference model calls it as a function)")
+        line = self.lines.layer(entry.get("name") if isinstance(entry.get("name"), str) else None, block)
+        self._add(Node(full, layer, sources, act, functional, scope, line))
         return full
 
     def _add(self, node: Node) -> None:
@@ -385,29 +453,29 @@ class _Expander:
             return ref
         raise SpecError(f"unknown layer '{ref}' in 'from'", hint=did_you_mean(ref, [*here.local, *self.names]))
 
-    def _layer(self, entry: dict[str, Any], variables: dict[str, Any], block: str | None) -> Layer:
-        kind = entry["type"]
-        if not isinstance(kind, str) or kind not in LAYER_TYPES:
+    def _layer(self, entry: dict[str, Any], names: _Names) -> Layer:
+        kind = _type_name(entry["type"], names)
+        if kind not in LAYER_TYPES:
             hint = did_you_mean(str(kind), LAYER_TYPES) or "see `cnnscope types` for the list"
             raise SpecError(f"unknown layer type '{kind}'", hint=hint)
-        config = {k: _substitute(v, variables) for k, v in entry.items() if k not in LAYER_KEYS}
+        config = {k: _substitute(v, names) for k, v in entry.items() if k not in LAYER_KEYS}
         if kind == "embedding" and "vocab" not in config and self.model_input.vocab:
             config["vocab"] = self.model_input.vocab
         return LAYER_TYPES[kind].from_config(config)
 
-    def _activation(self, value: Any, variables: dict[str, Any]) -> Activation:
+    def _activation(self, value: Any, names: _Names) -> Activation:
         if isinstance(value, str):
             value = {"type": value}
         if not isinstance(value, dict) or not isinstance(value.get("type"), str):
             raise SpecError(
                 '\'act\' must be a name such as "relu" or a table such as {type = "leaky_relu", slope = 0.1}'
             )
-        kind = value["type"]
-        if kind not in ACTIVATIONS:
-            hint = did_you_mean(kind, ACTIVATIONS) or f"one of: {', '.join(ACTIVATIONS)}"
+        kind, activations = _type_name(value["type"], names), activation_types()
+        if kind not in activations:
+            hint = did_you_mean(kind, activations) or f"one of: {', '.join(activations)}"
             raise SpecError(f"unknown activation '{kind}'", hint=hint)
-        config = {k: _substitute(v, variables) for k, v in value.items() if k != "type"}
-        layer = ACTIVATIONS[kind].from_config(config)
+        config = {k: _substitute(v, names) for k, v in value.items() if k != "type"}
+        layer = activations[kind].from_config(config)
         assert isinstance(layer, Activation)
         return layer
 
@@ -416,6 +484,7 @@ class _Expander:
         entry: dict[str, Any],
         full: str,
         here: _Scope,
+        names: _Names,
         scope: tuple[str, ...],
         sources: tuple[str, ...],
         caller: str | None,
@@ -437,26 +506,29 @@ class _Expander:
         if len(sources) != 1:
             raise SpecError("a block takes one input")
         defaults = _parse_vars(definition.get("args", {}), f"blocks.{block}.args")
-        args = self._args(entry.get("args", {}), defaults, here.variables, block, "args")
+        args = self._args(entry.get("args", {}), defaults, names, block, "args")
         repeat = entry.get("repeat")
         if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1):
             raise SpecError("repeat must be a whole number of at least 1")
         if (repeat or 1) * len(layers) + len(self.nodes) > MAX_NODES:
             raise SpecError(f"repeat = {repeat} would expand to more than {MAX_NODES:,} layers")
-        first = self._args(entry.get("first", {}), defaults, here.variables, block, "first")
+        first = self._args(entry.get("first", {}), defaults, names, block, "first")
+        template = entry.get("instance", "{index}")
+        if not isinstance(template, str) or (repeat is None and "instance" in entry):
+            raise SpecError("'instance' names the repetitions of a repeated block, e.g. \"denselayer{index + 1}\"")
         output = sources[0]
         group = (*scope, full) if repeat is not None else scope
         if repeat is not None:
             self.groups[full] = f"{block} x{repeat}"
         for i in range(repeat or 1):
-            instance = f"{full}.{i}" if repeat is not None else full
-            variables = {**here.variables, **defaults, **args, **(first if i == 0 else {})}
+            variables = {**here.variables, **defaults, **args, **(first if i == 0 else {}), INDEX: i}
+            instance = f"{full}.{_fill_in(template, variables)}" if repeat is not None else full
             self.groups[instance] = block
             output = self.run(layers, variables, f"{instance}.", (*group, instance), output, block)
         return output
 
     def _args(
-        self, value: Any, defaults: dict[str, Any], variables: dict[str, Any], block: str, what: str
+        self, value: Any, defaults: dict[str, Any], variables: Mapping[str, Any], block: str, what: str
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise SpecError(f"'{what}' must be a table such as {{planes = 64}}")
@@ -469,7 +541,19 @@ class _Expander:
         return {key: _substitute(item, variables) for key, item in value.items()}
 
 
-def _substitute(value: Any, variables: dict[str, Any]) -> Any:
+def _fill_in(name: str, variables: Mapping[str, Any]) -> str:
+    """A layer or instance name with its ``{expressions}`` evaluated."""
+    return TEMPLATE.sub(lambda match: str(evaluate(match.group(1), variables)), name)
+
+
+def _type_name(value: Any, names: Mapping[str, Any]) -> str:
+    """A layer type, or a block argument that names one (``type = "act"``)."""
+    if isinstance(value, str) and value in names and value != INPUT_CHANNELS and isinstance(names[value], str):
+        return str(names[value])
+    return str(value)
+
+
+def _substitute(value: Any, variables: Mapping[str, Any]) -> Any:
     """Evaluate expressions over ``variables`` inside a layer's values.
 
     A string is an expression when it uses a known name or an operator ("planes * 4");

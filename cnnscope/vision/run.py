@@ -74,7 +74,7 @@ def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
     """(name, weight) of every convolution, first layer first."""
     found = []
     for node in model.spec.nodes:
-        if node.layer.type_name in ("conv2d", "conv1d"):
+        if node.layer.draws_filters:
             found.append((node.name, model.get_submodule(node.name).weight.detach().float().cpu().numpy()))
     return found
 

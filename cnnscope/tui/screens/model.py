@@ -33,8 +33,6 @@ from cnnscope.zoo import load_target
 if TYPE_CHECKING:
     from cnnscope.tui.app import CnnscopeApp
 
-WEIGHTED = ("conv2d", "conv1d", "linear")
-
 
 class ModelScreen(Screen[None]):
     BINDINGS = [
@@ -179,7 +177,7 @@ class ModelScreen(Screen[None]):
     def _show_filters(self) -> None:
         picture = self.query_one("#filter-picture")
         report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
-        if report is None or report.type not in WEIGHTED:
+        if report is None or not report.node.layer.has_units:
             picture.show(None, "filters: pick a conv or linear layer")
             return
         if self.model is None:

@@ -1,0 +1,148 @@
+"""torch modules for the layer types that ``torch.nn`` has no module for.
+
+Imported only by a layer's ``torch_module`` (never by the static engine). Each takes
+per-sample settings; the batch axis is axis 0 of every tensor it sees. Parameters keep
+the names torchvision's models give them, so their state_dicts load as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class MaxOverTime(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).amax(dim=-1)
+
+
+class Concat(nn.Module):
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.axis + 1)
+
+
+class Add(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        return total
+
+
+class Mul(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        product = xs[0]
+        for x in xs[1:]:
+            product = product * x
+        return product
+
+
+class Permute(nn.Module):
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Slice(nn.Module):
+    def __init__(self, axis: int, start: int, stop: int | None, step: int) -> None:
+        super().__init__()
+        self.axis, self.range = axis + 1, slice(start, stop, step)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(slice(None),) * self.axis + (self.range,)]
+
+
+class CenterCrop(nn.Module):
+    """Crop the spatial axes to ``size``, or to the spatial size of a second input."""
+
+    def __init__(self, size: tuple[int, ...] | None) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        spatial = x.shape[2:]
+        if reference is not None:
+            target = tuple(reference.shape[2:])
+        else:
+            assert self.size is not None
+            target = self.size * len(spatial) if len(self.size) == 1 else self.size
+        cuts = tuple(slice((s - t) // 2, (s - t) // 2 + t) for s, t in zip(spatial, target))
+        return x[(slice(None), slice(None), *cuts)]
+
+
+class ChannelsFirstEmbedding(nn.Embedding):
+    """Token ids (N, L) -> vectors (N, dim, L), ready for conv1d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).transpose(1, 2)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer norm over the channels of each position of an N x C x H x W map (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.movedim(1, -1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.movedim(-1, 1)
+
+
+class StochasticDepth(nn.Module):
+    """Zeroes the whole input per sample ("row") or per batch while training, scaling the rest by 1/(1-p)."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * noise.div_(keep)
+
+
+class ChannelScale(nn.Module):
+    """A learned multiplier per channel, shaped C x 1 x ... x 1 to broadcast over the positions.
+
+    torchvision keeps ConvNeXt's layer scale as a bare parameter of the block
+    (``features.1.0.layer_scale``), not as a module's ``weight``; the state_dict hooks
+    below store and load it under the layer's own name, so such checkpoints load as they are.
+    """
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((shape[0], *[1] * (len(shape) - 1)), init))
+        self.register_state_dict_post_hook(_store_under_own_name)
+        self.register_load_state_dict_pre_hook(_load_from_own_name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+def _store_under_own_name(module: nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    if prefix + "weight" in state:
+        state[prefix[:-1]] = state.pop(prefix + "weight")
+
+
+def _load_from_own_name(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    if prefix[:-1] in state:
+        state[prefix + "weight"] = state.pop(prefix[:-1])
