@@ -7,7 +7,7 @@ the fields. Subclasses say what went wrong: a spec, a checkpoint, a device or an
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,6 +71,40 @@ def require_file(path: Path, what: str, error: type[CnnscopeError]) -> None:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean ...?' hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    """A 'did you mean ...?' hint for a misspelt name, or None when nothing is close.
+
+    Only a misspelling of the same thing is suggested (case, ``_``/``-``, torch's ``2d``
+    suffix, a swapped pair, or one wrong letter in a word of five or more): following a
+    hint must never silently build another network, so 'relu6' does not suggest 'relu',
+    'hardsigmoid' not 'sigmoid', 'selu' not 'silu', 'conv3d' not 'conv2d'.
+    """
+    best: tuple[int, str] | None = None
+    for choice in choices:
+        distance = _typo_distance(word, choice)
+        if distance is not None and (best is None or distance < best[0]):
+            best = (distance, choice)
+    return f"did you mean '{best[1]}'?" if best else None
+
+
+def _typo_distance(word: str, candidate: str) -> int | None:
+    """0 or 1 when ``word`` is a misspelling of ``candidate``; None when it may name something else."""
+    a, b = (re.sub(r"[_\-]", "", text.lower()) for text in (word, candidate))
+    if a.endswith("2d") and not b.endswith("2d"):  # torch's "maxpool2d" is the 2-D "maxpool"
+        a = a[:-2]
+    if a == b:
+        return 0
+    if re.sub(r"\D", "", a) != re.sub(r"\D", "", b) or abs(len(a) - len(b)) > 1:
+        return None  # relu6 / relu, conv3d / conv2d
+    if any(a[:i] + a[i + 1] + a[i] + a[i + 2 :] == b for i in range(len(a) - 1)):  # a swapped pair
+        return 1
+    if min(len(a), len(b)) < 5:  # short names one letter apart are often other functions: selu, silu, gelu
+        return None
+    return 1 if _one_edit(a, b) else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One letter replaced, added or dropped."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))

@@ -21,7 +21,7 @@ from cnnscope.peers import count_as  # noqa: E402
 from cnnscope.runtime.twins import TWINS, torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 
-MODELS = ("alexnet_tv", "vgg16", "googlenet_tv", "resnet18", "resnet50", "resnet152", "alexnet")
+MODELS = (*(name for name in TWINS if name != "vgg19"), "alexnet")
 
 
 def model_for(name):

@@ -8,7 +8,22 @@ from __future__ import annotations
 
 from torch import nn
 
-TWINS = ("alexnet_tv", "vgg16", "vgg19", "googlenet_tv", "resnet18", "resnet50", "resnet152")
+TWINS = (
+    "alexnet_tv",
+    "vgg16",
+    "vgg19",
+    "googlenet_tv",
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "shufflenet_v2_x1_0",
+    "regnet_x_400mf",
+    "densenet121",
+)
 
 
 def torchvision_twin(name: str) -> nn.Module:
@@ -23,5 +38,12 @@ def torchvision_twin(name: str) -> nn.Module:
         "resnet18": lambda: models.resnet18(weights=None),
         "resnet50": lambda: models.resnet50(weights=None),
         "resnet152": lambda: models.resnet152(weights=None),
+        "mobilenet_v2": lambda: models.mobilenet_v2(weights=None),
+        "mobilenet_v3_large": lambda: models.mobilenet_v3_large(weights=None),
+        "efficientnet_b0": lambda: models.efficientnet_b0(weights=None),
+        "convnext_tiny": lambda: models.convnext_tiny(weights=None),
+        "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(weights=None),
+        "regnet_x_400mf": lambda: models.regnet_x_400mf(weights=None),
+        "densenet121": lambda: models.densenet121(weights=None),
     }
     return builders[name]().eval()
