@@ -7,6 +7,7 @@ the fields. Subclasses say what went wrong: a spec, a checkpoint, a device or an
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -71,12 +72,18 @@ def require_file(path: Path, what: str, error: type[CnnscopeError]) -> None:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A 'did you mean ...?' hint for a misspelt name, or None when nothing is close.
+    """A 'did you mean ...?' hint for a misspelt name (a layer, block, key or model), or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
 
-    Only a misspelling of the same thing is suggested (case, ``_``/``-``, torch's ``2d``
-    suffix, a swapped pair, or one wrong letter in a word of five or more): following a
-    hint must never silently build another network, so 'relu6' does not suggest 'relu',
-    'hardsigmoid' not 'sigmoid', 'selu' not 'silu', 'conv3d' not 'conv2d'.
+
+def did_you_mean_type(word: str, choices: Iterable[str]) -> str | None:
+    """A hint for a misspelt layer type or activation: only a misspelling of the same thing.
+
+    Following such a hint must never silently build another network, so 'relu6' does not
+    suggest 'relu', 'hardsigmoid' not 'sigmoid', 'selu' not 'silu', 'conv3d' not 'conv2d'.
+    Accepted: case, ``_``/``-``, torch's ``2d`` suffix, a swapped pair, or one wrong letter
+    in a word of five or more.
     """
     best: tuple[int, str] | None = None
     for choice in choices:

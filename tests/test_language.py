@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from cnnscope.analysis import Field, analyze
-from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.errors import SpecError, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES
 from cnnscope.spec import parse
 from tests.conftest import analyze_text
@@ -220,9 +220,9 @@ def test_names_may_hold_dashes():
     [("relu6x", "relu6"), ("hardsigmod", "hardsigmoid"), ("ReLU", "relu"), ("maxpool2d", "maxpool"), ("rleu", "relu")],
 )
 def test_did_you_mean_suggests_misspellings(typed, suggested):
-    assert did_you_mean(typed, LAYER_TYPES) == f"did you mean '{suggested}'?"
+    assert did_you_mean_type(typed, LAYER_TYPES) == f"did you mean '{suggested}'?"
 
 
 @pytest.mark.parametrize("typed", ["relu7", "selu", "softmin", "conv3d", "hardtanh", "swish", "elu"])
 def test_did_you_mean_never_suggests_another_function(typed):
-    assert did_you_mean(typed, LAYER_TYPES) is None
+    assert did_you_mean_type(typed, LAYER_TYPES) is None

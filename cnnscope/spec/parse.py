@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.errors import SpecError, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
@@ -456,7 +456,7 @@ class _Expander:
     def _layer(self, entry: dict[str, Any], names: _Names) -> Layer:
         kind = _type_name(entry["type"], names)
         if kind not in LAYER_TYPES:
-            hint = did_you_mean(str(kind), LAYER_TYPES) or "see `cnnscope types` for the list"
+            hint = did_you_mean_type(str(kind), LAYER_TYPES) or "see `cnnscope types` for the list"
             raise SpecError(f"unknown layer type '{kind}'", hint=hint)
         config = {k: _substitute(v, names) for k, v in entry.items() if k not in LAYER_KEYS}
         if kind == "embedding" and "vocab" not in config and self.model_input.vocab:
@@ -472,7 +472,7 @@ class _Expander:
             )
         kind, activations = _type_name(value["type"], names), activation_types()
         if kind not in activations:
-            hint = did_you_mean(kind, activations) or f"one of: {', '.join(activations)}"
+            hint = did_you_mean_type(kind, activations) or f"one of: {', '.join(activations)}"
             raise SpecError(f"unknown activation '{kind}'", hint=hint)
         config = {k: _substitute(v, names) for k, v in value.items() if k != "type"}
         layer = activations[kind].from_config(config)
