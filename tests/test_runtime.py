@@ -23,10 +23,10 @@ def randomise_normalisation(model: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
-        if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)):
-            if module.weight is not None:
-                module.weight.data.uniform_(0.5, 1.5)
-                module.bias.data.uniform_(-0.5, 0.5)
+        normalisation = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
+        if isinstance(module, normalisation) and module.weight is not None:
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
     for name, parameter in model.named_parameters():
         if name.endswith("layer_scale"):  # ConvNeXt's 1e-6 would hide its branch
             parameter.data.uniform_(0.5, 1.5)
