@@ -38,8 +38,25 @@ KEYS = [
     "args",
     "kernal",
     "type",
+    "output_padding",
+    "scale",
+    "mode",
+    "align_corners",
+    "dims",
+    "start",
+    "stop",
+    "step",
+    "over",
+    "approximate",
+    "per_channel",
+    "init",
+    "functional",
+    "instance",
 ]
-WORDS = ["relu", "same", "valid", "in", "a", "b", "x", "planes * 2", "1 +", "stride > 1", "1/0", "2**99999", "c1", ""]
+WORDS = [
+    *("relu", "same", "valid", "in", "a", "b", "x", "planes * 2", "1 +", "stride > 1", "1/0", "2**99999", "c1", ""),
+    *("in_channels", "in_channels // 2", "index", "a{index}", "{", "bilinear", "row", "channels", "tanh", "b-{1/0}"),
+]
 values = st.recursive(
     st.one_of(
         st.integers(-3, 40),

@@ -368,6 +368,10 @@ class GroupNorm(Layer):
         expect_rank(self, shape, (2, 3, 4), "a channels x positions input")
         if shape[0] % self.groups:
             raise SpecError(f"groups = {self.groups} must divide the {shape[0]} channels")
+        if numel(shape) == self.groups:  # torch refuses it (at batch size 1): one value normalises to 0
+            raise SpecError(
+                f"each of the {self.groups} groups holds a single value", hint="use fewer groups or a larger input"
+            )
         return shape
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:

@@ -1,0 +1,120 @@
+"""The modern layer types' static shapes against torch: where torch runs a configuration the
+engine gives its shape, and where torch rejects one the engine rejects it too (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnscope.errors import SpecError
+from tests.conftest import analyze_text
+from tests.test_engine import engine_shape
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+sizes = st.integers(1, 16)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    channels=st.integers(1, 4),
+    h=sizes,
+    w=sizes,
+    out=st.integers(1, 4),
+    kernel=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 3),
+    output_padding=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    groups=st.integers(1, 2),
+)
+def test_conv_transpose2d_shapes_match_torch(
+    channels, h, w, out, kernel, stride, padding, output_padding, dilation, groups
+):
+    try:  # on the CPU, not the meta device, which skips torch's output_padding check
+        module = nn.ConvTranspose2d(channels, out, kernel, stride, padding, output_padding, groups, True, dilation)
+        with torch.no_grad():
+            expected = tuple(module(torch.zeros(1, channels, h, w)).shape[1:])
+    except (ValueError, RuntimeError):  # groups that do not divide; sizes torch rejects
+        expected = None
+    layer = (
+        f"{{type = 'conv_transpose2d', out = {out}, kernel = {kernel}, stride = {stride}, padding = {padding},"
+        f" output_padding = {output_padding}, dilation = {dilation}, groups = {groups}}}"
+    )
+    assert engine_shape((channels, h, w), layer) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    h=sizes,
+    w=sizes,
+    scale=st.one_of(st.integers(1, 4), st.sampled_from([0.5, 1.5, 2.5, 0.3])),
+    size=st.one_of(st.none(), st.integers(1, 20)),
+    mode=st.sampled_from(["nearest", "bilinear", "bicubic"]),
+    align=st.sampled_from([None, True, False]),
+)
+def test_upsample_shapes_match_torch(h, w, scale, size, mode, align):
+    try:
+        module = nn.Upsample(size=size, scale_factor=None if size else float(scale), mode=mode, align_corners=align)
+        with torch.no_grad():
+            expected = tuple(module(torch.zeros(1, 2, h, w)).shape[1:])
+    except (ValueError, RuntimeError):
+        expected = None
+    how = f"size = {size}" if size else f"scale = {scale}"
+    align_key = "" if align is None else f", align_corners = {str(align).lower()}"
+    assert engine_shape((2, h, w), f"{{type = 'upsample', {how}, mode = '{mode}'{align_key}}}") == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    channels=st.integers(1, 8),
+    h=sizes,
+    groups=st.integers(1, 4),
+    kind=st.sampled_from(["groupnorm", "channel_shuffle"]),
+)
+def test_channel_groups_match_torch(channels, h, groups, kind):
+    try:  # on the CPU: the meta device skips checks torch makes on data
+        module = nn.GroupNorm(groups, channels) if kind == "groupnorm" else nn.ChannelShuffle(groups)
+        with torch.no_grad():
+            expected = tuple(module.eval()(torch.zeros(1, channels, h, h)).shape[1:])
+    except (ValueError, RuntimeError):
+        expected = None
+    assert engine_shape((channels, h, h), f"{{type = '{kind}', groups = {groups}}}") == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    first=st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3),
+    second=st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3),
+)
+def test_mul_broadcasts_as_torch_does(first, second):
+    try:
+        expected = tuple((torch.zeros(1, *first) * torch.zeros(1, *second)).shape[1:])
+    except RuntimeError:
+        expected = None
+    # two operands of any shape from one vector input: a slice of it, reshaped
+    sizes = [math.prod(first), math.prod(second)]
+    spec = (
+        f"input = [{max(sizes)}]\nlayers = ["
+        f"{{name = 'a', type = 'slice', stop = {sizes[0]}}}, {{name = 'x', type = 'reshape', shape = {first}}},"
+        f"{{name = 'b', type = 'slice', from = 'in', stop = {sizes[1]}}}, {{name = 'y', type = 'reshape', shape = {second}}},"
+        "{type = 'mul', from = ['x', 'y']}]"
+    )
+    try:
+        actual = analyze_text(spec).output_shape
+    except SpecError:
+        actual = None
+    assert actual == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(size=st.integers(1, 12), start=st.integers(0, 12), stop=st.integers(0, 13), step=st.integers(1, 3))
+def test_slice_matches_python_slicing(size, start, stop, step):
+    kept = len(range(size)[start:stop:step])
+    expected = (kept, 3) if 0 <= start < stop <= size else None
+    assert engine_shape((size, 3), f"{{type = 'slice', start = {start}, stop = {stop}, step = {step}}}") == expected
+    if expected:
+        assert kept == len(range(start, stop, step))
