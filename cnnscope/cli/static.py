@@ -13,7 +13,7 @@ import typer
 from cnnscope.analysis import Analysis, unmet_expectations
 from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, app, emit_json, err, fail, out
 from cnnscope.errors import CnnscopeError, did_you_mean
-from cnnscope.layers import LAYER_TYPES, fmt_shape
+from cnnscope.layers import LAYER_TYPES, activation_types, fmt_shape
 from cnnscope.peers import PEERS, UNITS, PeerCount, count_as
 from cnnscope.report.export import to_csv, to_json, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
@@ -231,4 +231,9 @@ def types() -> None:
         out.print(f"[bold cyan]{name}[/]  {cls.summary}")
         for key_name, default, doc in cls.keys_doc():
             out.print(f"    {key_name} = {default}  [dim]{doc}[/]")
-    out.print('\nEvery layer also takes: name, from (input layers), act ("relu", ...), when (a condition).')
+        out.print(f"    [dim]e.g.[/] {cls.example_line()}", markup=True, highlight=False)
+    out.print(
+        "\nEvery layer also takes: name, from (input layers), act (a fused activation: "
+        + ", ".join(activation_types())
+        + "), when (a condition), functional (true: the reference model calls it as a function)."
+    )

@@ -188,6 +188,12 @@ class Layer:
             rows.append((f.name, default, f.metadata["doc"]))
         return rows
 
+    @classmethod
+    def example_line(cls) -> str:
+        """The example as a spec writes it: ``{type = "conv2d", out = 6, kernel = 3}``."""
+        keys = "".join(f", {name} = {_show(value)}" for name, value in cls.example.items())
+        return f'{{type = "{cls.type_name}"{keys}}}'
+
     # --- what the engine asks of a layer -------------------------------------------------
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         """Output shape for these input shapes; raise SpecError when impossible.
@@ -238,7 +244,7 @@ def _show(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return repr(value)
 
@@ -377,7 +383,10 @@ def choice(*options: str) -> Parser:
 
     def parse(value: Any, _cls: type[Layer]) -> str:
         if value not in options:
-            raise ValueError(f"expected {' or '.join(f'{o!r}' for o in options)}".replace("'", '"'))
+            quoted = [f'"{option}"' for option in options]
+            raise ValueError(
+                f"expected {quoted[0]} or {quoted[1]}" if len(quoted) == 2 else f"expected one of {', '.join(quoted)}"
+            )
         return str(value)
 
     return parse
