@@ -227,11 +227,13 @@ def check(
 @app.command(rich_help_panel=PANEL)
 def types() -> None:
     """The layer types a spec can use, with their keys and defaults."""
+    from rich.markup import escape
+
     for name, cls in LAYER_TYPES.items():
-        out.print(f"[bold cyan]{name}[/]  {cls.summary}")
+        out.print(f"[bold cyan]{name}[/]  {escape(cls.summary)}")
         for key_name, default, doc in cls.keys_doc():
-            out.print(f"    {key_name} = {default}  [dim]{doc}[/]")
-        out.print(f"    [dim]e.g.[/] {cls.example_line()}", markup=True, highlight=False)
+            out.print(f"    {key_name} = {escape(default)}  [dim]{escape(doc)}[/]")
+        out.print(f"    [dim]e.g.[/] {escape(cls.example_line())}", highlight=False)
     out.print(
         "\nEvery layer also takes: name, from (input layers), act (a fused activation: "
         + ", ".join(activation_types())

@@ -84,6 +84,8 @@ class Linear(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
+        if functional:  # F.linear: only the tracers see it; ptflops ships its F.linear patch commented out
+            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
         return PeerCounts(
             torchinfo=cost.params,
             fvcore=cost.macs,
@@ -132,7 +134,8 @@ class Embedding(Layer):
         return [f"params = {self.vocab} words * {self.dim} = {self.cost(inputs, out).params:,}{frozen}, MACs = 0"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        return UNCOUNTED._replace(torchinfo=self.cost(inputs, out).params)
+        # torchinfo: the parameters of a leaf module; F.embedding is seen by none
+        return UNCOUNTED._replace(torchinfo=0 if functional else self.cost(inputs, out).params)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from cnnscope.layers.modules import ChannelsFirstEmbedding

@@ -27,6 +27,13 @@ class MaxOverTime(nn.Module):
         return x.flatten(2).amax(dim=-1)
 
 
+class Mean(nn.Module):
+    """The mean over every axis after the channels: N x C x H x W -> N x C (``x.mean([2, 3])``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=tuple(range(2, x.ndim)))
+
+
 class Concat(nn.Module):
     def __init__(self, axis: int) -> None:
         super().__init__()

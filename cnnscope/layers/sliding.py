@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    UNCOUNTED,
     Cells,
     Cost,
     Global,
@@ -222,6 +223,8 @@ class Conv(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
+        if functional:  # F.conv*d: only the tracers see it; ptflops patches no F.conv* (FUNCTIONAL_MAPPING)
+            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
         return PeerCounts(
             torchinfo=cost.params * spatial_size(out),  # every parameter once per output position
             fvcore=cost.macs,
@@ -453,6 +456,47 @@ class GlobalAvgPool(AveragePoolTo):
         return Cells(size="global")
 
 
+@register
+@dataclass(frozen=True)
+class Mean(Layer):
+    """``x.mean([2, 3])``: the average of each channel with the spatial axes removed, not kept as 1 x 1."""
+
+    type_name = "mean"
+    summary = "average of each channel over all positions, spatial axes dropped: C x H x W -> C (ShuffleNet)"
+    fresh_output = True
+    example = {}  # no keys: it always averages every spatial axis
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3), "a channels x positions input")
+        return (shape[0],)
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(flops=numel(inputs[0]) + numel(out))  # as global_avgpool: adds, then one divide per channel
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL
+
+    def cells(self) -> Cells:
+        return Cells(size="global")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"mean over {spatial_size(inputs[0]):,} positions for each of {out[0]} channels -> {fmt_shape(out)}"]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        return [f"params = 0, MACs = 0, FLOPs = {numel(inputs[0]):,} adds + {numel(out):,} divides"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # a tensor method, not a module: torchinfo and thop hook modules only; fvcore has no
+        # aten::mean handle, ptflops patches no Tensor.mean, FlopCounterMode has no formula for it
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Mean as Module
+
+        return Module()
+
+
 @dataclass(frozen=True)
 class ConvTranspose(Layer):
     """Transposed convolution (the gradient of a convolution): each input pixel scatters a kernel.
@@ -544,6 +588,8 @@ class ConvTranspose(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
+        if functional:  # F.conv_transpose*d: only the tracers see it, as for F.conv*d
+            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
         return PeerCounts(
             torchinfo=cost.params * spatial_size(out),
             fvcore=cost.macs,
