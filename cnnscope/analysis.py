@@ -33,7 +33,7 @@ class Field:
     def through(self, window: Window) -> Field | None:
         if len(window.kernel) != len(self.size):
             return None
-        if window.kernel_on_output:  # the jump shrinks first; the kernel then spans the finer grid
+        if window.kernel_on_output:
             jump = tuple(j * s for j, s in zip(self.jump, window.stride))
             size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, window.kernel, jump))
             return Field(size, jump, self.axes)
@@ -151,7 +151,7 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
                 cost = cost + node.act.cost([out], out)
             spatial = incoming[0].axes if isinstance(incoming[0], Field) else ()
             warnings = tuple(node.layer.warnings(inputs, spatial))
-            field = _receptive(node.layer.window(inputs), incoming)
+            field = _receptive(node.layer.window(inputs), incoming[: node.layer.value_inputs])
         except SpecError as exc:
             return Analysis(spec, tuple(reports)), exc.located(path=spec.path, line=node.line, layer=node.name)
         shapes[node.name], fields[node.name] = out, field

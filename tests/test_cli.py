@@ -27,6 +27,16 @@ ZOO = [
     "autoencoder",
     "chain_1x1",
     "chain_4x4",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "shufflenet_v2_x1_0",
+    "regnet_x_400mf",
+    "densenet121",
+    "unet",
+    "dcgan_generator",
+    "conv_autoencoder",
 ]
 
 

@@ -116,21 +116,49 @@ def test_receptive_field_is_all_after_global_pooling():
 
 def test_receptive_field_through_upsampling_and_transposed_convolution():
     text = """
-    input = [1, 16, 16]
+    input = [1, 32, 32]
     layers = [
-      {name = "down", type = "conv2d", out = 4, kernel = 3, stride = 2},
-      {name = "up", type = "conv_transpose2d", out = 4, kernel = 4, stride = 2},
+      {name = "down", type = "conv2d", out = 1, kernel = 3, stride = 2},
+      {name = "up", type = "conv_transpose2d", out = 1, kernel = 4, stride = 2},
       {name = "near", type = "upsample", scale = 2},
       {name = "smooth", type = "conv2d", out = 1, kernel = 3},
     ]
     """
-    by_name = analyze_text(text).by_name
-    # by hand: down r=3 j=2; up: j = 2/2 = 1, r = 3 + (4-1)*1 = 6; nearest x2: j = 1/2, r = 6;
-    # smooth 3x3: r = 6 + (3-1)*(1/2) = 7
+    analysis = analyze_text(text)
+    by_name = analysis.by_name
+    # by hand: down r = 3, j = 2; up: j = 2/2 = 1, then r = 3 + (4-1)*1 = 6; nearest x2: r = 6,
+    # j = 1/2; smooth 3x3: r = 6 + (3-1)*(1/2) = 7
     assert by_name["down"].receptive == Field((Fraction(3),) * 2, (Fraction(2),) * 2, (1, 2))
     assert by_name["up"].receptive.size == (6, 6) and by_name["up"].receptive.jump == (1, 1)
     assert by_name["near"].receptive.jump == (Fraction(1, 2),) * 2
     assert by_name["smooth"].receptive.size == (7, 7)
+    torch = pytest.importorskip("torch")
+    import cnnscope
+
+    # and by brute force: the widest set of input rows any output's gradient reaches (a bound, here tight)
+    model = cnnscope.build(parse(text)).eval()
+    for parameter in model.parameters():
+        torch.nn.init.ones_(parameter) if parameter.dim() > 1 else torch.nn.init.zeros_(parameter)
+    x = torch.ones(1, 1, 32, 32, requires_grad=True)
+    out = model(x)
+    widest = 0
+    for row in range(4, out.shape[2] - 4):
+        (grad,) = torch.autograd.grad(out[0, 0, row, out.shape[3] // 2], x, retain_graph=True)
+        rows = grad[0, 0].abs().sum(dim=1).nonzero()
+        widest = max(widest, int(rows.max() - rows.min() + 1))
+    assert widest == by_name["smooth"].receptive.size[0]
+
+
+def test_crop_takes_the_field_of_the_map_it_cuts():
+    text = """
+    input = [1, 16, 16]
+    layers = [
+      {name = "skip", type = "conv2d", out = 1, kernel = 3},
+      {name = "deep", type = "conv2d", out = 1, kernel = 7, from = "skip"},
+      {name = "c", type = "crop", from = ["skip", "deep"]},
+    ]
+    """
+    assert analyze_text(text).by_name["c"].receptive.size == (3, 3)
 
 
 def test_permute_moves_the_spatial_axes_so_linear_on_channels_keeps_the_field():
@@ -226,3 +254,26 @@ def test_did_you_mean_suggests_misspellings(typed, suggested):
 @pytest.mark.parametrize("typed", ["relu7", "selu", "softmin", "conv3d", "hardtanh", "swish", "elu"])
 def test_did_you_mean_never_suggests_another_function(typed):
     assert did_you_mean_type(typed, LAYER_TYPES) is None
+
+
+def test_when_reads_in_channels_and_from_fills_in_templates():
+    text = """
+    input = [4, 8, 8]
+    layers = [
+      {name = "enc1", type = "conv2d", out = 4, kernel = 1},
+      {name = "enc2", type = "conv2d", out = 8, kernel = 1},
+      {name = "step", block = "skip", repeat = 2, args = {level = 1}},
+    ]
+    [blocks.skip]
+    args = {level = 1}
+    layers = [
+      {name = "conv", type = "conv2d", out = 4, kernel = 1},
+      {name = "join", type = "add", from = ["conv", "enc{level + index}"], when = "in_channels == 4 and index == 0"},
+      {name = "join", type = "concat", from = ["conv", "enc{level + index}"], when = "index == 1"},
+    ]
+    """
+    analysis = analyze_text(text)
+    assert analysis.by_name["step.0.join"].node.inputs == ("step.0.conv", "enc1")
+    assert analysis.by_name["step.1.join"].node.inputs == ("step.1.conv", "enc2")
+    assert analysis.output_shape == (12, 8, 8)
+    assert analysis.spec.groups["step"] == "skip x2"

@@ -62,12 +62,14 @@ class Cost:
 class Window:
     """A sliding window along the spatial axes: what moves the receptive field.
 
-    ``stride`` is a fraction below 1 where the layer upsamples (the output grid is finer
-    than the input's). With ``kernel_on_output`` the kernel spans the output grid, as a
-    transposed convolution's does: the jump changes first, then the kernel widens the field.
+    ``kernel`` counts the input positions one output reads along each axis (dilation
+    included); ``stride`` is a fraction below 1 where the layer upsamples (the output grid
+    is finer than the input's: nearest x2 reads 1 input, and outputs are 1/2 apart). With
+    ``kernel_on_output`` the kernel spans the output grid, as a transposed convolution's
+    does: the jump shrinks first, then the kernel widens the field in steps of the new jump.
     """
 
-    kernel: tuple[int, ...]  # effective size, dilation included
+    kernel: tuple[int, ...]
     stride: tuple[Fraction | int, ...]
     kernel_on_output: bool = False
 
@@ -99,6 +101,36 @@ class Moves:
 
 
 Effect = Window | Global | Mixes | Moves | None  # None: pointwise, the field is unchanged
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """One call read from a torch model by ``cnnscope import``: a module, a function or a method.
+
+    ``name`` is the callable as people write it: ``nn.Conv2d``, ``F.relu``, ``torch.cat``,
+    ``operator.add``, ``Tensor.mean``, ``torchvision.Permute``. ``module`` is the module
+    instance for a module call (its attributes hold the settings), else None. In ``args``
+    every tensor is :data:`TENSOR`; ``inputs`` are the shapes of those tensors, per sample
+    and in order, ``parameters`` the (path, shape) of parameters used directly (ConvNeXt's
+    ``layer_scale * x``), ``out`` the output's shape.
+    """
+
+    name: str
+    module: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    inputs: tuple[Shape, ...]
+    out: Shape
+    parameters: tuple[tuple[str, Shape], ...] = ()
+
+    def arg(self, position: int, keyword: str, default: Any = None) -> Any:
+        """An argument given by position or by keyword."""
+        if keyword in self.kwargs:
+            return self.kwargs[keyword]
+        return self.args[position] if position < len(self.args) else default
+
+
+TENSOR = "<tensor>"  # stands for a tensor argument in TorchCall.args
 
 
 class PeerCounts(NamedTuple):
@@ -210,6 +242,9 @@ class Layer:
         """How the layer moves the receptive field; None for pointwise layers."""
         return None
 
+    # inputs whose values reach the output (crop's second input gives only a size): their fields merge
+    value_inputs: ClassVar[int | None] = None
+
     def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
         """Things that work but are likely mistakes; ``spatial_axes``: which input axes are spatial."""
         return []
@@ -237,6 +272,16 @@ class Layer:
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         """The torch module that computes this layer, with torch's parameter names."""
         raise NotImplementedError(f"{self.type_name} has no torch module")
+
+    # the torch callables this type reads back (``cnnscope import``), e.g. ("nn.Conv2d",)
+    imports: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """The spec keys that describe ``call`` (one of ``imports``), or None when this type does
+        not describe that particular call (another type may). Raise SpecError for settings
+        that no spec can express."""
+        return {}
 
 
 def _show(value: Any) -> str:
@@ -395,3 +440,11 @@ def choice(*options: str) -> Parser:
 def spatial_size(shape: Shape) -> int:
     """Positions per channel: the product of the axes after the first."""
     return math.prod(shape[1:])
+
+
+def compact(values: Any) -> Any:
+    """Per-axis numbers as a spec writes them: ``3`` for ``(3, 3)``, a list where they differ."""
+    if isinstance(values, (tuple, list)):
+        items = list(values)
+        return items[0] if items and all(v == items[0] for v in items) else items
+    return values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
@@ -16,6 +16,7 @@ from cnnscope.layers.base import (
     Mixes,
     PeerCounts,
     Shape,
+    TorchCall,
     boolean,
     expect_rank,
     key,
@@ -41,6 +42,12 @@ class Linear(Layer):
     example_inputs = ((12,),)
     out: int = key(positive, doc="number of neurons (output features)")
     bias: bool = key(boolean, True, "add a learned bias per neuron")
+
+    imports = ("nn.Linear",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {"out": call.module.out_features, "bias": call.module.bias is not None}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs

@@ -10,7 +10,7 @@ inference batch norm (scale and shift), 2 * size + 3 for local response normalis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
@@ -23,6 +23,7 @@ from cnnscope.layers.base import (
     Mixes,
     PeerCounts,
     Shape,
+    TorchCall,
     boolean,
     choice,
     expect_rank,
@@ -84,6 +85,8 @@ class ReLU(Activation):
     summary = "max(0, x)"
     torch_name = "ReLU"
 
+    imports = ("nn.ReLU", "F.relu", "F.relu_", "torch.relu", "torch.relu_", "Tensor.relu", "Tensor.relu_")
+
     def ptflops_count(self, elements: int, functional: bool) -> int:
         return elements if functional else 2 * elements  # nn.ReLU hooked, and calls the patched F.relu
 
@@ -94,6 +97,8 @@ class ReLU6(Activation):
     type_name = "relu6"
     summary = "min(max(0, x), 6) (MobileNet)"
     torch_name = "ReLU6"
+
+    imports = ("nn.ReLU6", "F.relu6")
 
     def ptflops_count(self, elements: int, functional: bool) -> int:
         return elements  # nn.ReLU6 is hooked but calls F.hardtanh; F.relu6 is patched
@@ -106,6 +111,8 @@ class Tanh(Activation):
     summary = "hyperbolic tangent"
     torch_name = "Tanh"
 
+    imports = ("nn.Tanh", "torch.tanh", "F.tanh", "Tensor.tanh")
+
 
 @register
 @dataclass(frozen=True)
@@ -114,6 +121,8 @@ class Sigmoid(Activation):
     summary = "1 / (1 + exp(-x))"
     torch_name = "Sigmoid"
 
+    imports = ("nn.Sigmoid", "torch.sigmoid", "F.sigmoid", "Tensor.sigmoid")
+
 
 @register
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class Hardsigmoid(Activation):
     type_name = "hardsigmoid"
     summary = "relu6(x + 3) / 6, a cheap sigmoid (MobileNetV3's squeeze-and-excitation)"
     torch_name = "Hardsigmoid"
+
+    imports = ("nn.Hardsigmoid", "F.hardsigmoid")
 
 
 @register
@@ -131,6 +142,8 @@ class Hardswish(Activation):
     torch_name = "Hardswish"
     flops_per_element = 2
 
+    imports = ("nn.Hardswish", "F.hardswish")
+
 
 @register
 @dataclass(frozen=True)
@@ -139,6 +152,8 @@ class SiLU(Activation):
     summary = "x * sigmoid(x), also called swish (EfficientNet)"
     torch_name = "SiLU"
     flops_per_element = 2
+
+    imports = ("nn.SiLU", "F.silu")
 
     def ptflops_count(self, elements: int, functional: bool) -> int:
         return elements  # no module hook; F.silu is patched
@@ -151,6 +166,13 @@ class GELU(Activation):
     summary = "x * Phi(x), the Gaussian error linear unit (ConvNeXt)"
     flops_per_element = 2
     approximate: str = key(choice("none", "tanh"), "none", 'the exact erf form, or "tanh" for the approximation')
+
+    imports = ("nn.GELU", "F.gelu")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        approximate = call.module.approximate if call.module is not None else call.arg(1, "approximate", "none")
+        return {} if approximate == "none" else {"approximate": approximate}
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -167,6 +189,13 @@ class LeakyReLU(Activation):
     type_name = "leaky_relu"
     summary = "x if x > 0 else slope * x (YOLO uses slope 0.1)"
     slope: float = key(number, 0.01, "slope for negative inputs")
+
+    imports = ("nn.LeakyReLU", "F.leaky_relu")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        slope = call.module.negative_slope if call.module is not None else call.arg(1, "negative_slope", 0.01)
+        return {"slope": slope}
 
     @property
     def label(self) -> str:
@@ -188,6 +217,15 @@ class PReLU(Activation):
     summary = "x if x > 0 else a * x with a learned slope a (one per channel, or one in all)"
     per_channel: bool = key(boolean, False, "one slope per channel instead of one for all")
     init: float = key(number, 0.25, "initial slope")
+
+    imports = ("nn.PReLU",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        slopes = call.module.num_parameters
+        if slopes not in (1, call.out[0]):
+            raise SpecError(f"PReLU with {slopes} slopes on {call.out[0]} channels has no spec form")
+        return {"per_channel": True} if slopes > 1 else {}
 
     def slopes(self, shape: Shape) -> int:
         return shape[0] if self.per_channel else 1
@@ -221,6 +259,15 @@ class Softmax(Activation):
     type_name = "softmax"
     summary = "exp(x_i) / sum_j exp(x_j) over the channel axis"
     flops_per_element = 3
+
+    imports = ("nn.Softmax", "F.softmax", "torch.softmax", "Tensor.softmax")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        dim = call.module.dim if call.module is not None else call.arg(1, "dim")
+        if dim not in (1, 1 - len(call.out) - 1) and not (dim == -1 and len(call.out) == 1):
+            raise SpecError(f"softmax over dim {dim} has no spec form", hint="softmax runs over the channels (dim 1)")
+        return {}
 
     def window(self, inputs: list[Shape]) -> Mixes:
         return Mixes(0)
@@ -263,6 +310,15 @@ class BatchNorm(Layer):
     momentum: float = key(positive_number, 0.1, "running-statistics momentum")
     affine: bool = key(boolean, True, "learn a scale and shift per channel")
 
+    imports = ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        norm = call.module
+        if not norm.track_running_stats or norm.momentum is None:
+            raise SpecError("batch norm without running statistics (or with a cumulative average) has no spec form")
+        return {"eps": norm.eps, "momentum": norm.momentum, "affine": norm.affine}
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
         expect_rank(self, shape, (1, 2, 3, 4), "channels, channels x length, x height x width or x depth")
@@ -282,6 +338,8 @@ class BatchNorm(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         elements, factor = numel(inputs[0]), _affine_factor(self.affine)
+        if functional:  # F.batch_norm: fvcore traces aten::batch_norm; no tool that hooks modules sees it
+            return UNCOUNTED._replace(fvcore=elements * factor)
         return PeerCounts(
             torchinfo=self.cost(inputs, out).params,
             fvcore=elements * factor,
@@ -310,6 +368,16 @@ class LayerNorm(Layer):
     affine: bool = key(boolean, True, "learn a scale and shift per normalised element")
     example = {"over": "channels"}
 
+    imports = ("nn.LayerNorm", "torchvision.LayerNorm2d", "cnnscope.ChannelLayerNorm")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        norm = call.module
+        if len(norm.normalized_shape) != 1 or (norm.elementwise_affine and norm.bias is None):
+            raise SpecError("layer norm over several axes, or without a bias, has no spec form")
+        over = "last" if call.name == "nn.LayerNorm" else "channels"
+        return {"over": over, "eps": norm.eps, "affine": norm.elementwise_affine}
+
     def axis(self, shape: Shape) -> int:
         return 0 if self.over == "channels" else len(shape) - 1
 
@@ -332,13 +400,16 @@ class LayerNorm(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         elements, factor = numel(inputs[0]), _affine_factor(self.affine)
-        # over the channels torchvision uses its own LayerNorm2d, which thop's exact-type lookup misses
-        thop = 0 if functional or self.over == "channels" else 2 * elements * factor
+        # over the channels torchvision uses its own LayerNorm2d (a subclass of nn.LayerNorm, as
+        # cnnscope's ChannelLayerNorm is), which thop's and ptflops's exact-type lookups miss
+        # (ptflops: `type(module) in MODULES_MAPPING`); F.layer_norm is patched by neither
+        hooked = not functional and self.over == "last"
         return PeerCounts(
             torchinfo=0 if functional else self.cost(inputs, out).params,
             fvcore=5 * elements if self.affine else 4 * elements,
-            ptflops=0 if functional else elements * factor,
-            thop=thop,
+            # ptflops doubles when `hasattr(module, "affine") and module.affine`: nn.LayerNorm has none
+            ptflops=elements if hooked else 0,
+            thop=2 * elements * factor if hooked else 0,
             flopcounter=0,
         )
 
@@ -362,6 +433,13 @@ class GroupNorm(Layer):
     eps: float = key(positive_number, 1e-5, "added to the variance")
     affine: bool = key(boolean, True, "learn a scale and shift per channel")
     example = {"groups": 2}
+
+    imports = ("nn.GroupNorm",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        norm = call.module
+        return {"groups": norm.num_groups, "eps": norm.eps, "affine": norm.affine}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
@@ -416,6 +494,13 @@ class LocalResponseNorm(Layer):
     beta: float = key(number, 0.75, "exponent (beta)")
     k: float = key(number, 2.0, "additive constant (k)")
 
+    imports = ("nn.LocalResponseNorm",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        norm = call.module
+        return {"size": norm.size, "alpha": norm.alpha, "beta": norm.beta, "k": norm.k}
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
         expect_rank(self, shape, (2, 3, 4), "a channels x spatial input")
@@ -433,8 +518,9 @@ class LocalResponseNorm(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         channels, *spatial = inputs[0]
-        # ptflops: F.local_response_norm averages channel-padded squares with a patched avg_pool
-        return UNCOUNTED._replace(ptflops=(channels + self.size - 1) * numel(spatial))
+        # ptflops: F.local_response_norm averages channel-padded squares with a patched avg_pool,
+        # and its `input.mul(input)` and `div.mul(alpha).add(k)` are patched Tensor.mul/add: 3 per element
+        return UNCOUNTED._replace(ptflops=(channels + self.size - 1) * numel(spatial) + 3 * numel(inputs[0]))
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -448,6 +534,12 @@ class Dropout(Layer):
     type_name = "dropout"
     summary = "zeroes elements with probability p while training; identity at inference"
     p: float = key(probability, 0.5, "drop probability")
+
+    imports = ("nn.Dropout", "F.dropout")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {"p": call.module.p if call.module is not None else call.arg(1, "p", 0.5)}
 
     def cells(self) -> Cells:
         return Cells(units=f"p={self.p:g}")
@@ -472,6 +564,14 @@ class StochasticDepth(Layer):
     mode: str = key(choice("row", "batch"), "row", '"row": per sample, "batch": the whole batch at once')
     example = {"p": 0.1}
 
+    imports = ("torchvision.StochasticDepth", "torchvision.stochastic_depth", "cnnscope.StochasticDepth")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {"p": call.module.p, "mode": call.module.mode}
+        return {"p": call.arg(1, "p"), "mode": call.arg(2, "mode")}
+
     def cells(self) -> Cells:
         return Cells(units=f"p={self.p:.4g}")
 
@@ -494,6 +594,18 @@ class Scale(Layer):
     fresh_output = True
     init: float = key(number, 1e-6, "initial value of every multiplier")
 
+    imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """``layer_scale * x`` with one learned C x 1 x 1 parameter (ConvNeXt), or the module itself."""
+        if call.module is not None:
+            return {}
+        if len(call.parameters) != 1 or len(call.inputs) != 1:
+            return None
+        _, shape = call.parameters[0]
+        return {} if shape[0] == call.out[0] and all(d == 1 for d in shape[1:]) else None
+
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         return Cost(weights=out[0], flops=numel(out))
 
@@ -501,8 +613,10 @@ class Scale(Layer):
         return [f"params = {out[0]} (one per channel), MACs = 0, FLOPs = {numel(out):,} multiplies"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        # torchvision keeps it as a bare parameter of the block, multiplied with `*`
-        return UNCOUNTED._replace(torchinfo=out[0])
+        # torchinfo counts the parameters of leaf modules only: cnnscope's ChannelScale module
+        # (its `weight`) is one, while torchvision keeps the scale as a bare parameter of the
+        # block (`self.layer_scale * x`, a function for the peers), which no peer counts
+        return UNCOUNTED._replace(torchinfo=0 if functional else out[0])
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from cnnscope.layers.modules import ChannelScale

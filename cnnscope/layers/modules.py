@@ -131,15 +131,15 @@ class ChannelScale(nn.Module):
     """A learned multiplier per channel, shaped C x 1 x ... x 1 to broadcast over the positions.
 
     torchvision keeps ConvNeXt's layer scale as a bare parameter of the block
-    (``features.1.0.layer_scale``), not as a module's ``weight``; the state_dict hooks
-    below store and load it under the layer's own name, so such checkpoints load as they are.
+    (``features.1.0.layer_scale``), not as a module's ``weight``; the state_dict hook
+    below stores it under the layer's own name, and :func:`load_own_names` (a hook of the
+    whole model) loads it from there, so such checkpoints load as they are.
     """
 
     def __init__(self, shape: tuple[int, ...], init: float) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.full((shape[0], *[1] * (len(shape) - 1)), init))
         self.register_state_dict_post_hook(_store_under_own_name)
-        self.register_load_state_dict_pre_hook(_load_from_own_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.weight * x
@@ -150,6 +150,12 @@ def _store_under_own_name(module: nn.Module, state: dict[str, Any], prefix: str,
         state[prefix[:-1]] = state.pop(prefix + "weight")
 
 
-def _load_from_own_name(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
-    if prefix[:-1] in state:
-        state[prefix + "weight"] = state.pop(prefix[:-1])
+def load_own_names(model: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    """A load_state_dict pre-hook of the whole model: each ChannelScale's key back to its ``weight``.
+
+    It must run at the top: torch hands a submodule only the keys under ``name.``, never
+    ``name`` itself, so a hook of the ChannelScale would not see its own key.
+    """
+    for name, module in model.named_modules(prefix=prefix[:-1]):
+        if isinstance(module, ChannelScale) and name in state:
+            state[name + ".weight"] = state.pop(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
@@ -22,9 +22,11 @@ from cnnscope.layers.base import (
     Layer,
     PeerCounts,
     Shape,
+    TorchCall,
     Window,
     boolean,
     choice,
+    compact,
     expect_rank,
     fmt_shape,
     key,
@@ -151,6 +153,21 @@ class Conv(Layer):
     groups: int = key(positive, 1, "channel groups (groups = in channels: depthwise)")
     bias: bool = key(boolean, True, "add a learned bias per filter")
 
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        conv = call.module
+        if conv.padding_mode != "zeros":
+            raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
+        return {
+            "out": conv.out_channels,
+            "kernel": compact(conv.kernel_size),
+            "stride": compact(conv.stride),
+            "padding": conv.padding if isinstance(conv.padding, str) else compact(conv.padding),
+            "dilation": compact(conv.dilation),
+            "groups": conv.groups,
+            "bias": conv.bias is not None,
+        }
+
     def axes(self, shape: Shape) -> list[Axis]:
         axes = []
         for i, size in enumerate(shape[1:]):
@@ -248,6 +265,8 @@ class Conv2d(Conv):
     type_name = "conv2d"
     summary = "2-D convolution over channels x height x width"
 
+    imports = ("nn.Conv2d",)
+
 
 @register
 @dataclass(frozen=True)
@@ -256,6 +275,8 @@ class Conv1d(Conv):
     example_inputs = ((4, 16),)
     type_name = "conv1d"
     summary = "1-D convolution over channels x length (text, signals)"
+
+    imports = ("nn.Conv1d",)
 
 
 @dataclass(frozen=True)
@@ -270,6 +291,41 @@ class Pool(Layer):
     stride: tuple[int, ...] | None = key(optional_per_axis(1), None, "step of the window (default: the kernel)")
     padding: tuple[int, ...] = key(per_axis(0), 0, "padding on each side, at most half the kernel")
     ceil: bool = key(boolean, False, "ceil instead of floor in the output size (Caffe's rule)")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """From ``nn.MaxPool2d(...)`` or ``F.max_pool2d(x, kernel, stride, padding, ...)`` and the avg forms."""
+        names = ["kernel_size", "stride", "padding"]
+        names += (
+            ["dilation", "ceil_mode", "return_indices"]
+            if cls.reduce == "max"
+            else ["ceil_mode", "count_include_pad", "divisor_override"]
+        )
+        if call.module is not None:
+            given = {name: getattr(call.module, name) for name in names}
+        else:
+            defaults = {
+                "stride": None,
+                "padding": 0,
+                "dilation": 1,
+                "ceil_mode": False,
+                "return_indices": False,
+                "count_include_pad": True,
+                "divisor_override": None,
+            }
+            given = {name: call.arg(i + 1, name, defaults.get(name)) for i, name in enumerate(names)}
+        if compact(given.get("dilation", 1)) != 1 or given.get("return_indices") or given.get("divisor_override"):
+            raise SpecError(f"{call.name} with dilation, return_indices or divisor_override has no spec form")
+        if given.get("count_include_pad") is False and compact(given["padding"]) != 0:
+            raise SpecError(f"{call.name} with count_include_pad = False has no spec form")
+        keys: dict[str, Any] = {"kernel": compact(given["kernel_size"])}
+        if given["stride"] not in (None, [], ()) and compact(given["stride"]) != keys["kernel"]:
+            keys["stride"] = compact(given["stride"])
+        if compact(given["padding"]) != 0:
+            keys["padding"] = compact(given["padding"])
+        if given["ceil_mode"]:
+            keys["ceil"] = True
+        return keys
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -336,6 +392,8 @@ class MaxPool2d(Pool):
     type_name = "maxpool"
     summary = "2-D max pooling"
 
+    imports = ("nn.MaxPool2d", "F.max_pool2d")
+
 
 @register
 @dataclass(frozen=True)
@@ -343,6 +401,8 @@ class AvgPool2d(Pool):
     reduce = "avg"
     type_name = "avgpool"
     summary = "2-D average pooling"
+
+    imports = ("nn.AvgPool2d", "F.avg_pool2d")
 
 
 @register
@@ -353,6 +413,8 @@ class MaxPool1d(Pool):
     type_name = "maxpool1d"
     summary = "1-D max pooling"
 
+    imports = ("nn.MaxPool1d", "F.max_pool1d")
+
 
 @register
 @dataclass(frozen=True)
@@ -362,6 +424,8 @@ class AvgPool1d(Pool):
     reduce = "avg"
     type_name = "avgpool1d"
     summary = "1-D average pooling"
+
+    imports = ("nn.AvgPool1d", "F.avg_pool1d")
 
 
 def _widest_adaptive_window(size: int, out: int, exact_up_to: int = 10_000) -> int:
@@ -434,6 +498,13 @@ class AdaptiveAvgPool(AveragePoolTo):
     summary = "average pooling to a fixed output size (torchvision's heads)"
     out: tuple[int, ...] = key(per_axis(1), 1, "output size: a number or one per axis")
 
+    imports = ("nn.AdaptiveAvgPool2d", "F.adaptive_avg_pool2d")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        target = call.out[1:]
+        return None if all(size == 1 for size in target) else {"out": compact(target)}  # 1: global_avgpool
+
     @property
     def target(self) -> tuple[int, ...]:
         return self.out
@@ -447,6 +518,12 @@ class AdaptiveAvgPool(AveragePoolTo):
 class GlobalAvgPool(AveragePoolTo):
     type_name = "global_avgpool"
     summary = "average of each channel over all positions (output C x 1 x 1)"
+
+    imports = ("nn.AdaptiveAvgPool2d", "F.adaptive_avg_pool2d")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {} if all(size == 1 for size in call.out[1:]) else None
 
     @property
     def target(self) -> tuple[int, ...]:
@@ -465,6 +542,18 @@ class Mean(Layer):
     summary = "average of each channel over all positions, spatial axes dropped: C x H x W -> C (ShuffleNet)"
     fresh_output = True
     example = {}  # no keys: it always averages every spatial axis
+
+    imports = ("Tensor.mean", "torch.mean", "cnnscope.Mean")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {}
+        dims = call.arg(1, "dim")
+        rank = len(call.inputs[0]) + 1
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        spatial = sorted(d % rank for d in dims) == list(range(2, rank))
+        return {} if spatial and not call.arg(2, "keepdim", False) else None  # keepdim: a global_avgpool
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
@@ -520,6 +609,22 @@ class ConvTranspose(Layer):
     groups: int = key(positive, 1, "channel groups")
     bias: bool = key(boolean, True, "add a learned bias per output channel")
 
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        conv = call.module
+        if conv.padding_mode != "zeros":
+            raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
+        return {
+            "out": conv.out_channels,
+            "kernel": compact(conv.kernel_size),
+            "stride": compact(conv.stride),
+            "padding": compact(conv.padding),
+            "output_padding": compact(conv.output_padding),
+            "dilation": compact(conv.dilation),
+            "groups": conv.groups,
+            "bias": conv.bias is not None,
+        }
+
     def sizes(self, shape: Shape) -> list[int]:
         return [
             (size - 1) * s - 2 * p + d * (k - 1) + op + 1
@@ -556,6 +661,13 @@ class ConvTranspose(Layer):
         return Cost(weights=weights, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
 
     def window(self, inputs: list[Shape]) -> Window:
+        """The kernel spans the output grid, S times finer than the input's: an upper bound.
+
+        Output u reads inputs ceil((u - K + 1)/S) .. floor(u/S): at most ceil(K/S) of them, but
+        neighbouring outputs are not evenly spaced over the input (the pattern repeats every S
+        outputs), so no (size, jump) pair is exact for what follows. The continuous interval
+        (u - K + 1)/S .. u/S holds every output's inputs, and stays a bound through later layers.
+        """
         kernel = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
         return Window(kernel, tuple(Fraction(1, s) for s in self.stride), kernel_on_output=True)
 
@@ -621,6 +733,8 @@ class ConvTranspose2d(ConvTranspose):
     type_name = "conv_transpose2d"
     summary = "2-D transposed convolution (up-convolution: U-Net, DCGAN)"
 
+    imports = ("nn.ConvTranspose2d",)
+
 
 @register
 @dataclass(frozen=True)
@@ -629,6 +743,8 @@ class ConvTranspose1d(ConvTranspose):
     type_name = "conv_transpose1d"
     summary = "1-D transposed convolution"
     example_inputs = ((4, 16),)
+
+    imports = ("nn.ConvTranspose1d",)
 
 
 TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # input pixels each output reads, per axis
@@ -647,6 +763,26 @@ class Upsample(Layer):
     mode: str = key(choice("nearest", "bilinear", "bicubic"), "nearest", "interpolation")
     align_corners: bool | None = key(boolean, None, "bilinear/bicubic: align the corner pixels (torch's flag)")
     example = {"scale": 2}
+
+    imports = ("nn.Upsample", "F.interpolate")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            size, scale, mode, align = (
+                getattr(call.module, a) for a in ("size", "scale_factor", "mode", "align_corners")
+            )
+        else:
+            size, scale = call.arg(1, "size"), call.arg(2, "scale_factor")
+            mode, align = call.arg(3, "mode", "nearest"), call.arg(4, "align_corners")
+        if mode not in TAPS:
+            raise SpecError(f"interpolation mode '{mode}' has no spec form", hint=f"one of: {', '.join(TAPS)}")
+        keys: dict[str, Any] = {"size": compact(size)} if size is not None else {"scale": compact(scale)}
+        if mode != "nearest":
+            keys["mode"] = mode
+        if align is not None:
+            keys["align_corners"] = bool(align)
+        return keys
 
     def target(self, shape: Shape) -> tuple[int, ...]:
         if (self.scale is None) == (self.size is None):

@@ -17,6 +17,9 @@ from cnnscope.layers.base import (
     Moves,
     PeerCounts,
     Shape,
+    TorchCall,
+    Window,
+    compact,
     expect_rank,
     fmt_shape,
     key,
@@ -38,6 +41,12 @@ if TYPE_CHECKING:
 class Flatten(Layer):
     type_name = "flatten"
     summary = "all axes into one vector (the batch axis stays)"
+
+    imports = ("nn.Flatten", "torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape", "torch.reshape")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {} if len(call.out) == 1 else None  # anything else: a reshape
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         return (numel(inputs[0]),)
@@ -64,6 +73,12 @@ class Reshape(Layer):
     summary = "same elements, new shape (one size may be -1)"
     shape: tuple[int, ...] = key(shape_list, doc="target shape per sample, e.g. [30, 7, 7]")
     example = {"shape": [-1, 4]}
+
+    imports = ("Tensor.view", "Tensor.reshape", "torch.reshape", "cnnscope.Reshape")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {"shape": list(call.out)}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         total, known = numel(inputs[0]), numel(d for d in self.shape if d != -1)
@@ -101,6 +116,8 @@ class MaxOverTime(Layer):
     type_name = "max_over_time"
     summary = "maximum of each channel over all positions (Collobert, Kim): C x L -> C"
 
+    imports = ("cnnscope.MaxOverTime",)
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
         expect_rank(self, shape, (2, 3), "a channels x positions input")
@@ -136,6 +153,18 @@ class Concat(Layer):
     fresh_output = True
     example_inputs = ((4, 8, 8), (2, 8, 8))
     axis: int = key(non_negative, 0, "axis to join along (0 = channels)")
+
+    imports = ("torch.cat", "torch.concat", "cnnscope.Concat")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {"axis": call.module.axis}
+        dim = call.arg(1, "dim", 0)
+        axis = dim % (len(call.out) + 1) - 1
+        if axis < 0:
+            raise SpecError("concatenating along the batch axis has no spec form")
+        return {"axis": axis} if axis else {}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         first, first_name = inputs[0], sources[0] if sources else "input 1"
@@ -176,6 +205,16 @@ class Add(Layer):
     arity = (2, None)
     fresh_output = True
     example_inputs = ((4, 8, 8), (4, 8, 8))
+
+    imports = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_", "cnnscope.Add")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {}
+        if len(call.inputs) < 2 or call.parameters or call.kwargs.get("alpha", 1) != 1:
+            return None
+        return {} if all(shape == call.out for shape in call.inputs) else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         first, first_name = inputs[0], sources[0] if sources else "input 1"
@@ -228,6 +267,12 @@ class Mul(Layer):
     fresh_output = True
     example_inputs = ((4, 8, 8), (4, 1, 1))
 
+    imports = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.Mul")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {} if call.module is not None or (len(call.inputs) >= 2 and not call.parameters) else None
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         names = sources or tuple(f"input {i + 1}" for i in range(len(inputs)))
         out = inputs[0]
@@ -272,6 +317,19 @@ class Permute(Layer):
     dims: tuple[int, ...] = key(_dims, doc="output axis i is input axis dims[i]; the batch axis is not counted")
     example = {"dims": [1, 2, 0]}
 
+    imports = ("Tensor.permute", "torch.permute", "torchvision.Permute", "cnnscope.Permute")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            dims = list(call.module.dims)
+        else:
+            dims = list(call.args[1:]) if len(call.args) > 2 else list(call.arg(1, "dims"))
+        dims = [d % len(dims) for d in dims]
+        if dims[0] != 0:
+            raise SpecError("a permutation that moves the batch axis has no spec form")
+        return {"dims": [d - 1 for d in dims[1:]]}
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
         if len(self.dims) != len(shape):
@@ -303,6 +361,12 @@ class ChannelShuffle(Layer):
     summary = "interleave the channels of groups (ShuffleNet): g x C/g -> C/g x g"
     groups: int = key(positive, doc="number of groups (must divide the channels)")
     example = {"groups": 2}
+
+    imports = ("nn.ChannelShuffle",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {"groups": call.module.groups}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
@@ -344,6 +408,27 @@ class Slice(Layer):
     step: int = key(positive, 1, "keep every step-th index")
     example = {"start": 1, "stop": 3}
 
+    imports = ("Tensor.chunk", "torch.chunk", "operator.getitem", "cnnscope.Slice")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """``x.chunk(n, dim)[i]``, ``x[:, a:b]`` or the module; the chunk's index is ``kwargs["index"]``."""
+        shape = call.inputs[0]
+        if call.module is not None:
+            window = call.module.range
+            return _slice_keys(call.module.axis - 1, window.start, window.stop, window.step, shape)
+        if call.name.endswith("chunk"):
+            chunks, dim, index = call.arg(1, "chunks"), call.arg(2, "dim", 0), call.kwargs["index"]
+            axis = dim % (len(shape) + 1) - 1
+            step = -(-shape[axis] // chunks)
+            return _slice_keys(axis, index * step, min((index + 1) * step, shape[axis]), 1, shape)
+        index = call.args[1] if isinstance(call.args[1], tuple) else (call.args[1],)
+        cuts = [(axis, item) for axis, item in enumerate(index) if item != slice(None)]
+        if len(cuts) != 1 or cuts[0][0] == 0 or not isinstance(cuts[0][1], slice) or Ellipsis in index:
+            return None
+        axis, window = cuts[0]
+        return _slice_keys(axis - 1, window.start, window.stop, window.step, shape)
+
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
         if self.axis >= len(shape):
@@ -357,6 +442,13 @@ class Slice(Layer):
             )
         kept = len(range(self.start, stop, self.step))
         return (*shape[: self.axis], kept, *shape[self.axis + 1 :])
+
+    def window(self, inputs: list[Shape]) -> Window | None:
+        """Every step-th position of a spatial axis: neighbouring outputs are step positions apart."""
+        if self.axis == 0 or self.step == 1:
+            return None
+        axes = len(inputs[0]) - 1
+        return Window((1,) * axes, tuple(self.step if i == self.axis - 1 else 1 for i in range(axes)))
 
     def cells(self) -> Cells:
         stop = "" if self.stop is None else self.stop
@@ -387,8 +479,15 @@ class Crop(Layer):
     type_name = "crop"
     summary = "center crop to a size, or to the size of a second input (U-Net's skip connections)"
     arity = (1, 2)
+    value_inputs = 1
     size: tuple[int, ...] | None = key(numbers(1, whole=True), None, "output size; omit to crop to the second input")
     example = {"size": 6}
+
+    imports = ("cnnscope.CenterCrop",)
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {} if call.module.size is None else {"size": compact(call.module.size)}
 
     def target(self, inputs: list[Shape], sources: tuple[str, ...]) -> tuple[int, ...]:
         shape = inputs[0]
@@ -425,3 +524,15 @@ class Crop(Layer):
         from cnnscope.layers.modules import CenterCrop
 
         return CenterCrop(self.size)
+
+
+def _slice_keys(axis: int, start: int | None, stop: int | None, step: int | None, shape: Shape) -> dict[str, Any]:
+    """Slice keys for ``x[start:stop:step]`` along ``axis`` (per sample), with Python's negative indices."""
+    begin, end, stride = slice(start, stop, step).indices(shape[axis])
+    keys: dict[str, Any] = {"axis": axis} if axis else {}
+    keys["start"] = begin
+    if end != shape[axis]:
+        keys["stop"] = end
+    if stride != 1:
+        keys["step"] = stride
+    return keys

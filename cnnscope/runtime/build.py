@@ -15,6 +15,7 @@ from torch import nn
 from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
 from cnnscope.layers import Activation, Layer, Shape
+from cnnscope.layers.modules import load_own_names
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
 
@@ -30,6 +31,7 @@ class SpecModel(nn.Module):
     def __init__(self, spec: Spec) -> None:
         super().__init__()
         self.spec = spec
+        self.register_load_state_dict_pre_hook(load_own_names)  # keys stored under a layer's own name
         analysis = analyze(spec)
         self._steps: list[tuple[str, tuple[str, ...], nn.Module, nn.Module | None]] = []
         for report in analysis.layers:

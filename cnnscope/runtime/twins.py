@@ -6,6 +6,9 @@ that prove a spec is the architecture it claims to be.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import nn
 
 TWINS = (
@@ -43,7 +46,16 @@ def torchvision_twin(name: str) -> nn.Module:
         "efficientnet_b0": lambda: models.efficientnet_b0(weights=None),
         "convnext_tiny": lambda: models.convnext_tiny(weights=None),
         "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(weights=None),
-        "regnet_x_400mf": lambda: models.regnet_x_400mf(weights=None),
+        "regnet_x_400mf": lambda: _built_on_cpu(models.regnet_x_400mf),
         "densenet121": lambda: models.densenet121(weights=None),
     }
     return builders[name]().eval()
+
+
+def _built_on_cpu(builder: Callable[..., nn.Module]) -> nn.Module:
+    """RegNet computes its widths with tensors and ``.tolist()``, which a meta device cannot;
+    build it on the CPU, then move it where the caller builds (meta, for shape checks)."""
+    device = torch.get_default_device()
+    with torch.device("cpu"):
+        model = builder(weights=None)
+    return model.to(device)

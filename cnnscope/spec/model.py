@@ -72,14 +72,15 @@ class Spec:
     groups: dict[str, str] = field(default_factory=dict)  # block instance -> "bottleneck", "bottleneck x3"
     checkpoint_keys: dict[str, str] = field(default_factory=dict)  # checkpoint key prefix -> layer name
     preprocess: Preprocess = field(default_factory=Preprocess)
-    source: str | None = None  # the TOML text, kept where expressions read in_channels
+    source: str | None = None  # the TOML text it was parsed from
+    reads_input: bool = False  # some expression read in_channels: another input size means another parse
 
     def with_input(self, shape: Shape) -> Spec:
         """The same architecture on another input size (``--input``).
 
         A spec whose expressions read ``in_channels`` is parsed again, so that they see the new input.
         """
-        if self.source is not None:
+        if self.reads_input and self.source is not None:
             from cnnscope.spec.parse import parse
 
             return parse(self.source, self.path, self.name, input_shape=shape)

@@ -115,7 +115,8 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         groups=expander.groups,
         checkpoint_keys=_parse_checkpoint(raw.get("checkpoint", {}), expander.names, lines),
         preprocess=_parse_preprocess(raw.get("preprocess", {}), model_input, lines),
-        source=text if expander.reads_input else None,
+        source=text,
+        reads_input=expander.reads_input,
     )
 
 
@@ -384,8 +385,12 @@ class _Expander:
             raise SpecError(f'layer {index + 1} must be an inline table such as {{type = "relu"}}')
         if not isinstance(entry.get("name", ""), str):
             raise SpecError("'name' must be a string")
-        if "when" in entry and not self._condition(entry["when"], here.variables):
-            return None
+        if "when" in entry:  # may read in_channels: the channels of the input it would take
+            lazy = _Names(
+                here.variables, lambda: self._channels(self._sources(entry.get("from"), here, previous, name)[0])
+            )
+            if not self._condition(entry["when"], lazy):
+                return None
         if not NAME.match(name) or name in ("in", INPUT):
             raise SpecError(
                 f"'{name}' is not a usable layer name",
@@ -424,7 +429,7 @@ class _Expander:
         self.names.add(node.name)
         self.nodes.append(node)
 
-    def _condition(self, when: Any, variables: dict[str, Any]) -> bool:
+    def _condition(self, when: Any, variables: Mapping[str, Any]) -> bool:
         if isinstance(when, bool):
             return when
         if not isinstance(when, str):
@@ -437,6 +442,7 @@ class _Expander:
         refs = [value] if isinstance(value, str) else value
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise SpecError("'from' must be a layer name or a list of layer names")
+        refs = [_fill_in(ref, here.variables) for ref in refs]  # "enc{level}"
         if own in refs:
             raise SpecError("takes input from itself: that would make a cycle", hint="point 'from' at an earlier layer")
         return tuple(self._resolve(ref, here) for ref in refs)
@@ -518,8 +524,10 @@ class _Expander:
             raise SpecError("'instance' names the repetitions of a repeated block, e.g. \"denselayer{index + 1}\"")
         output = sources[0]
         group = (*scope, full) if repeat is not None else scope
-        if repeat is not None:
-            self.groups[full] = f"{block} x{repeat}"
+        if repeat is not None:  # several calls may share a name (MobileNet's features): count them all
+            earlier = self.groups.get(full, "").rpartition(" x")
+            done = int(earlier[2]) if earlier[0] == block and earlier[2].isdigit() else 0
+            self.groups[full] = f"{block} x{done + repeat}"
         for i in range(repeat or 1):
             variables = {**here.variables, **defaults, **args, **(first if i == 0 else {}), INDEX: i}
             instance = f"{full}.{_fill_in(template, variables)}" if repeat is not None else full
