@@ -139,7 +139,7 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
     """The layers that work, and the error of the first one that does not (for the TUI)."""
     shapes: dict[str, Shape] = {INPUT: spec.input.shape}
     fields: dict[str, Receptive] = {INPUT: _input_field(spec)}
-    reports = []
+    reports: list[LayerReport] = []
     for node in spec.nodes:
         inputs = [shapes[name] for name in node.inputs]
         sources = tuple("in" if name == INPUT else name for name in node.inputs)
@@ -214,9 +214,9 @@ def unmet_expectations(analysis: Analysis) -> list[Mismatch]:
     if expect.output is not None and expect.output != analysis.output_shape:
         found.append(Mismatch("output", fmt_shape(expect.output), fmt_shape(analysis.output_shape)))
     for name, shape in expect.shapes.items():
-        actual = analysis.output_of(name)
-        if actual != shape:
+        out = analysis.output_of(name)
+        if out != shape:
             found.append(
-                Mismatch(f"shape of {name}", fmt_shape(shape), "no such layer" if actual is None else fmt_shape(actual))
+                Mismatch(f"shape of {name}", fmt_shape(shape), "no such layer" if out is None else fmt_shape(out))
             )
     return found

@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 
 class CnnscopeError(Exception):
@@ -32,7 +33,7 @@ class CnnscopeError(Exception):
         self.layer = layer
         self.hint = hint
 
-    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> CnnscopeError:
+    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> Self:
         """Fill in the context that the raiser did not know (outer frames know more)."""
         self.path = self.path or path
         self.line = self.line or line

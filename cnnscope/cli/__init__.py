@@ -5,7 +5,7 @@ from importlib import import_module
 from cnnscope.cli.app import app
 
 # Importing a module registers its commands; this order is the order of --help.
-for _module in ("static", "model", "vision", "demos"):
+for _module in ("static", "model", "importing", "vision", "demos"):
     import_module(f"cnnscope.cli.{_module}")
 
 __all__ = ["app", "main"]

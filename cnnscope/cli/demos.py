@@ -161,7 +161,7 @@ def maximize_command(
         first = next((n for n in spec.nodes if n.layer.has_units), None)
         if first is None:
             raise CnnscopeError(f"{spec.name} has no conv or linear layer")
-        weight = model.get_submodule(first.name).weight.detach().numpy()
+        weight = model.weight(first.name).detach().numpy()
         inputs = demos.maximizing_inputs(weight)
         if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images

@@ -6,7 +6,7 @@ Renderers are imported where a command draws them: ``inspect --json`` pays for n
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -110,10 +110,23 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
     )
 
 
+class ZooEntry(TypedDict):
+    """One model of ``cnnscope list --json``."""
+
+    name: str
+    title: str
+    input_shape: list[int]
+    output_shape: list[int]
+    params: int
+    macs: int
+    paper: str
+    path: str | None
+
+
 @app.command("list", rich_help_panel=PANEL)
 def list_zoo(as_json: JsonOption = False) -> None:
     """The model zoo: one line per model with input, params, MACs and source paper."""
-    entries = []
+    entries: list[ZooEntry] = []
     for name in zoo_names():
         try:
             analysis = analyze_target(name)

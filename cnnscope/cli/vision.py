@@ -129,7 +129,8 @@ def train_command(
         check_digit_spec(spec)
         torch.manual_seed(seed)
         model = build(spec)
-        data = load_digits(spec.input.shape[1:], seed=seed)
+        height, width = spec.input.shape[1:]  # check_digit_spec: a 1 x H x W input
+        data = load_digits((height, width), seed=seed)
         destination = out_path or str(trained_checkpoint(spec.name))
         if out_path is None:
             trained_checkpoint(spec.name).parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from cnnscope.layers import dense, elementwise, sliding, structure
 from cnnscope.layers.base import (
     GLOBAL,
     LAYER_TYPES,
+    TENSOR,
     UNCOUNTED,
     Cells,
     Cost,
@@ -22,6 +23,7 @@ from cnnscope.layers.base import (
     Moves,
     PeerCounts,
     Shape,
+    TorchCall,
     Window,
     fmt_shape,
     numel,
@@ -31,6 +33,7 @@ from cnnscope.layers.elementwise import Activation, activation_types
 __all__ = [
     "GLOBAL",
     "LAYER_TYPES",
+    "TENSOR",
     "UNCOUNTED",
     "Activation",
     "Cells",
@@ -42,6 +45,7 @@ __all__ = [
     "Moves",
     "PeerCounts",
     "Shape",
+    "TorchCall",
     "Window",
     "activation_types",
     "dense",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -298,8 +298,9 @@ def fmt_shape(shape: Shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
 
 
-def numel(shape: Shape) -> int:
-    return math.prod(shape)
+def numel(dims: Iterable[int]) -> int:
+    """Elements in a shape, or the product of any sizes (a generator of known dims, spatial axes)."""
+    return math.prod(dims)
 
 
 def expect_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], what: str) -> None:

@@ -42,6 +42,8 @@ from cnnscope.layers.base import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from torch import nn
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
@@ -132,7 +134,7 @@ def _pair(values: tuple[int, ...]) -> str:
     return "x".join(map(str, values)) if len(set(values)) > 1 else str(values[0])
 
 
-def _square(values: tuple[int, ...]) -> str:
+def _square(values: tuple[object, ...]) -> str:
     return "x".join(map(str, values)) if len(values) > 1 else str(values[0])
 
 
@@ -175,7 +177,7 @@ class Conv(Layer):
             if self.padding == "same":
                 total = d * (k - 1)
                 before, after = total // 2, total - total // 2
-            elif self.padding == "valid":
+            elif isinstance(self.padding, str):  # "valid"
                 before = after = 0
             else:
                 before = after = self.padding[i]
@@ -253,7 +255,8 @@ class Conv(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        conv = nn.Conv2d if self.ndim == 2 else nn.Conv1d
+        # torch types sizes per class (tuple[int, int] in 2-D, tuple[int] in 1-D); ours hold ndim numbers
+        conv: Callable[..., nn.Module] = nn.Conv2d if self.ndim == 2 else nn.Conv1d
         return conv(
             inputs[0][0], self.out, self.kernel, self.stride, self.padding, self.dilation, self.groups, self.bias
         )
@@ -713,7 +716,8 @@ class ConvTranspose(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        conv = nn.ConvTranspose2d if self.ndim == 2 else nn.ConvTranspose1d
+        # torch types sizes per class (tuple[int, int] in 2-D, tuple[int] in 1-D); ours hold ndim numbers
+        conv: Callable[..., nn.Module] = nn.ConvTranspose2d if self.ndim == 2 else nn.ConvTranspose1d
         return conv(
             inputs[0][0],
             self.out,
@@ -789,6 +793,7 @@ class Upsample(Layer):
             raise SpecError("upsample needs exactly one of 'scale' and 'size'")
         if self.size is not None:
             return per_spatial_axis(self.size, shape, "size")
+        assert self.scale is not None  # exactly one of the two is set (checked above)
         scales = per_spatial_axis(self.scale, shape, "scale")
         return tuple(math.floor(i * s) for i, s in zip(shape[1:], scales))
 

@@ -8,6 +8,7 @@ torchvision-layout specs load torchvision checkpoints without conversion.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -62,6 +63,13 @@ class SpecModel(nn.Module):
             raise SpecError(f"the name '{name}' is both a layer and a group of layers", layer=name)
         _add_module(parent, leaf, module, name)
 
+    def weight(self, name: str) -> torch.Tensor:
+        """The weight of the layer ``name`` (a conv's filters, a linear layer's matrix)."""
+        weight = self.get_submodule(name).weight
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"layer '{name}' has no weight tensor")
+        return weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = self._run(x, keep=False)
         return values[self._steps[-1][0]]
@@ -90,7 +98,7 @@ def _activation(act: Activation, layer: Layer, shape: Shape) -> nn.Module:
     (as torchvision's ``ReLU(inplace=True)``), saving a copy."""
     module = act.torch_module([shape])
     if hasattr(module, "inplace") and layer.fresh_output:
-        module.inplace = True
+        cast(Any, module).inplace = True  # a plain flag: nn.Module's __setattr__ is typed for tensors and modules
     return module
 
 

@@ -178,15 +178,19 @@ def _positive_ints(value: Any, what: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _positive_int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise SpecError(f"{what} must be a positive whole number")
+    return value
+
+
 def _parse_input(value: Any) -> InputSpec:
     if isinstance(value, list):
         shape = _positive_ints(value, "input")
     elif isinstance(value, dict) and "tokens" in value:
         _check_keys(value, ("tokens", "vocab"), "input")
-        tokens, vocab = value.get("tokens"), value.get("vocab")
-        for key, number in (("tokens", tokens), ("vocab", vocab)):
-            if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
-                raise SpecError(f"input {key} must be a positive whole number")
+        tokens = _positive_int(value.get("tokens"), "input tokens")
+        vocab = _positive_int(value.get("vocab"), "input vocab")
         return InputSpec((tokens,), vocab=vocab)
     elif isinstance(value, dict):
         _check_keys(value, ("shape",), "input")

@@ -11,13 +11,19 @@ from cnnscope.spec.model import Spec
 SIZE = re.compile(r"\d+([x\u00d7,]\d+)*")
 
 
-def resize(spec: Spec, text: str) -> Spec:
-    """A full shape (3x224x224), only the spatial size (224x224 or 448), or a sequence length."""
+def parse_size(text: str) -> tuple[int, ...]:
+    """``3x224x224`` (or ``3,224,224``) -> (3, 224, 224)."""
     if not SIZE.fullmatch(text.strip()):
         raise SpecError(f"input size '{text}' is not a size such as 3x224x224 or 224")
     dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
     if any(d <= 0 for d in dims):
         raise SpecError(f"input size '{text}': sizes must be positive")
+    return dims
+
+
+def resize(spec: Spec, text: str) -> Spec:
+    """A full shape (3x224x224), only the spatial size (224x224 or 448), or a sequence length."""
+    dims = parse_size(text)
     shape = spec.input.shape
     if len(dims) == len(shape):
         return spec.with_input(dims)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 
 from cnnscope.tui.screens.model import ModelScreen
 from cnnscope.tui.screens.picker import PickerScreen
+
+if TYPE_CHECKING:
+    from cnnscope.tui.widgets.picture import GraphicsWidget
 
 
 class CnnscopeApp(App[None]):
@@ -20,7 +24,7 @@ class CnnscopeApp(App[None]):
         image: str | None = None,
         weights: str | None = None,
         folder: Path | None = None,
-        graphics: type | None = None,
+        graphics: GraphicsWidget | None = None,
     ) -> None:
         """``graphics``: textual-image's widget class where the terminal shows real pixels."""
         super().__init__()

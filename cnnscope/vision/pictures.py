@@ -31,7 +31,7 @@ def colorize(unit: np.ndarray) -> np.ndarray:
     position = np.clip(unit, 0, 1) * (len(VIRIDIS) - 1)
     low = np.floor(position).astype(int).clip(0, len(VIRIDIS) - 2)
     frac = (position - low)[..., None]
-    return np.uint8(np.rint(VIRIDIS[low] * (1 - frac) + VIRIDIS[low + 1] * frac))
+    return np.rint(VIRIDIS[low] * (1 - frac) + VIRIDIS[low + 1] * frac).astype(np.uint8)
 
 
 def _tile_grid(tiles: list[np.ndarray], columns: int, pad: int = 2) -> Image.Image:
@@ -75,11 +75,11 @@ def filter_grid(weight: np.ndarray, max_filters: int = 64, max_inputs: int = 16,
         weight = weight[:, None, None, :]
     weight = weight[:max_filters]
     if weight.shape[1] == 3:
-        tiles = [_enlarge(np.uint8(255 * normalize(f.transpose(1, 2, 0))), tile_pixels) for f in weight]
+        tiles = [_enlarge((255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8), tile_pixels) for f in weight]
         return _tile_grid(tiles, columns=max(1, math.ceil(math.sqrt(len(tiles)))))
     inputs = min(weight.shape[1], max_inputs)
     tiles = [
-        _enlarge(np.repeat(np.uint8(255 * normalize(f[i]))[..., None], 3, axis=2), tile_pixels)
+        _enlarge(np.repeat((255 * normalize(f[i])).astype(np.uint8)[..., None], 3, axis=2), tile_pixels)
         for f in weight
         for i in range(inputs)
     ]

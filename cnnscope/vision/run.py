@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -75,7 +76,7 @@ def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
     found = []
     for node in model.spec.nodes:
         if node.layer.draws_filters:
-            found.append((node.name, model.get_submodule(node.name).weight.detach().float().cpu().numpy()))
+            found.append((node.name, model.weight(node.name).detach().float().cpu().numpy()))
     return found
 
 
@@ -121,7 +122,8 @@ def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str)
         activation_grid(activation).save(folder / file)
         written.append(file)
         lines += [f"### {name} ({fmt_shape(activation.shape)})", "", f"![{name}]({file})", ""]
-    np.savez_compressed(folder / "activations.npz", **{name: a for name, a in result.activations.items()})
+    # keys are layer names: numpy's stub types **kwds as arrays, yet one could be its flag allow_pickle
+    np.savez_compressed(folder / "activations.npz", **cast("dict[str, Any]", result.activations))
     written.append("activations.npz")
     lines += ["## Filters", ""]
     for position, (name, weight) in enumerate(filter_layers(model)):

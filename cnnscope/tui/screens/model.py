@@ -87,6 +87,12 @@ class ModelScreen(Screen[None]):
         graphics = getattr(self.app, "graphics", None)
         return GraphicsPicture(graphics, id=widget_id) if graphics else Picture(id=widget_id)
 
+    def _shown_picture(self, widget_id: str) -> Picture | GraphicsPicture:
+        """The picture widget that :meth:`_picture` made (its class depends on the terminal)."""
+        picture = self.query_one(f"#{widget_id}")
+        assert isinstance(picture, Picture | GraphicsPicture)
+        return picture
+
     # --- the static side ------------------------------------------------------------------
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "-narrow")  # the outline gives way on small terminals
@@ -175,7 +181,7 @@ class ModelScreen(Screen[None]):
 
     # --- the torch side -----------------------------------------------------------------
     def _show_filters(self) -> None:
-        picture = self.query_one("#filter-picture")
+        picture = self._shown_picture("filter-picture")
         report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
         if report is None or not report.node.layer.has_units:
             picture.show(None, "filters: pick a conv or linear layer")
@@ -186,7 +192,7 @@ class ModelScreen(Screen[None]):
             return
         from cnnscope.vision.pictures import filter_grid, filter_layout
 
-        weight = self.model.get_submodule(report.name).weight.detach().float().numpy()
+        weight = self.model.weight(report.name).detach().float().numpy()
         layout = filter_layout(weight.shape)
         picture.show(
             filter_grid(weight), f"\n{report.name}: {'x'.join(map(str, weight.shape))} ({layout})\n{self.weights_note}"
@@ -270,7 +276,7 @@ class ModelScreen(Screen[None]):
         self._show_selected()
 
     def _show_activation(self) -> None:
-        picture = self.query_one("#activation-picture")
+        picture = self._shown_picture("activation-picture")
         if self.result is None:
             picture.show(None, "press o to open an image")
             return

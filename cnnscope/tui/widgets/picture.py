@@ -4,7 +4,7 @@ terminal speaks a graphics protocol (Kitty's or Sixel), through textual-image.""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from PIL import Image
 from textual.app import ComposeResult
@@ -13,8 +13,13 @@ from textual.widgets import Static
 
 from cnnscope.vision.pictures import half_blocks
 
+if TYPE_CHECKING:  # importing textual_image.widget asks the terminal what it supports: never at import time
+    from textual_image.widget import AutoImage, SixelImage
 
-def graphics_image_widget() -> type | None:
+    GraphicsWidget: TypeAlias = type[AutoImage | SixelImage]  # what textual_image.widget.Image is
+
+
+def graphics_image_widget() -> GraphicsWidget | None:
     """textual-image's widget class when this terminal shows real pixels, else None.
 
     Must run before the app starts: textual-image asks the terminal what it supports,
@@ -63,7 +68,7 @@ class GraphicsPicture(Vertical):
     GraphicsPicture > .image { width: 100%; height: auto; max-height: 24; }
     """
 
-    def __init__(self, image_widget: type, **kwargs: Any) -> None:
+    def __init__(self, image_widget: GraphicsWidget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image_widget = image_widget
         self.image: Image.Image | None = None
@@ -75,7 +80,7 @@ class GraphicsPicture(Vertical):
 
     def show(self, image: Image.Image | None, caption: str = "") -> None:
         self.image, self.caption = image, caption
-        shown = self.query_one(".image")
+        shown = self.query_one(".image", self.image_widget)
         shown.image = image
         shown.display = image is not None
         self.query_one(".caption", Static).update(caption)

@@ -1,0 +1,68 @@
+"""``cnnscope import``: a PyTorch model -> a spec. torch is imported inside the command only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cnnscope.cli.app import app, err, fail, out
+from cnnscope.errors import CnnscopeError
+
+PANEL = "Torch models"
+TOLERANCE = 1e-4  # largest output difference, relative to the output's scale, that still counts as equal
+
+
+@app.command("import", rich_help_panel=PANEL)
+def import_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="TARGET",
+            help="package.module:callable (torchvision.models:resnet50) or path/to/file.py:Name, called without"
+            " arguments.",
+        ),
+    ],
+    input_size: Annotated[
+        str, typer.Option("--input", "-i", help="Input size per sample that the model is read on.")
+    ] = "3x224x224",
+    destination: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write the spec here (.toml) instead of to stdout.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The spec's name (default: the callable's).")] = None,
+) -> None:
+    """Read a PyTorch model (in eval mode) and write it as a spec: the module's own names as layer names,
+    repeated submodules as blocks. The spec is checked before it is written: the model's state_dict
+    loads into it and both give the same outputs."""
+    try:
+        from cnnscope.spec.sizes import parse_size
+
+        shape = parse_size(input_size)
+        with err.status("importing torch and reading the model..."):
+            from cnnscope.importer import ImportFailure, check_import, from_module, load_model
+
+            module, attribute = load_model(target)
+            spec = from_module(module, shape, name=name or attribute, origin=target)
+            difference = check_import(module, spec)
+        if difference > TOLERANCE:
+            raise ImportFailure(
+                f"the written spec does not compute the model's function (outputs differ by {difference:.2g})",
+                hint="please report this model",
+            )
+        assert spec.source is not None
+        if destination:
+            from cnnscope.files import write_text_atomically
+
+            write_text_atomically(destination, spec.source)
+    except CnnscopeError as exc:
+        fail(exc)
+    lines = sum(1 for line in spec.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    summary = (
+        f"{len(spec.nodes)} layers in {lines} lines; outputs equal to the original's"
+        f" (largest difference {difference:.1g} of the output's scale)"
+    )
+    if destination:
+        out.print(f"wrote {destination}: {summary}", markup=False)
+    else:
+        typer.echo(spec.source, nl=False)
+        err.print(summary, markup=False)

@@ -1,0 +1,124 @@
+"""``cnnscope import``: a PyTorch model -> a spec a person can read, diff and review.
+
+:func:`from_module` reads the module once with torch.fx (:mod:`.trace`), folds its
+repeated submodules into blocks (:mod:`.fold`), writes TOML (:mod:`.write`) and parses
+that text back: the returned :class:`~cnnscope.spec.Spec` is exactly what the file
+says, and ``spec.source`` is the text. :func:`check_import` proves the written spec
+computes the model's function with the model's own state_dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnnscope.errors import CnnscopeError, SpecError
+from cnnscope.importer.fold import into_blocks
+from cnnscope.importer.trace import ImportFailure, read
+from cnnscope.importer.write import document
+from cnnscope.layers import Shape, fmt_shape
+from cnnscope.spec import Spec, parse
+
+__all__ = ["ImportFailure", "check_import", "from_module", "load_model"]
+
+
+def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None) -> Spec:
+    """The spec of ``module`` (put in eval mode) on inputs of ``input_shape`` (per sample, no batch axis).
+
+    Layer names are the module's own, so ``module.state_dict()`` loads into ``cnnscope.build(spec)``.
+    """
+    module.eval()
+    input_shape = tuple(input_shape)
+    layers = read(module, input_shape)
+    classes = {path: type(m).__name__ for path, m in module.named_modules()}
+    layer_lines, blocks = into_blocks(layers, classes)
+    kind = type(module).__name__
+    name = name or _snake(kind)
+    where = origin or f"{type(module).__module__}.{type(module).__qualname__}"
+    header = [
+        f"Imported by `cnnscope import` from {where} on inputs of {fmt_shape(input_shape)}.",
+        "Layer names are the module's own: its state_dict loads into cnnscope.build(spec) as it is.",
+        "",
+    ]
+    with torch.no_grad():
+        out = module(torch.zeros(1, *input_shape))
+    text = document(
+        header=header,
+        name=name,
+        title=f"{kind}, imported from {where}",
+        input_shape=input_shape,
+        layer_lines=layer_lines,
+        blocks=blocks,
+        params=sum(p.numel() for p in module.parameters()),
+        output=tuple(out.shape[1:]),
+    )
+    try:
+        return parse(text, path=f"<import of {where}>", default_name=name)
+    except SpecError as exc:  # the writer's mistake, not the user's: say so plainly
+        raise ImportFailure(f"the written spec does not parse: {exc}", hint="please report this model") from None
+
+
+def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
+    """Build ``spec``, load ``module``'s state_dict into it (every key, every shape) and return the
+    largest difference between the two models' outputs on a random batch, relative to the output's scale."""
+    from cnnscope.runtime.build import build
+
+    model = build(spec).eval()
+    try:
+        model.load_state_dict(module.state_dict(), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
+    x = torch.randn(batch, *spec.input.shape)
+    with torch.no_grad():
+        expected, actual = module(x), model(x)
+    scale = max(float(expected.abs().max()), 1e-12)
+    return float((actual - expected).abs().max()) / scale
+
+
+def load_model(target: str) -> tuple[nn.Module, str]:
+    """``package.module:callable`` or ``path/to/file.py:Name``, called without arguments; and its name."""
+    where, _, attribute = target.rpartition(":")
+    if not where or not attribute:
+        raise CnnscopeError(f"'{target}' is not MODULE:NAME", hint="e.g. torchvision.models:resnet50 or net.py:Net")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise CnnscopeError("no such file", path=where)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        namespace = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(path.stem, namespace)
+        try:
+            spec.loader.exec_module(namespace)
+        except Exception as exc:
+            raise CnnscopeError(f"cannot run the file: {type(exc).__name__}: {exc}", path=where) from None
+    else:
+        try:
+            namespace = importlib.import_module(where)
+        except ImportError as exc:
+            raise CnnscopeError(f"cannot import '{where}': {exc}") from None
+    factory: Any = getattr(namespace, attribute, None)
+    if factory is None:
+        raise CnnscopeError(f"'{where}' has no '{attribute}'")
+    if not callable(factory):
+        raise CnnscopeError(f"'{target}' is not a class or a function")
+    try:
+        module = factory()
+    except TypeError as exc:
+        raise CnnscopeError(f"'{target}' cannot be called without arguments: {exc}") from None
+    if not isinstance(module, nn.Module):
+        raise CnnscopeError(f"'{target}' gave a {type(module).__name__}, not a torch.nn.Module")
+    return module, attribute
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,401 @@
+"""A torch model -> the layers of a spec: torch.fx captures the graph, each layer type reads its calls.
+
+torch.fx records every module call, function call and tensor method of one forward pass
+(modules that some layer type imports are kept whole, the others are traced through); a
+run on a real input gives every tensor's shape. Each call is then offered to the layer
+types that list it in ``imports``, in registry order, and the first whose ``from_torch``
+accepts it describes it. Anything no type describes is an :class:`ImportFailure` naming
+the module path and the op.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from cnnscope.errors import CnnscopeError, SpecError
+from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Shape, TorchCall, fmt_shape
+from cnnscope.spec import INPUT
+
+# calls that return their input as it is, at inference
+IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tensor.detach"})
+CHUNK = frozenset({"Tensor.chunk", "torch.chunk"})
+TRANSPOSE = frozenset({"Tensor.transpose", "torch.transpose"})
+RESHAPE = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape"})
+CONCAT = frozenset({"torch.cat", "torch.concat"})
+
+
+class ImportFailure(CnnscopeError):
+    """The model holds something no spec can describe: an op with no layer type, control flow
+    that depends on the data, a module whose weights are used twice."""
+
+
+@dataclass
+class Imported:
+    """One layer read from the model, as the spec will write it."""
+
+    name: str
+    layer: Layer
+    sources: list[str]  # names of earlier layers, or INPUT
+    scope: str  # the module whose forward made the call ("" for the model's own forward)
+    inputs: list[Shape]
+    out: Shape
+    keys: dict[str, Any]  # as the type read them from torch, for writing
+    functional: bool = False  # a function call where the peers count functions differently
+    act: tuple[Activation, dict[str, Any]] | None = None  # a functional activation fused into this layer
+    module_call: bool = False  # read from a module (an activation module stays a layer of its own)
+
+
+def torch_name(node: fx.Node, root: nn.Module) -> str:
+    """The callable of a call node as people write it: nn.Conv2d, F.relu, torch.cat, Tensor.mean."""
+    if node.op == "call_module":
+        return module_name(root.get_submodule(str(node.target)))
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    target: Any = node.target
+    module, name = getattr(target, "__module__", "") or "", getattr(target, "__name__", str(target))
+    if module in ("torch.nn.functional", "torch._C._nn"):  # F.avg_pool2d is torch._C._nn.avg_pool2d
+        return f"F.{name}"
+    if module in ("_operator", "operator"):
+        return f"operator.{name}"
+    if module == "torch" or module.startswith("torch._"):
+        return f"torch.{name}"
+    return f"{module.split('.')[0]}.{name}"
+
+
+def module_name(module: nn.Module) -> str:
+    cls = type(module)
+    package = cls.__module__.split(".")[0]
+    if cls.__module__.startswith("torch.nn"):
+        return f"nn.{cls.__name__}"
+    return f"{package}.{cls.__name__}"
+
+
+def importers() -> dict[str, list[type[Layer]]]:
+    """torch callable -> the layer types that may describe it, in registry order."""
+    found: dict[str, list[type[Layer]]] = {}
+    for cls in LAYER_TYPES.values():
+        for name in cls.imports:
+            found.setdefault(name, []).append(cls)
+    return found
+
+
+class _Tracer(fx.Tracer):
+    """Keeps importable modules whole and notes, on every node, the module whose forward made it."""
+
+    def __init__(self, importable: set[str]) -> None:
+        super().__init__()
+        self.importable = importable
+        self.scopes = [""]
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return module_name(m) in self.importable or super().is_leaf_module(m, module_qualified_name)
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            path = self.path_of_module(m)
+        except NameError:  # called but not held by the model (cnnscope's fused activations): trace into it
+            return forward(*args, **kwargs)
+        self.scopes.append(path)
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        finally:
+            self.scopes.pop()
+
+    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
+        node = super().create_node(*args, **kwargs)
+        node.meta["scope"] = self.scopes[-1]
+        return node
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the captured graph once and keeps each node's shape (tensors) or value (anything else)."""
+
+    def __init__(self, module: fx.GraphModule) -> None:
+        super().__init__(module)
+        self.seen: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        self.seen[n] = _summary(result)
+        return result
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A tensor's per-sample shape, as the recorder keeps it."""
+
+    shape: Shape
+
+
+def _summary(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return _Shape(tuple(value.shape[1:]))
+    if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
+        return tuple(_summary(v) for v in value)
+    return value
+
+
+def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[fx.Node, Any]]:
+    """The model's graph and what each node produced on a random input of ``input_shape``."""
+    tracer = _Tracer({name for cls in LAYER_TYPES.values() for name in cls.imports})
+    try:
+        graph = tracer.trace(model)
+    except Exception as exc:  # torch.fx raises TraceError, TypeError, ... for what it cannot follow
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFailure(
+            f"torch.fx cannot capture the model's forward: {first}",
+            hint="control flow that depends on the data, or Python that torch.fx cannot follow, has no spec form",
+        ) from None
+    captured = fx.GraphModule(tracer.root, graph)
+    recorder = _Recorder(captured)
+    try:
+        with torch.no_grad():
+            recorder.run(torch.randn(1, *input_shape))
+    except Exception as exc:  # shape errors and the like: the input size does not fit the model
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFailure(
+            f"the model does not run on an input of {fmt_shape(input_shape)}: {first}",
+            hint="give the size it takes with --input",
+        ) from None
+    return captured, recorder.seen
+
+
+def read(model: nn.Module, input_shape: Shape) -> list[Imported]:
+    """The model as a list of layers in execution order, named like its modules."""
+    return _Reader(model, input_shape).layers
+
+
+class _Reader:
+    def __init__(self, model: nn.Module, input_shape: Shape) -> None:
+        self.graph, self.seen = capture(model, input_shape)
+        self.types = importers()
+        self.layers: list[Imported] = []
+        self.names: set[str] = set()
+        self.alias: dict[fx.Node, Any] = {}  # node -> a layer name, or ("value", v), ("param", path, shape), ...
+        self.called: set[str] = set()  # module paths already read
+        self.skip: set[fx.Node] = set()  # nodes read as part of a pattern
+        for node in self.graph.graph.nodes:
+            self._read(node)
+        self._fuse_activations()
+
+    # --- one node -------------------------------------------------------------------------
+    def _read(self, node: fx.Node) -> None:
+        if node in self.skip:
+            return
+        if node.op == "placeholder":
+            self.alias[node] = INPUT
+            return
+        if node.op == "output":
+            return
+        if node.op == "get_attr":
+            value = operator.attrgetter(str(node.target))(self.graph)
+            self.alias[node] = (
+                "param",
+                str(node.target),
+                tuple(value.shape) if isinstance(value, torch.Tensor) else (),
+            )
+            return
+        result = self.seen[node]
+        name = torch_name(node, self.graph)
+        first: Any = node.args[0] if node.args else None
+        if name in IDENTITY:
+            self.alias[node] = self._of(first)
+        elif name in CONCAT and isinstance(first, (list, tuple)) and len(first) == 1:  # torch.cat of one tensor
+            self.alias[node] = self._of(first[0])
+        elif name in CHUNK:
+            self.alias[node] = ("chunk", node)
+        elif node.op == "call_function" and node.target is operator.getitem and self._is_chunk(node.args[0]):
+            self._read_chunk_item(node)
+        elif not isinstance(result, _Shape):  # sizes, shape arithmetic: values the calls below take as arguments
+            self.alias[node] = ("value", result)
+        elif name in RESHAPE and self._channel_shuffle(node):
+            pass
+        else:
+            self._read_call(node, name, result.shape)
+
+    def _of(self, arg: Any) -> Any:
+        return self.alias[arg] if isinstance(arg, fx.Node) else ("value", arg)
+
+    def _is_chunk(self, arg: Any) -> bool:
+        alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
+        return isinstance(alias, tuple) and alias[0] == "chunk"
+
+    def _read_call(self, node: fx.Node, name: str, out: Shape, extra: dict[str, Any] | None = None) -> None:
+        sources: list[str] = []
+        parameters: list[tuple[str, Shape]] = []
+
+        def convert(arg: Any) -> Any:
+            if isinstance(arg, fx.Node):
+                alias = self.alias[arg]
+                if isinstance(alias, str):
+                    sources.append(alias)
+                    return TENSOR
+                if alias[0] == "param":
+                    parameters.append((alias[1], alias[2]))
+                    return TENSOR
+                if alias[0] == "value":
+                    return alias[1]
+                return TENSOR
+            if isinstance(arg, (list, tuple)):
+                return type(arg)(convert(a) for a in arg)
+            return arg
+
+        args = tuple(convert(a) for a in node.args)
+        kwargs = {k: convert(v) for k, v in node.kwargs.items()} | (extra or {})
+        module = self.graph.get_submodule(str(node.target)) if node.op == "call_module" else None
+        inputs = tuple(self._shape_of(source) for source in sources)
+        call = TorchCall(name, module, args, kwargs, inputs, out, tuple(parameters))
+        where = str(node.target) if module is not None else (node.meta.get("scope") or "the model's forward")
+        layer, keys = self._describe(call, where)
+        layer_name = self._name(node, layer, call)
+        functional = module is None and layer.peer_counts(list(inputs), out, True) != layer.peer_counts(
+            list(inputs), out, False
+        )
+        scope = node.meta.get("scope", "")
+        self._add(
+            Imported(layer_name, layer, sources, scope, list(inputs), out, keys, functional, module_call=bool(module))
+        )
+        self.alias[node] = layer_name
+
+    def _describe(self, call: TorchCall, where: str) -> tuple[Layer, dict[str, Any]]:
+        candidates = self.types.get(call.name)
+        if not candidates:
+            raise ImportFailure(
+                f"{where}: {call.name} has no layer type", hint="`cnnscope types` lists what a spec can say"
+            )
+        for cls in candidates:
+            try:
+                keys = cls.from_torch(call)
+                if keys is None:
+                    continue
+                layer = cls.from_config(keys)
+                shape = layer.infer(list(call.inputs), tuple(f"input {i + 1}" for i in range(len(call.inputs))))
+            except SpecError as exc:
+                raise ImportFailure(f"{where}: {call.name}: {exc.message}", hint=exc.hint) from None
+            if shape != call.out:
+                read = f"{call.name} read as {cls.type_name} gives {fmt_shape(shape)}"
+                raise ImportFailure(f"{where}: {read}, torch gives {fmt_shape(call.out)}")
+            return layer, keys
+        shapes = ", ".join(fmt_shape(s) for s in call.inputs) or "no tensors"
+        raise ImportFailure(f"{where}: {call.name} on {shapes} has no layer type that describes it")
+
+    def _name(self, node: fx.Node, layer: Layer, call: TorchCall) -> str:
+        if node.op == "call_module":
+            path = str(node.target)
+            if path in self.called and any(True for _ in call.module.parameters()):
+                raise ImportFailure(
+                    f"{path}: the module is called twice with the same weights", hint="weight sharing has no spec form"
+                )
+            self.called.add(path)
+            if path not in self.names:
+                return path
+            base = path
+        elif call.parameters and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
+            return call.parameters[0][0]  # ConvNeXt's `layer_scale * x`: named like the parameter
+        else:
+            scope = node.meta.get("scope", "")
+            base = f"{scope}.{layer.type_name}" if scope else layer.type_name
+            if base not in self.names:
+                return base
+        suffix = 1
+        while f"{base}_{suffix}" in self.names:
+            suffix += 1
+        return f"{base}_{suffix}"
+
+    def _add(self, layer: Imported) -> None:
+        self.names.add(layer.name)
+        self.layers.append(layer)
+
+    def _shape_of(self, name: str) -> Shape:
+        if name == INPUT:
+            return self.graph_input
+        return next(layer.out for layer in reversed(self.layers) if layer.name == name)
+
+    @property
+    def graph_input(self) -> Shape:
+        placeholder = next(n for n in self.graph.graph.nodes if n.op == "placeholder")
+        summary = self.seen[placeholder]
+        return summary.shape if isinstance(summary, _Shape) else ()
+
+    # --- patterns ---------------------------------------------------------------------------
+    def _read_chunk_item(self, node: fx.Node) -> None:
+        """``x.chunk(n, dim)[i]``: one slice."""
+        source: Any = node.args[0]
+        chunk_node: fx.Node = self.alias[source][1]
+        index: Any = node.args[1]
+        result = self.seen[chunk_node][index]
+        self._read_call(chunk_node, torch_name(chunk_node, self.graph), result.shape, {"index": index})
+        self.alias[node] = self.alias.pop(chunk_node)
+        self.alias[chunk_node] = ("chunk", chunk_node)
+
+    def _channel_shuffle(self, node: fx.Node) -> bool:
+        """ShuffleNet's ``view(n, g, c/g, h, w) -> transpose(1, 2) -> contiguous -> view(n, c, h, w)``."""
+        source = node.args[0]
+        if not isinstance(source, fx.Node) or not isinstance(self.alias.get(source), str):
+            return False
+        before, split = self._shape_of(self.alias[source]), self.seen[node].shape
+        chain = [node]
+        while len(chain[-1].users) == 1:
+            chain.append(next(iter(chain[-1].users)))
+            if len(chain) == 4 or (len(chain) == 3 and torch_name(chain[-1], self.graph) in RESHAPE):
+                break
+        names = [torch_name(n, self.graph) for n in chain]
+        if len(chain) < 3 or names[1] not in TRANSPOSE or names[-1] not in RESHAPE:
+            return False
+        if len(chain) == 4 and names[2] not in IDENTITY:
+            return False
+        if len(before) != 3 or len(split) != 4 or split[0] * split[1] != before[0] or split[2:] != before[1:]:
+            return False
+        if set(chain[1].args[1:]) != {1, 2} or self.seen[chain[-1]].shape != before:
+            return False
+        from cnnscope.layers.structure import ChannelShuffle
+
+        layer = ChannelShuffle(groups=split[0])
+        scope = node.meta.get("scope", "")
+        name = self._free_name(f"{scope}.channel_shuffle" if scope else "channel_shuffle")
+        self._add(Imported(name, layer, [self.alias[source]], scope, [before], before, {"groups": split[0]}))
+        for step in chain:
+            self.alias[step] = name
+        self.skip.update(chain[1:])
+        return True
+
+    def _free_name(self, base: str) -> str:
+        if base not in self.names:
+            return base
+        suffix = 1
+        while f"{base}_{suffix}" in self.names:
+            suffix += 1
+        return f"{base}_{suffix}"
+
+    def _fuse_activations(self) -> None:
+        """A functional activation that alone reads a layer's output becomes that layer's ``act``,
+        as googlenet's ``F.relu(self.bn(x))`` is written ``act = "relu"`` on the batch norm."""
+        readers: dict[str, int] = {}
+        for layer in self.layers:
+            for source in layer.sources:
+                readers[source] = readers.get(source, 0) + 1
+        by_name = {layer.name: layer for layer in self.layers}
+        renamed: dict[str, str] = {}
+        kept = []
+        for layer in self.layers:
+            layer.sources = [renamed.get(s, s) for s in layer.sources]
+            feeding = by_name.get(layer.sources[0]) if len(layer.sources) == 1 else None
+            if (
+                isinstance(layer.layer, Activation)
+                and feeding is not None
+                and feeding.act is None
+                and not isinstance(feeding.layer, Activation)
+                and readers.get(feeding.name) == 1
+                and not layer.module_call
+            ):
+                feeding.act = (layer.layer, layer.keys)
+                feeding.out = layer.out
+                renamed[layer.name] = feeding.name
+                continue
+            kept.append(layer)
+        self.layers = kept
