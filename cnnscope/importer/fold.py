@@ -23,6 +23,7 @@ from cnnscope.importer.write import changed_keys, layer_line, toml_value
 from cnnscope.spec import INPUT
 
 CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+MOST_GUARDED = 6  # lines one flag may switch on or off (a squeeze-and-excitation); more: not one block
 
 
 @dataclass
@@ -190,7 +191,10 @@ def _block(group: list[Instance], name: str) -> Block | None:
     present: list[dict[tuple[Any, ...], Entry]] = [{e.signature(): e for e in entries} for entries in per_instance]
     args = _Arguments(len(group))
     flags = _flags(slots, present, args)
-    lines = []
+    guarded = Counter(condition.removeprefix("not ") for condition in flags.values())
+    if guarded and max(guarded.values()) > MOST_GUARDED:  # instances of different length (DenseNet's dense blocks)
+        return None
+    rendered = []
     for slot in slots:
         seen = [(k, p[slot]) for k, p in enumerate(present) if slot in p]
         sample = seen[0][1]
@@ -206,9 +210,16 @@ def _block(group: list[Instance], name: str) -> Block | None:
         extra: dict[str, Any] = {}
         if slot in flags:
             extra["when"] = toml_value(flags[slot])
-        lines.append(_line(sample, type_value, keys, extra))
+        rendered.append((sample, type_value, keys, extra))
     if not args.consistent:
         return None
+    progressing = args.progressions([i.path.rpartition(".")[0] for i in group])
+    lines = []
+    for sample, type_value, keys, extra in rendered:
+        for key, value in keys.items():
+            if isinstance(value, _Expr) and value.text in progressing:  # EfficientNet's growing drop rate
+                keys[key] = _Expr(f"{value.text} + {value.text}_step * index")
+        lines.append(_line(sample, type_value, keys, extra))
     block = Block(name, args.defaults(), lines)
     for k, instance in enumerate(group):
         block.calls[instance.path] = args.of(k)
@@ -346,6 +357,31 @@ class _Arguments:
             name += "_"
         self.values[name] = list(vector)
         return name
+
+    def progressions(self, parents: list[str]) -> set[str]:
+        """Real-valued arguments that grow by a fixed step from one instance to the next under each
+        parent (a stochastic-depth rate): replaced by the parent's first value and the step, so that
+        one call with ``repeat`` covers them (the block writes ``p + p_step * index``)."""
+        found = set()
+        for name, vector in list(self.values.items()):
+            if not vector or not all(isinstance(v, float) for v in vector):
+                continue
+            groups: dict[str, list[int]] = {}
+            for k, parent in enumerate(parents):
+                groups.setdefault(parent, []).append(k)
+            starts, steps = list(vector), [0.0] * len(vector)
+            for members in groups.values():
+                values = [vector[k] for k in members]
+                step = values[1] - values[0] if len(values) > 1 else 0.0
+                if any(abs(v - (values[0] + i * step)) > 1e-9 * max(1.0, abs(v)) for i, v in enumerate(values)):
+                    break
+                for k in members:
+                    starts[k], steps[k] = values[0], step
+            else:
+                if any(steps):
+                    self.values[name], self.values[f"{name}_step"] = starts, steps
+                    found.add(name)
+        return found
 
     def defaults(self) -> dict[str, Any]:
         return {

@@ -182,6 +182,7 @@ class _Reader:
         for node in self.graph.graph.nodes:
             self._read(node)
         self._fuse_activations()
+        self._chain_concatenations()
 
     # --- one node -------------------------------------------------------------------------
     def _read(self, node: fx.Node) -> None:
@@ -399,3 +400,43 @@ class _Reader:
                 continue
             kept.append(layer)
         self.layers = kept
+
+    def _chain_concatenations(self) -> None:
+        """DenseNet's dense layer k concatenates all k earlier outputs (``torch.cat(features, 1)``).
+        Where one concat's inputs extend another's, it becomes ``cat(that concat, the rest)``, and
+        each such concat moves to just after its last input, into that input's module: dense
+        layer k then ends with ``cat(in, conv2)`` and reads only its input, so the layers fold into
+        one block. The values are the same tensors; a concat has no parameters to rename."""
+        from cnnscope.layers.structure import Concat
+
+        made: dict[tuple[str, ...], str] = {}  # inputs -> the concat that joins exactly them
+        chained: set[str] = set()
+        for layer in self.layers:
+            if not isinstance(layer.layer, Concat) or layer.layer.axis != 0:
+                continue
+            inputs = tuple(layer.sources)
+            for cut in range(len(inputs) - 1, 1, -1):
+                if inputs[:cut] in made:
+                    prefix = made[inputs[:cut]]
+                    layer.sources = [prefix, *inputs[cut:]]
+                    layer.inputs = [self._shape_of(prefix), *layer.inputs[cut:]]
+                    chained.update({prefix, layer.name})
+                    break
+            made[inputs] = layer.name
+        if not chained:
+            return
+        order = list(self.layers)
+        for layer in [layer for layer in self.layers if layer.name in chained]:
+            order.remove(layer)
+            last = max(order.index(x) for x in order if x.name in layer.sources)
+            order.insert(last + 1, layer)
+            owner = order[last].name.rpartition(".")[0]
+            name = f"{owner}.concat" if owner else "concat"
+            if name == layer.name or name in self.names:
+                continue
+            old, layer.name = layer.name, name  # names are reused down the chain: rename one at a time
+            self.names.discard(old)
+            self.names.add(name)
+            for other in order:
+                other.sources = [name if s == old else s for s in other.sources]
+        self.layers = order

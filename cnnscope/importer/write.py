@@ -17,7 +17,7 @@ def toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(f"{value:.12g}"))  # 0.0058823529411764705 -> 0.00588235294118
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return str(value)
