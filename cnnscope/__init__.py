@@ -28,6 +28,7 @@ __all__ = [
     "SpecError",
     "analyze",
     "build",
+    "from_module",
     "load",
     "load_weights",
     "parse",
@@ -40,6 +41,16 @@ def build(spec_or_path: Spec | str | Path) -> SpecModel:
     from cnnscope.runtime.build import build as build_model
 
     return build_model(spec_or_path)
+
+
+def from_module(module: Module, input_shape: tuple[int, ...], *, name: str | None = None) -> Spec:
+    """The spec of a PyTorch model read on inputs of ``input_shape`` (per sample); ``spec.source`` is its TOML.
+
+    Layer names are the module's own, so ``module.state_dict()`` loads into ``build(spec)`` as it is.
+    """
+    from cnnscope.importer import from_module as read_module
+
+    return read_module(module, input_shape, name=name)
 
 
 def load_weights(model: Module, path: str | Path) -> Module:

@@ -31,9 +31,12 @@ def import_command(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="The spec's name (default: the callable's).")] = None,
 ) -> None:
-    """Read a PyTorch model (in eval mode) and write it as a spec: the module's own names as layer names,
-    repeated submodules as blocks. The spec is checked before it is written: the model's state_dict
-    loads into it and both give the same outputs."""
+    """Read a PyTorch model and write it as a spec, checked against the model first.
+
+    The model is put in eval mode and read with torch.fx on one random input. Layer names are the
+    module's own, repeated submodules become blocks. Before anything is written, the model's
+    state_dict is loaded into the spec and both must give the same outputs.
+    """
     try:
         from cnnscope.spec.sizes import parse_size
 
