@@ -203,6 +203,10 @@ def needs_arguments(width):
 
 
 not_a_model = 42
+
+
+def makes_a_list():
+    return [nn.Conv2d(3, 4, 1)]
 """
 
 
@@ -227,6 +231,7 @@ def test_the_command_writes_a_spec_that_checks(cli, tmp_path):
         ("{file}:Missing", "has no 'Missing'"),
         ("{file}:needs_arguments", "cannot be called without arguments"),
         ("{file}:not_a_model", "is not a class or a function"),
+        ("{file}:makes_a_list", "gave a list, not a torch.nn.Module"),
         ("{file}", "is not MODULE:NAME"),
         ("missing.py:Net", "no such file"),
     ],
