@@ -26,11 +26,13 @@ def private_home(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNSCOPE_HOME", str(tmp_path / "home"))
 
 
-def digit_png(path: Path, index: int = 0) -> int:
-    """Write sklearn digit ``index`` as a photo would show it (dark ink on white); return its label."""
+def digit_png(path: Path, index: int = 0, ink_on_paper: bool = True) -> int:
+    """Write sklearn digit ``index`` as a photo would show it (dark ink on white), or white on black;
+    return its label."""
     digits = sklearn_datasets.load_digits()
     ink = digits.images[index] / 16.0
-    Image.fromarray(np.uint8(255 * (1 - ink))).resize((64, 64), Image.Resampling.BILINEAR).save(path)
+    pixels = 1 - ink if ink_on_paper else ink
+    Image.fromarray(np.uint8(255 * pixels)).resize((64, 64), Image.Resampling.BILINEAR).save(path)
     return int(digits.target[index])
 
 
@@ -55,14 +57,20 @@ def test_run_on_a_real_photo_saves_everything(cli, tmp_path):
 def test_preprocessing_by_hand(tmp_path):
     red = tmp_path / "red.png"
     Image.new("RGB", (300, 200), (255, 0, 0)).save(red)
-    seen, array = prepare(open_image(red), load_target("resnet18"))
+    prepared = prepare(open_image(red), load_target("resnet18"))
+    seen, array = prepared.seen, prepared.array
     assert seen.size == (224, 224) and array.shape == (3, 224, 224)
     expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]
     assert np.allclose(array[:, 100, 100], expected, atol=1e-5)
     white = tmp_path / "white.png"
     Image.new("L", (40, 40), 255).save(white)
-    _, digit = prepare(open_image(white), load_target("lenet5"))  # invert, then (x - 0.5) / 0.5
-    assert digit.shape == (1, 32, 32) and np.allclose(digit, -1.0)
+    paper = prepare(open_image(white), load_target("lenet5"))  # a light background: inverted, then (x - 0.5) / 0.5
+    assert paper.array.shape == (1, 32, 32) and np.allclose(paper.array, -1.0)
+    assert "light background: inverted" in paper.note and np.asarray(paper.seen).max() == 0  # shown as received
+    black = tmp_path / "black.png"
+    Image.new("L", (40, 40), 0).save(black)
+    night = prepare(open_image(black), load_target("lenet5"))  # a dark background: used as it is
+    assert np.allclose(night.array, -1.0) and "dark background" in night.note
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "L", "I;16", "LA", "1"])
@@ -72,7 +80,7 @@ def test_every_pillow_mode_becomes_the_spec_mode(tmp_path, mode):
     path = tmp_path / ("img.tiff" if mode in ("CMYK", "I;16") else "img.png")
     converted.save(path)
     for spec, channels in (("resnet18", 3), ("lenet5", 1)):
-        _, array = prepare(open_image(path), load_target(spec))
+        array = prepare(open_image(path), load_target(spec)).array
         assert array.shape[0] == channels and np.isfinite(array).all()
 
 
@@ -159,12 +167,13 @@ def test_trained_lenet_reads_digits(tmp_path):
     model = cnnscope.build("lenet5")
     accuracy = train(model, load_digits((32, 32)), epochs=3)
     assert accuracy > 0.85
-    right = 0
-    for index in range(1000, 1020):
-        label = digit_png(tmp_path / "d.png", index)
-        result = run_image(model.eval(), tmp_path / "d.png", torch.device("cpu"), 1, [str(d) for d in range(10)])
-        right += result.predictions[0].index == label
-    assert right >= 15
+    for ink_on_paper in (True, False):  # both polarities: the background decides whether to invert
+        right = 0
+        for index in range(1000, 1020):
+            label = digit_png(tmp_path / "d.png", index, ink_on_paper)
+            result = run_image(model.eval(), tmp_path / "d.png", torch.device("cpu"), 1, [str(d) for d in range(10)])
+            right += result.predictions[0].index == label
+        assert right >= 15, ("ink on paper" if ink_on_paper else "white on black", right)
 
 
 def test_train_refuses_models_that_cannot_learn_digits(cli):

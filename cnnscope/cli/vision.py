@@ -75,6 +75,8 @@ def run_command(
         fail(exc)
     out.print(f"{spec.name} on {chosen}, input {fmt_shape(spec.input.shape)}")
     out.print(note, style="yellow" if not source else None, markup=False)
+    if result.note:
+        out.print(f"input: {result.note}", markup=False)
     if result.predictions:
         from rich.table import Table
 

@@ -56,7 +56,9 @@ class Preprocess:
     resize: int | None = None  # shorter side before the center crop; default input / 0.875
     mean: tuple[float, ...] | None = None  # per channel, on pixels scaled to [0, 1]
     std: tuple[float, ...] | None = None
-    invert: bool = False  # dark ink on light paper -> bright strokes (digit models)
+    # "auto": make the background dark (bright strokes on black, as digit models are trained),
+    # inverting only an image whose border is light; true/false: always / never invert
+    invert: bool | str = False
     labels: str | None = None  # "imagenet", "digits", or a file of class names, one per line
 
 

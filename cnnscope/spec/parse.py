@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnscope.errors import SpecError, did_you_mean, did_you_mean_type
+from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
@@ -48,8 +48,8 @@ EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
 MAX_NODES = 200_000  # a guard against repeat counts that would never finish
 
 
-def load(path: str | Path) -> Spec:
-    """Read and parse a spec file."""
+def load(path: str | Path, all_errors: bool = False) -> Spec:
+    """Read and parse a spec file (``all_errors``: see :func:`parse`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -59,23 +59,33 @@ def load(path: str | Path) -> Spec:
         raise SpecError("is a directory, not a spec file", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read: {exc}", path=str(path)) from None
-    return parse(text, path=str(path), default_name=path.stem)
+    return parse(text, path=str(path), default_name=path.stem, all_errors=all_errors)
 
 
-def parse(text: str, path: str | None = None, default_name: str = "model", input_shape: Shape | None = None) -> Spec:
+def parse(
+    text: str,
+    path: str | None = None,
+    default_name: str = "model",
+    input_shape: Shape | None = None,
+    all_errors: bool = False,
+) -> Spec:
     """Parse spec text; every problem raises SpecError naming the file and line.
 
     ``input_shape`` replaces the spec's input (``--input``) before expressions are evaluated.
+    ``all_errors``: a layer that fails is recorded and skipped (its input passes through), so
+    that the independent errors of other layers are found too; several raise :class:`SpecErrors`.
     """
     try:
-        return _parse(text, path, default_name, input_shape)
+        return _parse(text, path, default_name, input_shape, all_errors)
     except SpecError as exc:
+        for inner in getattr(exc, "errors", ()):
+            inner.located(path=path)
         raise exc.located(path=path) from None
     except RecursionError:
         raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path) from None
 
 
-def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | None) -> Spec:
+def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | None, all_errors: bool) -> Spec:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -98,8 +108,10 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
     blocks = raw.get("blocks", {})
     if not isinstance(blocks, dict):
         raise SpecError("'blocks' must be a table of [blocks.NAME] sections")
-    expander = _Expander(blocks, lines, model_input)
+    expander = _Expander(blocks, lines, model_input, collect=all_errors)
     expander.run(layers, variables, prefix="", scope=(), block_input=INPUT, block=None)
+    if expander.errors:
+        _raise_all(expander.errors, raw, lines)
     name = raw.get("name", default_name)
     for key in ("name", "title", "paper"):
         if not isinstance(raw.get(key, ""), str):
@@ -118,6 +130,16 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         source=text,
         reads_input=expander.reads_input,
     )
+
+
+def _raise_all(errors: list[SpecError], raw: dict[str, Any], lines: _Lines) -> None:
+    """Layers failed: add the errors of the sections that do not depend on layers, raise them all."""
+    for check in (lambda: _parse_expect(raw.get("expect", {}), lines),):
+        try:
+            check()
+        except SpecError as exc:
+            errors.append(exc)
+    raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
 
 class _Lines:
@@ -277,8 +299,8 @@ def _parse_preprocess(value: Any, model_input: InputSpec, lines: _Lines) -> Prep
             raise SpecError("preprocess.std must be positive", line=line)
         stats[key] = tuple(float(n) for n in numbers)
     invert, labels = value.get("invert", False), value.get("labels")
-    if not isinstance(invert, bool):
-        raise SpecError("preprocess.invert must be true or false", line=line)
+    if not isinstance(invert, bool) and invert != "auto":
+        raise SpecError('preprocess.invert must be true, false or "auto" (invert light backgrounds only)', line=line)
     if labels is not None and not isinstance(labels, str):
         raise SpecError('preprocess.labels must be "imagenet", "digits" or a file name', line=line)
     return Preprocess(resize=resize, invert=invert, labels=labels, **stats)
@@ -317,11 +339,17 @@ class _Scope:
     later: set[str]  # names defined further down the same list
 
 
+class _Cascade(SpecError):
+    """An error that follows from an earlier one (collect mode): never reported."""
+
+
 class _Expander:
     """Unrolls blocks and repeats into a flat list of nodes in execution order."""
 
-    def __init__(self, blocks: dict[str, Any], lines: _Lines, model_input: InputSpec) -> None:
+    def __init__(self, blocks: dict[str, Any], lines: _Lines, model_input: InputSpec, collect: bool = False) -> None:
         self.blocks = blocks
+        self.collect = collect  # record a failing layer's error and go on (see parse's all_errors)
+        self.errors: list[SpecError] = []
         self.lines = lines
         self.model_input = model_input
         self.nodes: list[Node] = []
@@ -330,12 +358,22 @@ class _Expander:
         self.shapes: dict[str, Shape] = {INPUT: model_input.shape}
         self.reads_input = False  # some expression used in_channels: a new input size means a new parse
 
+    def _record(self, error: SpecError) -> None:
+        """Keep one error per line and message: a block repeated 3 times fails 3 times alike."""
+        if isinstance(error, _Cascade):
+            return
+        seen = {(e.line, e.message, e.hint) for e in self.errors}
+        if (error.line, error.message, error.hint) not in seen:
+            self.errors.append(error)
+
     def names_for(self, variables: dict[str, Any], source: str) -> _Names:
         return _Names(variables, lambda: self._channels(source))
 
     def _channels(self, source: str) -> int:
         """The channel count of ``source``, inferring the shapes of the layers so far."""
         self.reads_input = True
+        if self.errors:  # shapes after a skipped layer are guesses: no error of this layer can be trusted
+            raise _Cascade("in_channels after an earlier error")
         for node in self.nodes[len(self.shapes) - 1 :]:
             try:
                 self.shapes[node.name] = node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs)
@@ -368,8 +406,13 @@ class _Expander:
                 name = _fill_in(raw, variables) if raw is not None else str(index)
                 output = self._entry(entry, name, index, here, prefix, scope, last, block)
             except SpecError as exc:
-                raise exc.located(line=line, layer=prefix + (raw or str(index))) from None
-                here.later.discard(raw or name)
+                exc.located(line=line, layer=prefix + (raw or str(index)))
+                if not self.collect:
+                    raise exc from None
+                self._record(exc)
+                if raw is not None:  # later layers that read it read its input instead: no cascade of errors
+                    here.local[raw] = last
+                continue
             if output is not None:  # None: skipped by its 'when'
                 here.local[name] = last = output
         return last

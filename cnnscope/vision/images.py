@@ -2,13 +2,15 @@
 
 Pure numpy (no torch), so the TUI and the demos share it. The steps follow the usual
 ImageNet evaluation: EXIF orientation, the spec's colour mode, shorter side resized to
-``resize`` (default input / 0.875), center crop, scale to [0, 1], optional inversion,
-then ``(x - mean) / std`` per channel.
+``resize`` (default input / 0.875), center crop, scale to [0, 1], inversion where the
+spec asks for it (``invert = "auto"``: only a light background), then ``(x - mean) / std``
+per channel.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +85,17 @@ def fit(image: Image.Image, size: tuple[int, int], resize: int) -> Image.Image:
     return resized.crop((left, top, left + width, top + height))
 
 
-def prepare(image: Image.Image, spec: Spec) -> tuple[Image.Image, np.ndarray]:
-    """The picture the model sees (for display) and its input array, channels first, float32."""
+@dataclass(frozen=True)
+class Prepared:
+    """An image made into a model's input."""
+
+    seen: Image.Image  # what the model receives, in pixels: resized, cropped and inverted where it was
+    array: np.ndarray  # the input itself, channels first, float32, normalised
+    note: str  # how it got there, said where the picture is shown ("" when nothing needs saying)
+
+
+def prepare(image: Image.Image, spec: Spec) -> Prepared:
+    """The picture the model receives and its input array: see the module's docstring for the steps."""
     shape = spec.input.shape
     if spec.input.is_tokens or len(shape) != 3 or shape[0] not in (1, 3):
         raise ImageError(
@@ -98,8 +109,21 @@ def prepare(image: Image.Image, spec: Spec) -> tuple[Image.Image, np.ndarray]:
     pixels = np.asarray(seen, dtype=np.float32) / 255.0
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    if pre.invert:
+    invert, note = _inversion(pixels, pre.invert)
+    if invert:
         pixels = 1.0 - pixels
+        seen = Image.fromarray(np.rint(255 * pixels[:, :, 0] if channels == 1 else 255 * pixels).astype(np.uint8))
     mean = np.asarray(pre.mean or (0.0,) * channels, dtype=np.float32)
     std = np.asarray(pre.std or (1.0,) * channels, dtype=np.float32)
-    return seen, ((pixels - mean) / std).transpose(2, 0, 1).copy()
+    return Prepared(seen, ((pixels - mean) / std).transpose(2, 0, 1).copy(), note)
+
+
+def _inversion(pixels: np.ndarray, setting: bool | str) -> tuple[bool, str]:
+    """Whether to invert, and what to tell the user. "auto" looks at the border of the picture:
+    where most of it is light, the image is ink on paper and is inverted to bright strokes on dark."""
+    if setting != "auto":
+        return bool(setting), "inverted, as the spec's [preprocess] says" if setting else ""
+    border = np.concatenate([pixels[0].ravel(), pixels[-1].ravel(), pixels[:, 0].ravel(), pixels[:, -1].ravel()])
+    if float(np.median(border)) > 0.5:
+        return True, "light background: inverted to bright strokes on dark, as the model was trained"
+    return False, "dark background: used as it is (bright strokes on dark, as the model was trained)"

@@ -35,7 +35,8 @@ class Prediction:
 
 @dataclass
 class RunResult:
-    seen: Image.Image  # the picture the model sees (resized, cropped)
+    seen: Image.Image  # the picture the model receives (resized, cropped, inverted where it was)
+    note: str  # how the image was made into the input ("" when nothing needs saying)
     output: np.ndarray  # per sample
     activations: dict[str, np.ndarray]  # layer name -> output per sample, in order
     predictions: list[Prediction] | None  # None when the output is not a class vector
@@ -61,14 +62,14 @@ def predictions(
 def run_image(
     model: SpecModel, image_path: str | Path, device: torch.device, top: int, names: list[str] | None
 ) -> RunResult:
-    seen, array = prepare(open_image(image_path), model.spec)
-    x = torch.from_numpy(array)[None].to(device)
+    prepared = prepare(open_image(image_path), model.spec)
+    x = torch.from_numpy(prepared.array)[None].to(device)
     values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
     output = next(reversed(activations.values()))
     last = model.spec.nodes[-1]
     softmax = (last.act is not None and last.act.type_name == "softmax") or last.layer.type_name == "softmax"
-    return RunResult(seen, output, activations, predictions(output, names, top, softmax))
+    return RunResult(prepared.seen, prepared.note, output, activations, predictions(output, names, top, softmax))
 
 
 def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
@@ -109,7 +110,9 @@ def save_run(result: RunResult, model: SpecModel, destination: str | Path, weigh
 
 def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str) -> list[str]:
     spec = model.spec
-    lines = [f"# {spec.name}: activations", "", weights_note, "", "![input](input.png)", ""]
+    lines = [f"# {spec.name}: activations", "", weights_note, ""]
+    lines += ["The input as the model receives it" + (f" ({result.note})" if result.note else "") + ":", ""]
+    lines += ["![input](input.png)", ""]
     result.seen.save(folder / "input.png")
     written = ["input.png"]
     if result.predictions:

@@ -6,6 +6,8 @@ running an image happen in a worker thread, so the screen never freezes.
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -269,7 +271,9 @@ class ModelScreen(Screen[None]):
     def _run_done(self, result: Any, path: str) -> None:
         self.result, self.image = result, path
         self.query_one("#activation-picture").loading = False
-        lines = [f"[b]{Path(path).name}[/b]  {self.weights_note}"]
+        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(self.weights_note)}"]
+        if result.note:
+            lines.append(escape(result.note))
         if result.predictions:
             lines += [f"{i}. {p.label}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
         self.query_one("#predictions", Static).update("\n".join(lines))
