@@ -6,11 +6,10 @@ running an image happen in a worker thread, so the screen never freezes.
 
 from __future__ import annotations
 
-from rich.markup import escape
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
