@@ -15,7 +15,7 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
 import cnnscope  # noqa: E402
 from cnnscope.vision.images import open_image, prepare  # noqa: E402
-from cnnscope.vision.pictures import activation_grid, filter_grid, half_blocks  # noqa: E402
+from cnnscope.vision.pictures import activation_picture, colorize, filter_grid, filter_picture, half_blocks  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 
 CHINA = Path(sklearn_datasets.__file__).parent / "images" / "china.jpg"  # a real photo shipped by scikit-learn
@@ -183,13 +183,38 @@ def test_train_refuses_models_that_cannot_learn_digits(cli):
 
 def test_pictures():
     maps = np.random.default_rng(0).normal(size=(10, 7, 5))
-    grid = activation_grid(maps, tile_pixels=14)
-    # 10 tiles in ceil(sqrt(10)) = 4 columns and 3 rows; 7x5 maps doubled to 14x10; 2-pixel gutters
-    assert grid.mode == "RGB" and grid.size == (4 * (10 + 2) + 2, 3 * (14 + 2) + 2)
+    picture = activation_picture(maps, tile_pixels=14)
+    # 10 tiles in ceil(sqrt(10)) = 4 columns and 3 rows; 7x5 maps doubled to 14x10; 2-pixel gutters;
+    # framed under a caption and over a colour bar, at least 360 pixels wide
+    assert picture.caption == "10 channels, each 7x5, each on its own scale"
+    assert picture.image.size[0] == 360 and picture.image.size[1] > 3 * (14 + 2) + 2
     assert filter_grid(np.random.default_rng(0).normal(size=(8, 3, 5, 5))).mode == "RGB"
-    assert filter_grid(np.zeros((4, 6, 3, 3))).size[0] > filter_grid(np.zeros((4, 2, 3, 3))).size[0]
+    wide, narrow = filter_grid(np.ones((4, 60, 3, 3))), filter_grid(np.ones((4, 2, 3, 3)))
+    assert wide.size[0] > narrow.size[0]
     text = half_blocks(Image.new("RGB", (10, 7), (255, 0, 0)), width=10)
     assert text.plain.count("\n") == 4 and text.plain.count("▀") == 40
+
+
+def test_pictures_say_what_they_leave_out_and_share_a_scale_where_they_must():
+    many = activation_picture(np.zeros((2000, 3, 3)), tile_pixels=8)
+    assert many.caption.startswith("1,024 of 2,000 channels shown")
+    assert activation_picture(np.zeros((96, 55, 55)), tile_pixels=8).caption.startswith("96 channels")
+    assert filter_picture(np.zeros((128, 32, 3, 3))).caption.startswith(
+        "64 of 128 filters shown (1-64), inputs 1-16 of 32"
+    )
+    # 1x1 maps on one shared scale: different values get different colours (each on its own would be one colour)
+    pixels = activation_picture(np.arange(4.0).reshape(4, 1, 1), tile_pixels=20)
+    assert "all on one scale" in pixels.caption
+    colours = {tuple(c) for c in np.asarray(pixels.image).reshape(-1, 3)}
+    assert {tuple(colorize(np.array(v))) for v in (0.0, 1.0)} <= colours
+    bars = activation_picture(np.zeros(10), bars=[("seven", 0.9), ("one", 0.1)])
+    assert bars.caption == "the 2 most likely classes, probability per bar"
+
+
+def test_signed_weights_are_centred_on_zero():
+    grid = np.asarray(filter_grid(np.array([[[[-1.0, 0.0, 1.0]]], [[[0.0, 0.0, 0.5]]]]), tile_pixels=3))
+    colours = {tuple(c) for c in grid.reshape(-1, 3)}
+    assert (247, 247, 247) in colours  # zero is white, whatever the range
 
 
 def test_labels_file_names_the_classes(cli, tmp_path):

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cnnscope.cli.app import Target, app, err, fail, load_spec, out
-from cnnscope.cli.model import DeviceOption, WeightsOption
+from cnnscope.cli.app import JsonOption, Target, app, emit_json, err, fail, load_spec, out
+from cnnscope.cli.model import DEFAULT_DEVICE, DeviceOption, WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 
@@ -34,12 +34,13 @@ def run_command(
     image: Annotated[str, typer.Option("--image", help="JPEG, PNG, WebP, BMP or GIF (first frame).")],
     weights: WeightsOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many predictions to list.")] = 5,
-    device: DeviceOption = "auto",
+    device: DeviceOption = DEFAULT_DEVICE,
     save: Annotated[
         str | None, typer.Option("--save", help="Folder for activation grids, filters, activations.npz, summary.md.")
     ] = None,
     layer: Annotated[str | None, typer.Option("--layer", help="Layer to preview (default: the first conv).")] = None,
     labels: Annotated[str | None, typer.Option("--labels", help="File of class names, one per line.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
     try:
@@ -73,6 +74,22 @@ def run_command(
             written = save_run(result, model, save, note) if save else []
     except CnnscopeError as exc:
         fail(exc)
+    if as_json:
+        from cnnscope.report.documents import run_document
+
+        found = [(p.index, p.label, p.probability) for p in result.predictions] if result.predictions else None
+        document = run_document(
+            spec.name,
+            device=str(chosen),
+            image=image,
+            weights=source,
+            output_shape=list(result.output.shape),
+            predictions=found,
+            note=result.note,
+            saved=written,
+        )
+        emit_json(document)
+        return
     out.print(f"{spec.name} on {chosen}, input {fmt_shape(spec.input.shape)}")
     out.print(note, style="yellow" if not source else None, markup=False)
     if result.note:
@@ -91,19 +108,19 @@ def run_command(
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
     _preview(model, result, layer)
     if written:
-        out.print(f"saved {len(written)} files to {save}/ (summary.md lists them)")
+        out.print(f"saved {len(written)} files to {save.rstrip('/') or save}/ (summary.md lists them)")
 
 
 def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
     """A layer's maps as half blocks: ``layer``, else the first conv, else the output."""
-    from cnnscope.vision.pictures import activation_grid, as_maps, half_blocks
+    from cnnscope.vision.pictures import activation_picture, half_blocks
 
     convs = [n.name for n in model.spec.nodes if n.layer.draws_filters]
     name = layer or (convs[0] if convs else model.spec.nodes[-1].name)
     activation = result.activations[name]
-    maps = as_maps(activation)[:16]
-    out.print(f"{name}: {fmt_shape(activation.shape)}, {len(maps)} map(s) shown, each scaled to its own range")
-    out.print(half_blocks(activation_grid(maps, tile_pixels=24), width=min(96, out.width - 1)))
+    picture = activation_picture(activation, max_tiles=16, tile_pixels=24)
+    out.print(f"{name}: {fmt_shape(activation.shape)}: {picture.caption}", markup=False)
+    out.print(half_blocks(picture.image, width=min(96, out.width - 1)))
 
 
 @app.command("train", rich_help_panel=PANEL)

@@ -1,22 +1,43 @@
 """Arrays as pictures: activation maps and filters as tiled PNG grids, and as terminal pixels.
 
-numpy and Pillow only; the terminal rendering uses true-colour half blocks (one character
-cell shows two pixels, top as foreground and bottom as background), which every modern
-terminal draws.
+numpy and Pillow only. Every picture says what it shows and what its colours mean: a
+caption (how many channels of how many, which scale) and a colour bar with its range.
+Tiles are enlarged by whole numbers with white gutters between them, so 5x5 kernels stay
+crisp. Activations use viridis; signed weights a diverging map centred on zero. A map of
+one pixel per channel (C x 1 x 1) is drawn on one shared scale (each on its own would make
+every tile the same colour), a vector as labelled bars. The terminal rendering uses
+true-colour half blocks (one character cell shows two pixels).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
 # viridis, sampled at five points: perceptually even and readable for colour-blind viewers
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], dtype=np.float64)
+# blue - white - red, for signed values: white is zero
+DIVERGING = np.array(
+    [(33, 102, 172), (146, 197, 222), (247, 247, 247), (244, 165, 130), (178, 24, 43)], dtype=np.float64
+)
+GREYS = np.array([(0, 0, 0), (255, 255, 255)], dtype=np.float64)  # each RGB channel, dark to bright
+MOST_TILES = 1024  # beyond this a grid says how many it shows of how many
+MOST_BARS = 64
+INK, PAPER = (30, 30, 30), (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image and the sentence that says what it shows (for captions, summaries and the TUI)."""
+
+    image: Image.Image
+    caption: str
 
 
 def normalize(values: np.ndarray) -> np.ndarray:
@@ -26,27 +47,75 @@ def normalize(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
-def colorize(unit: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB through the viridis ramp."""
-    position = np.clip(unit, 0, 1) * (len(VIRIDIS) - 1)
-    low = np.floor(position).astype(int).clip(0, len(VIRIDIS) - 2)
+def colorize(unit: np.ndarray, ramp: np.ndarray = VIRIDIS) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB through a colour ramp (viridis unless told)."""
+    position = np.clip(unit, 0, 1) * (len(ramp) - 1)
+    low = np.floor(position).astype(int).clip(0, len(ramp) - 2)
     frac = (position - low)[..., None]
-    return np.rint(VIRIDIS[low] * (1 - frac) + VIRIDIS[low + 1] * frac).astype(np.uint8)
+    return np.rint(ramp[low] * (1 - frac) + ramp[low + 1] * frac).astype(np.uint8)
 
 
-def _tile_grid(tiles: list[np.ndarray], columns: int, pad: int = 2) -> Image.Image:
+def _font(size: int = 11) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _tile_grid(tiles: list[np.ndarray], columns: int, pad: int = 2, numbers: list[int] | None = None) -> Image.Image:
+    """Tiles of one size in rows, white gutters between them; optional channel numbers in a corner."""
     height, width = tiles[0].shape[:2]
     rows = math.ceil(len(tiles) / columns)
     canvas = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), 255, dtype=np.uint8)
     for index, tile in enumerate(tiles):
         top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
         canvas[top : top + height, left : left + width] = tile
-    return Image.fromarray(canvas)
+    image = Image.fromarray(canvas)
+    if numbers and min(height, width) >= 28:
+        draw, font = ImageDraw.Draw(image), _font(10)
+        for index, number in enumerate(numbers):
+            top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
+            draw.text((left + 2, top + 1), str(number), fill=PAPER, font=font, stroke_width=1, stroke_fill=INK)
+    return image
 
 
 def _enlarge(tile: np.ndarray, minimum: int) -> np.ndarray:
+    """Whole-number enlargement (each value a square of pixels), never smoothing."""
     factor = max(1, math.ceil(minimum / max(tile.shape[:2])))
     return tile.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _framed(grid: Image.Image, caption: str, ramp: np.ndarray, low: str, high: str) -> Image.Image:
+    """The grid under its caption, over a colour bar from ``low`` to ``high``."""
+    font = _font(12)
+    width = max(grid.size[0], 360)
+    lines = _wrap(caption, font, width - 8)
+    band = 6 + 16 * len(lines)
+    bar_height, label_height = 10, 16
+    canvas = Image.new("RGB", (width, band + grid.size[1] + bar_height + label_height + 10), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(lines):
+        draw.text((4, 4 + 16 * i), line, fill=INK, font=font)
+    canvas.paste(grid, (0, band))
+    top = band + grid.size[1] + 4
+    strip = colorize(np.linspace(0, 1, width - 8)[None, :].repeat(bar_height, axis=0), ramp)
+    canvas.paste(Image.fromarray(strip), (4, top))
+    draw.text((4, top + bar_height + 1), low, fill=INK, font=font)
+    draw.text((width - 4, top + bar_height + 1), high, fill=INK, font=font, anchor="ra")
+    return canvas
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        candidate = f"{line} {word}".strip()
+        if line and font.getlength(candidate) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    return [*lines, line] if line else lines
 
 
 def as_maps(activation: np.ndarray) -> np.ndarray:
@@ -58,32 +127,119 @@ def as_maps(activation: np.ndarray) -> np.ndarray:
     return activation.reshape(1, 1, -1)
 
 
-def activation_grid(activation: np.ndarray, max_tiles: int = 64, tile_pixels: int = 48) -> Image.Image:
-    """One tile per channel, each normalised on its own and coloured with viridis."""
-    maps = as_maps(activation)[:max_tiles]
-    tiles = [_enlarge(colorize(normalize(m)), tile_pixels) for m in maps]
-    return _tile_grid(tiles, columns=max(1, math.ceil(math.sqrt(len(tiles)))))
+def _shown(total: int, most: int, what: str) -> str:
+    return f"{total:,} {what}" if total <= most else f"{most:,} of {total:,} {what} shown (1-{most:,})"
 
 
-def filter_grid(weight: np.ndarray, max_filters: int = 64, max_inputs: int = 16, tile_pixels: int = 24) -> Image.Image:
-    """Conv filters (out, in, kh, kw): RGB tiles for a first layer on 3 channels, else one
-    grey tile per (filter, input channel), filters down the rows."""
+def activation_picture(
+    activation: np.ndarray,
+    max_tiles: int = MOST_TILES,
+    tile_pixels: int = 48,
+    bars: list[tuple[str, float]] | None = None,
+) -> Picture:
+    """A layer's output as a picture: one numbered tile per channel (each on its own scale), one
+    shared scale where each channel is a single value, labelled bars for a vector (``bars``: the
+    output layer's classes and probabilities)."""
+    values = np.asarray(activation, dtype=np.float64)
+    if bars is not None:
+        return _bar_chart(bars, "probability", f"the {len(bars)} most likely classes")
+    if values.ndim == 1 and values.size <= MOST_BARS:
+        return _bar_chart([(str(i), float(v)) for i, v in enumerate(values)], "value", f"{values.size} values")
+    if values.ndim == 1:
+        return _shared_grid(values, tile_pixels, "values")
+    if values.ndim == 3 and values.shape[1] * values.shape[2] == 1:
+        return _shared_grid(values.reshape(-1), tile_pixels, "channels of 1x1")
+    maps = as_maps(values)
+    shown = maps[:max_tiles]
+    tiles = [_enlarge(colorize(normalize(m)), tile_pixels) for m in shown]
+    grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=list(range(1, len(tiles) + 1)))
+    what = "channels" if values.ndim == 3 else "rows"
+    caption = f"{_shown(len(maps), max_tiles, what)}, each {'x'.join(map(str, maps.shape[1:]))}, each on its own scale"
+    return Picture(_framed(grid, caption, VIRIDIS, "its lowest", "its highest"), caption)
+
+
+def _shared_grid(values: np.ndarray, tile_pixels: int, what: str) -> Picture:
+    """One coloured square per value, all on one scale: C x 1 x 1 maps and long vectors."""
+    count = min(values.size, MOST_TILES * 4)
+    shown = values[:count]
+    low, high = float(shown.min()), float(shown.max())
+    unit = (shown - low) / (high - low) if high > low else np.zeros_like(shown)
+    side = max(1, math.ceil(math.sqrt(count)))
+    square = max(4, min(tile_pixels, 512 // side))
+    tiles = [np.full((square, square, 3), colour, dtype=np.uint8) for colour in colorize(unit)]
+    grid = _tile_grid(tiles, side, pad=1)
+    caption = f"{_shown(values.size, count, what)}, one square each, row by row, all on one scale"
+    return Picture(_framed(grid, caption, VIRIDIS, _number(low), _number(high)), caption)
+
+
+def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
+    """Horizontal bars with their labels and values (probabilities as percentages)."""
+    font = _font(12)
+    label_width = int(max(font.getlength(label) for label, _ in bars)) + 12
+    bar_width, row = 260, 18
+    values = [v for _, v in bars]
+    low, high = min(0.0, min(values)), max(0.0, max(values))
+    if what == "probability":  # on the whole 0-100 % scale: a flat 0.1 % must not look like a sure answer
+        low, high = 0.0, 1.0
+    span = (high - low) or 1.0
+    zero = label_width + int(bar_width * (0 - low) / span)
+    image = Image.new("RGB", (label_width + bar_width + 70, row * len(bars) + 30), PAPER)
+    draw = ImageDraw.Draw(image)
+    caption = f"{title}, {what} per bar"
+    draw.text((4, 4), caption, fill=INK, font=font)
+    for i, (label, value) in enumerate(bars):
+        top = 24 + row * i
+        end = label_width + int(bar_width * (value - low) / span)
+        draw.text((label_width - 6, top + 2), label, fill=INK, font=font, anchor="ra")
+        colour = tuple(int(c) for c in (VIRIDIS[1] if value >= 0 else DIVERGING[0]))
+        draw.rectangle((min(zero, end), top + 2, max(zero, end), top + row - 3), fill=colour)
+        text = f"{value:.1%}" if what == "probability" else _number(value)
+        draw.text((label_width + bar_width + 4, top + 2), text, fill=INK, font=font)
+    return Picture(image, caption)
+
+
+def activation_grid(activation: np.ndarray, max_tiles: int = MOST_TILES, tile_pixels: int = 48) -> Image.Image:
+    """The image of :func:`activation_picture`."""
+    return activation_picture(activation, max_tiles, tile_pixels).image
+
+
+def filter_picture(
+    weight: np.ndarray, max_filters: int | None = None, max_inputs: int = 16, tile_pixels: int = 24
+) -> Picture:
+    """Conv filters (out, in, kh, kw): RGB tiles for a first layer on 3 channels (each filter
+    stretched to its own range, as the lecture's AlexNet picture), else one tile per (filter,
+    input channel), filters down the rows, on one diverging scale centred on zero."""
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim == 3:  # conv1d: (out, in, k) as 1 x k strips
         weight = weight[:, :, None, :]
     if weight.ndim == 2:  # linear: each row as a strip
         weight = weight[:, None, None, :]
+    total = weight.shape[0]
+    if max_filters is None:  # a first layer's RGB filters are small pictures; a row of 16 inputs is not
+        max_filters = 256 if weight.shape[1] == 3 else 64
     weight = weight[:max_filters]
+    numbers = list(range(1, len(weight) + 1))
     if weight.shape[1] == 3:
         tiles = [_enlarge((255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8), tile_pixels) for f in weight]
-        return _tile_grid(tiles, columns=max(1, math.ceil(math.sqrt(len(tiles)))))
+        grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=numbers)
+        caption = f"{_shown(total, max_filters, 'filters')}, RGB, each stretched to its own range"
+        return Picture(_framed(grid, caption, GREYS, "its lowest", "its highest"), caption)
     inputs = min(weight.shape[1], max_inputs)
-    tiles = [
-        _enlarge(np.repeat((255 * normalize(f[i])).astype(np.uint8)[..., None], 3, axis=2), tile_pixels)
-        for f in weight
-        for i in range(inputs)
-    ]
-    return _tile_grid(tiles, columns=inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles)))))
+    bound = float(np.abs(weight[:, :inputs]).max()) or 1.0
+    tiles = [_enlarge(colorize((f[i] / bound + 1) / 2, DIVERGING), tile_pixels) for f in weight for i in range(inputs)]
+    columns = inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles))))
+    grid = _tile_grid(tiles, columns)
+    channels = f", inputs 1-{inputs} of {weight.shape[1]}" if weight.shape[1] > inputs else ""
+    layout = "a row per filter, a column per input channel, " if inputs > 1 else ""
+    caption = f"{_shown(total, max_filters, 'filters')}{channels}, {layout}one scale centred on zero (white)"
+    return Picture(_framed(grid, caption, DIVERGING, _number(-bound), _number(bound)), caption)
+
+
+def filter_grid(
+    weight: np.ndarray, max_filters: int | None = None, max_inputs: int = 16, tile_pixels: int = 24
+) -> Image.Image:
+    """The image of :func:`filter_picture`."""
+    return filter_picture(weight, max_filters, max_inputs, tile_pixels).image
 
 
 def filter_layout(shape: tuple[int, ...]) -> str:

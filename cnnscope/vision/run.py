@@ -6,24 +6,22 @@ the destination in one move, so a failure never leaves a half-written ``--save``
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import torch
 from PIL import Image
 
-from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
-from cnnscope.runtime.build import SpecModel
-from cnnscope.runtime.verify import run_forward
 from cnnscope.vision.images import open_image, prepare
-from cnnscope.vision.pictures import activation_grid, filter_grid, filter_layout
+from cnnscope.vision.pictures import activation_picture, filter_layout, filter_picture
+
+if TYPE_CHECKING:  # torch is imported where a model runs: importing this module stays torch-free
+    import torch
+
+    from cnnscope.runtime.build import SpecModel
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,10 @@ def run_image(
     model: SpecModel, image_path: str | Path, device: torch.device, top: int, names: list[str] | None
 ) -> RunResult:
     prepared = prepare(open_image(image_path), model.spec)
+    import torch
+
+    from cnnscope.runtime.verify import run_forward
+
     x = torch.from_numpy(prepared.array)[None].to(device)
     values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
@@ -85,27 +87,22 @@ def _file_name(index: int, name: str) -> str:
     return f"{index:03d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
 
 
+# What ``run --save`` writes: a folder holding only these is an earlier output, and may be replaced whole.
+RUN_FILES = re.compile(r"input\.png|summary\.md|activations\.npz|(filters_)?\d{3}_[A-Za-z0-9_.-]*\.png")
+
+
+def earlier_run(folder: Path) -> bool:
+    """True when ``folder`` holds only files that ``run --save`` writes."""
+    return all(entry.is_file() and RUN_FILES.fullmatch(entry.name) for entry in folder.iterdir())
+
+
 def save_run(result: RunResult, model: SpecModel, destination: str | Path, weights_note: str) -> list[str]:
-    """Write input.png, per-layer grids, filters, activations.npz and summary.md; atomically."""
-    destination = Path(destination)
-    if destination.exists() and not destination.is_dir():
-        raise CnnscopeError("exists and is not a folder", path=str(destination))
-    parent = destination.resolve().parent
-    if not parent.is_dir():
-        raise CnnscopeError("the parent folder does not exist", path=str(destination))
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=parent))
-    try:
-        written = _write(result, model, staging, weights_note)
-        if destination.exists():
-            for name in written:
-                os.replace(staging / name, destination / name)
-            shutil.rmtree(staging)
-        else:
-            os.replace(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return written
+    """Write input.png, per-layer grids, filters, activations.npz and summary.md into a new folder that
+    replaces ``destination`` whole (an earlier output, or an empty folder), or nothing at all."""
+    from cnnscope.files import replaced_folder
+
+    with replaced_folder(destination, earlier_run) as staging:
+        return _write(result, model, staging, weights_note)
 
 
 def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str) -> list[str]:
@@ -119,22 +116,34 @@ def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str)
         lines += ["| rank | class | probability |", "| --- | --- | --- |"]
         lines += [f"| {i + 1} | {p.label} | {p.probability:.2%} |" for i, p in enumerate(result.predictions)]
         lines.append("")
-    lines += ["## Activations", "", "One tile per channel, each scaled to its own range (viridis).", ""]
+    lines += ["## Activations", ""]
+    last = next(reversed(result.activations))
     for index, (name, activation) in enumerate(result.activations.items()):
         file = _file_name(index, name) + ".png"
-        activation_grid(activation).save(folder / file)
+        bars = [(p.label, p.probability) for p in result.predictions] if name == last and result.predictions else None
+        picture = activation_picture(activation, bars=bars)
+        picture.image.save(folder / file)
         written.append(file)
-        lines += [f"### {name} ({fmt_shape(activation.shape)})", "", f"![{name}]({file})", ""]
+        lines += [
+            f"### {name} ({fmt_shape(activation.shape)})",
+            "",
+            picture.caption + ".",
+            "",
+            f"![{name}]({file})",
+            "",
+        ]
     # keys are layer names: numpy's stub types **kwds as arrays, yet one could be its flag allow_pickle
     np.savez_compressed(folder / "activations.npz", **cast("dict[str, Any]", result.activations))
     written.append("activations.npz")
     lines += ["## Filters", ""]
     for position, (name, weight) in enumerate(filter_layers(model)):
         file = f"filters_{_file_name(position, name)}.png"
-        filter_grid(weight).save(folder / file)
+        picture = filter_picture(weight)
+        picture.image.save(folder / file)
         written.append(file)
         layout = filter_layout(weight.shape)
-        lines += [f"### {name} ({'x'.join(map(str, weight.shape))}: {layout})", "", f"![{name}]({file})", ""]
+        lines += [f"### {name} ({'x'.join(map(str, weight.shape))}: {layout})", "", picture.caption + ".", ""]
+        lines += [f"![{name}]({file})", ""]
     (folder / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     written.append("summary.md")
     return written
