@@ -72,7 +72,10 @@ async def test_a_size_that_breaks_the_model_is_shown_on_its_layer():
         assert error.display and "kernel 11 is larger than the padded input 10" in text_of(error)
         assert app.screen.query_one(LayerTable).get_row("__error__")[0].plain == "conv1"
         assert "This layer breaks the model" in text_of(app.screen.query_one("#detail"))
+        title = text_of(app.screen.query_one("#title"))
+        assert "breaks at layer 'conv1': no totals" in title and "params" not in title
         await submit_size(app, pilot, "227")
+        assert "params 62,378,344" in text_of(app.screen.query_one("#title"))
         assert not app.screen.query_one("#error").display and row(app, "pool3")["output"] == "256x6x6"
 
 

@@ -125,12 +125,12 @@ class ModelScreen(Screen[None]):
         chart.data = costs or [0]
         self._show_error(error)
         total = analysis.total
+        if error is None:
+            figures = f" -> {fmt_shape(analysis.output_shape)} | params {count(total.params)} | MACs {si(total.macs)}"
+        else:  # the layers before the break are not the model: no totals that look like its own
+            figures = f" | breaks at layer '{error.layer}': no totals"
         self.query_one("#title", Static).update(
-            Text.assemble(
-                (spec.name, "bold"),
-                f" - {spec.title} | input {fmt_shape(spec.input.shape)} -> {fmt_shape(analysis.output_shape)}"
-                f" | params {count(total.params)} | MACs {si(total.macs)}",
-            )
+            Text.assemble((spec.name, "bold"), f" - {spec.title} | input {fmt_shape(spec.input.shape)}{figures}")
         )
         if self.selected in analysis.by_name:
             self._show_selected()
