@@ -14,6 +14,7 @@ from cnnscope.tui.app import CnnscopeApp
 from cnnscope.tui.screens.help import HelpScreen
 from cnnscope.tui.screens.model import ModelScreen
 from cnnscope.tui.widgets.layer_table import LayerTable
+from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import Picture
 
 
@@ -206,3 +207,24 @@ async def test_graphics_protocol_pictures_through_textual_image():
         picture = app.screen.query_one("#filter-picture")
         assert picture.query_one(".image").image is not None
         assert "c1: 6x1x5x5" in picture.caption and "random initial weights" in picture.caption
+
+
+async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
+    app = CnnscopeApp("googlenet_tv")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        outline = app.screen.query_one("#outline", GraphOutline)
+        table = app.screen.query_one(LayerTable)
+        table.move_cursor(row=table.get_row_index("inception3a.branch3.1.conv"))
+        for _ in range(100):  # wait for the condition, not for a fixed time
+            await pilot.pause()
+            if outline.cursor_node is not None and outline.cursor_node.data == "inception3a.branch3.1.conv":
+                break
+        node = outline.cursor_node
+        assert node is not None and node.data == "inception3a.branch3.1.conv"  # followed, its blocks opened
+        while node.data != "inception3a":
+            node = node.parent
+        labels = [child.label.plain for child in node.children]
+        # four paths on four lanes, three branching off the input, joined by the concat
+        assert sum(label.startswith("├") for label in labels) == 3, labels
+        assert any(label.startswith("● ┘ ┘ ┘ output") for label in labels), labels

@@ -139,7 +139,7 @@ class ModelScreen(Screen[None]):
 
     def _show_error(self, error: CnnscopeError | None) -> None:
         box = self.query_one("#error", Static)
-        box.update(f"[b]error[/b] {error}" if error else "")
+        box.update(f"[b]error[/b] {escape(str(error))}" if error else "")
         box.display = error is not None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -159,6 +159,7 @@ class ModelScreen(Screen[None]):
             self.query_one("#detail", LayerDetails).update(Text(f"This layer breaks the model:\n\n{self.error}"))
         elif name and self.analysis and name in self.analysis.by_name:
             self.selected = name
+            self.query_one("#outline", GraphOutline).follow(name)
             self._show_selected()
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,7 +20,7 @@ def available_specs(folder: Path) -> dict[str, str]:
     found = {f"{name}  [dim](zoo)[/dim]": name for name in zoo_names()}
     if folder.is_dir() and folder.resolve() != zoo_dir().resolve():
         for path in sorted(folder.glob("*.toml")):
-            found[f"{path.name}  [dim]({folder})[/dim]"] = str(path)
+            found[f"{escape(path.name)}  [dim]({escape(str(folder))})[/dim]"] = str(path)
     return found
 
 

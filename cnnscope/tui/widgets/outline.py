@@ -1,39 +1,152 @@
-"""The graph outline: blocks as collapsible branches, merges shown with what they join."""
+"""The graph outline: the architecture as a foldable tree with lanes, as ``git log --graph`` draws history.
+
+Inside each block (and at the top level) the layers and sub-blocks are drawn in order,
+each on a lane: a branch that runs beside the main path (inception's four paths, ResNet's
+``downsample`` shortcut) gets a lane of its own, ``●`` marks the item, ``│`` a lane that
+passes by, ``┐`` a value that branches off to a new lane and ``┘`` a lane that joins the
+item's lane (a concat, an add). Blocks fold; the outline follows the layer selected in the
+table, opening the blocks around it.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from cnnscope.analysis import Analysis
+from cnnscope.analysis import Analysis, LayerReport
 from cnnscope.layers import fmt_shape
 from cnnscope.spec import INPUT
 
+LANE_STYLE = "magenta"
+
+
+@dataclass
+class _Item:
+    """A layer, or a block instance drawn as one line until it is opened."""
+
+    key: str  # layer name or block instance
+    inputs: list[str]  # what it reads: sibling keys, or anything outside (drawn as the lane it came in on)
+    report: LayerReport | None  # None for a block
+    children: list[_Item]
+
 
 class GraphOutline(Tree[str]):
-    """Layers nested in their block instances; concat/add nodes list their inputs (``<- a, b``)."""
+    """Layers nested in their block instances, each line prefixed with its lanes."""
 
     def show(self, analysis: Analysis) -> None:
         self.clear()
         self.root.label = f"{analysis.spec.name}  ({fmt_shape(analysis.spec.input.shape)})"
-        groups: dict[str, TreeNode[str]] = {}
-        for report in analysis.layers:
-            node = report.node
-            parent = self.root
-            for group in node.scope:
-                if group not in groups:
-                    kind = analysis.spec.groups.get(group, "block")
-                    groups[group] = parent.add(Text.assemble((group, "bold"), f"  {kind}"), data=group)
-                parent = groups[group]
-            label = Text.assemble(
-                node.name.rsplit(".", 1)[-1] if node.scope else node.name,
-                "  ",
-                (report.type, "cyan"),
-                f"  {fmt_shape(report.output_shape)}",
-            )
-            if node.layer.merges:
-                sources = ", ".join("in" if s == INPUT else s.rsplit(".", 1)[-1] for s in node.inputs)
-                label.append(f"  <- {sources}", style="magenta")
-            parent.add_leaf(label, data=node.name)
+        self._by_name: dict[str, TreeNode[str]] = {}
+        top = _items(analysis, ())
+        self._add(self.root, top, analysis, scope=())
         self.root.expand()  # blocks start folded: enter or a click opens one
+
+    def follow(self, name: str) -> None:
+        """Open the blocks around layer ``name`` and move the cursor to it."""
+        node = getattr(self, "_by_name", {}).get(name)
+        if node is None:
+            return
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.call_after_refresh(self.move_cursor, node)  # once the opened blocks have their lines
+
+    def _add(self, parent: TreeNode[str], items: list[_Item], analysis: Analysis, scope: tuple[str, ...]) -> None:
+        prefix = len(scope[-1]) + 1 if scope else 0
+        for item, lanes in zip(items, _lanes(items)):
+            short = item.key[prefix:]
+            if item.report is None:
+                kind = analysis.spec.groups.get(item.key, "block")
+                label = Text.assemble((lanes, LANE_STYLE), (short, "bold"), f"  {kind}")
+                branch = parent.add(label, data=item.key)
+                self._by_name[item.key] = branch
+                self._add(branch, item.children, analysis, (*scope, item.key))
+                continue
+            report = item.report
+            label = Text.assemble(
+                (lanes, LANE_STYLE), short, "  ", (report.type, "cyan"), f"  {fmt_shape(report.output_shape)}"
+            )
+            if report.node.layer.merges:
+                sources = ", ".join(_short(s, item.key[:prefix]) for s in report.node.inputs)
+                label.append(f"  <- {sources}", style=LANE_STYLE)
+            self._by_name[item.key] = parent.add_leaf(label, data=item.key)
+
+
+def _items(analysis: Analysis, scope: tuple[str, ...]) -> list[_Item]:
+    """The layers and block instances directly inside ``scope``, in order, with what each reads."""
+    depth = len(scope)
+    items: list[_Item] = []
+    owner: dict[str, str] = {}  # layer name -> the item of this scope that holds it
+    for report in analysis.layers:
+        node = report.node
+        if node.scope[:depth] != scope:
+            continue
+        if len(node.scope) == depth:
+            items.append(_Item(node.name, list(node.inputs), report, []))
+            owner[node.name] = node.name
+            continue
+        group = node.scope[depth]
+        if not items or items[-1].key != group:
+            items.append(_Item(group, [], None, _items(analysis, (*scope, group))))
+        block = items[-1]
+        owner[node.name] = group
+        block.inputs += [s for s in node.inputs if owner.get(s) != group and s not in block.inputs]
+    for item in items:
+        item.inputs = list(dict.fromkeys(owner.get(s, s) for s in item.inputs))
+    return items
+
+
+def _lanes(items: list[_Item]) -> list[str]:
+    """The lane glyphs in front of each item, two characters a lane."""
+    last_use: dict[str, int] = {}
+    for i, item in enumerate(items):
+        for source in item.inputs:
+            last_use[source] = i
+    keys = {item.key for item in items}
+    outside = next((s for item in items for s in item.inputs if s not in keys), None)
+    lanes: list[str | None] = [outside] if outside is not None else []  # the value each lane carries down
+    rows: list[list[str]] = []
+    for i, item in enumerate(items):
+        held = [lane for lane, value in enumerate(lanes) if value is not None and value in item.inputs]
+        source = held[0] if held else None
+        branches = source is not None and last_use.get(lanes[source] or "", -1) > i  # read again later
+        if source is not None and not branches:
+            mine = source
+        else:
+            mine = next((lane for lane, value in enumerate(lanes) if value is None), len(lanes))
+        glyphs = []
+        for lane in range(max(len(lanes), mine + 1)):
+            value = lanes[lane] if lane < len(lanes) else None
+            if lane == mine:
+                glyphs.append("●")
+            elif lane == source and branches:
+                glyphs.append("├")
+            elif lane in held:
+                glyphs.append("┘" if last_use.get(value or "", -1) <= i else "┤")
+            elif value is not None:
+                glyphs.append("│")
+            elif source is not None and min(source, mine) < lane < max(source, mine):
+                glyphs.append("─")
+            else:
+                glyphs.append(" ")
+        rows.append(glyphs)
+        for lane in held:  # inputs whose last reader this is end here
+            if last_use.get(lanes[lane] or "", -1) <= i:
+                lanes[lane] = None
+        lanes += [None] * (mine + 1 - len(lanes))
+        lanes[mine] = item.key
+        while lanes and lanes[-1] is None:
+            lanes.pop()
+    width = max((len(glyphs) for glyphs in rows), default=0)
+    return ["".join(f"{g} " for g in glyphs).ljust(2 * width) for glyphs in rows]
+
+
+def _short(name: str, scope: str) -> str:
+    """A layer name as seen from inside ``scope`` (``in`` for the model's input)."""
+    if name == INPUT:
+        return "in"
+    return name[len(scope) :] if scope and name.startswith(scope) else name
