@@ -104,8 +104,8 @@ def _lanes(items: list[_Item]) -> list[str]:
     """The lane glyphs in front of each item, two characters a lane."""
     last_use: dict[str, int] = {}
     for i, item in enumerate(items):
-        for source in item.inputs:
-            last_use[source] = i
+        for read in item.inputs:
+            last_use[read] = i
     keys = {item.key for item in items}
     outside = next((s for item in items for s in item.inputs if s not in keys), None)
     lanes: list[str | None] = [outside] if outside is not None else []  # the value each lane carries down
