@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 import cnnscope
 from cnnscope.runtime.device import resolve_device, resolve_dtype, synchronize
-from cnnscope.runtime.twins import torchvision_twin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the twins are test code, in tests/
+from tests.twins import torchvision_twin
 
 PAIRS = ("alexnet_tv", "vgg16", "googlenet_tv", "resnet18", "resnet50")
 

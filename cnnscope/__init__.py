@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cnnscope import zoo
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import CheckpointError, CnnscopeError, DeviceError, SpecError
-from cnnscope.spec import Spec, load, parse
+from cnnscope.spec import Spec, parse
 
 if TYPE_CHECKING:  # torch is imported by build and load_weights only when they are called
     from torch.nn import Module
@@ -34,6 +34,11 @@ __all__ = [
     "parse",
     "zoo",
 ]
+
+
+def load(target: str | Path) -> Spec:
+    """A spec from a zoo name (``"resnet50"``) or a spec file, as ``build`` and the commands take."""
+    return zoo.load_target(str(target))
 
 
 def build(spec_or_path: Spec | str | Path) -> SpecModel:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
 
+MAX_MESSAGE = 500  # characters
+
 
 class CnnscopeError(Exception):
     """Bad input: the message names the file, line and layer where known, and the fix."""
@@ -26,6 +28,8 @@ class CnnscopeError(Exception):
         layer: str | None = None,
         hint: str | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE:  # a message quotes user text: 100,000 characters of it help nobody
+            message = message[: MAX_MESSAGE - 100] + " ... " + message[-95:]
         super().__init__(message)
         self.message = message
         self.path = path
@@ -56,6 +60,21 @@ class SpecError(CnnscopeError):
     """A spec is malformed or describes a network that cannot exist."""
 
 
+class SpecErrors(SpecError):
+    """Several independent problems of one spec, found in one pass (``cnnscope check``).
+
+    Reads as the first of them; ``errors`` holds them all, each with its own line.
+    """
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, path=first.path, line=first.line, layer=first.layer, hint=first.hint)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (and {len(self.errors) - 1} more)"
+
+
 class CheckpointError(CnnscopeError):
     """A weights file is unreadable, unsafe, or does not fit the model."""
 
@@ -64,12 +83,22 @@ class DeviceError(CnnscopeError):
     """A device or dtype that this machine or this model cannot run."""
 
 
+TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what `pip install "cnnscope[torch]"` adds
+
+
+def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
+    """The one-line error for a lean install (``pip install cnnscope``) asked for the torch side; else None."""
+    name = (exc.name or "").partition(".")[0]
+    if name not in TORCH_EXTRA:
+        return None
+    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint='pip install "cnnscope[torch]" adds it')
+
+
 def require_file(path: Path, what: str, error: type[CnnscopeError]) -> None:
-    """Raise ``error`` naming ``path`` when it is a folder or does not exist."""
-    if path.is_dir():
-        raise error(f"is a directory, not {what}", path=str(path))
-    if not path.exists():
-        raise error(f"no such {what.removeprefix('a ').removeprefix('an ')} file", path=str(path))
+    """Raise ``error`` naming ``path`` unless it is a readable regular file under the size cap for ``what``."""
+    from cnnscope.files import regular_file  # files imports this module
+
+    regular_file(path, what, error)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

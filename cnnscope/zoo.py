@@ -33,5 +33,6 @@ def resolve(target: str) -> Path:
     )
 
 
-def load_target(target: str) -> Spec:
-    return load(resolve(target))
+def load_target(target: str, all_errors: bool = False) -> Spec:
+    """``all_errors``: report every independent error of the spec at once (see ``spec.parse``)."""
+    return load(resolve(target), all_errors=all_errors)

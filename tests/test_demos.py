@@ -84,7 +84,7 @@ def test_maximizing_input_beats_any_other_unit_input():
 def test_demo_commands(cli, tmp_path):
     conv = cli("conv")
     assert conv.exit_code == 0 and "= 4" in conv.stdout and "O = (5 - 3 + 2*0)/1 + 1 = 2 + 1 = 3" in conv.stdout
-    pool = cli("pool", "--matrix", "1 2; 3 4", "--size", "2")
+    pool = cli("pool", "--matrix", "1 2; 3 4", "--kernel", "2")
     assert pool.exit_code == 0 and "only the winners" in pool.stdout
     assert cli("conv", "--image", "1 2; 3", "--kernel", "1").exit_code == 2
     assert (
@@ -99,5 +99,5 @@ def test_demo_commands(cli, tmp_path):
     assert sobel.exit_code == 0, sobel.output
     assert {p.name for p in (tmp_path / "edges").iterdir()} == {"gx.png", "gy.png", "g.png", "sobel.npz"}
     assert cli("sobel", str(tmp_path / "missing.jpg")).exit_code == 2
-    maximize = cli("maximize", "autoencoder", "--save", str(tmp_path / "units.png"))
-    assert maximize.exit_code == 0 and "50 units" in maximize.stdout and (tmp_path / "units.png").exists()
+    maximize = cli("maximize", "autoencoder", "--save", str(tmp_path / "maximize"))
+    assert maximize.exit_code == 0 and "50 units" in maximize.stdout and (tmp_path / "maximize" / "units.png").exists()

@@ -194,7 +194,7 @@ def test_real_process_has_no_traceback(tmp_path):
     ("args", "fragment"),
     [
         (["inspect", "alexnt"], "did you mean 'alexnet'?"),
-        (["inspect", "missing.toml"], "no such file"),
+        (["inspect", "missing.toml"], "no such spec file"),
         (["inspect", "alexnet", "--input", "abc"], "input size 'abc' is not a size"),
         (["inspect", "alexnet", "--input", "3x10x10"], "kernel 11 is larger than the padded input 10"),
         (["inspect", "alexnet", "--explain", "conv9"], "did you mean 'conv5'?"),

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import io
+import json
 import string
+import tomllib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from cnnscope.analysis import analyze
-from cnnscope.errors import SpecError
+from cnnscope.errors import CnnscopeError, SpecError
 from cnnscope.layers import LAYER_TYPES
+from cnnscope.peers import count_as
+from cnnscope.report.documents import inspect_document
+from cnnscope.report.explain import explain
+from cnnscope.report.export import to_csv, to_markdown
+from cnnscope.report.rows import rows
+from cnnscope.report.table import layer_table, summary
 from cnnscope.spec import parse
 from tests.conftest import SPECS
 
@@ -82,11 +93,11 @@ def toml_value(value) -> str:
     if isinstance(value, float):
         return {float("inf"): "inf", float("-inf"): "-inf"}.get(value, "nan" if value != value else repr(value))
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -144,3 +155,89 @@ def test_huge_numbers_stay_fast():
         "input = [3, 8, 8]\nlayers = [{name = 'r', block = 'b', repeat = 100000000}]\n[blocks.b]\nlayers = [{type = 'relu'}]",
     ):
         survives(text)
+
+
+# Mutations of the zoo's parsed specs, closer to a user's edits than cut text: a key or a layer
+# deleted, a layer duplicated, a `from` retargeted, a value retyped. Every renderer then runs
+# (table, JSON, CSV, Markdown, explain, a peer count): only the project's own errors may come out.
+ZOO_TABLES = [tomllib.loads(text) for text in ZOO_TEXTS]
+RETYPED = st.one_of(
+    st.integers(-5, 5),
+    st.sampled_from([0, 2**40, 10**30, -(2**70)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.sampled_from(["", "[/]", "[red]x", ":x:", "in", "conv1", "relu", "1e309", "a" * 300]),
+    st.lists(st.integers(0, 4), max_size=3),
+)
+
+
+ACTIONS = ("delete-key", "retype", "delete-layer", "duplicate", "retarget")
+
+
+def _layer_lists(table: dict) -> list[list]:
+    """Every list of layers: the model's and each block's."""
+    found = [table["layers"]] if isinstance(table.get("layers"), list) else []
+    blocks = table.get("blocks")
+    for block in blocks.values() if isinstance(blocks, dict) else []:
+        if isinstance(block, dict) and isinstance(block.get("layers"), list):
+            found.append(block["layers"])
+    return found
+
+
+def mutate(table: dict, data: st.DataObject) -> dict:
+    table = copy.deepcopy(table)
+    for _ in range(data.draw(st.integers(1, 2))):
+        lists = _layer_lists(table)
+        action = data.draw(st.sampled_from([*ACTIONS, *ACTIONS, "top"]))  # the top level less often
+        if action == "top":
+            key = data.draw(st.sampled_from(sorted(table)))
+            if data.draw(st.booleans()):
+                del table[key]
+            else:
+                table[key] = data.draw(RETYPED)
+            continue
+        if not lists or not any(lists):
+            continue
+        layers = data.draw(st.sampled_from([layer_list for layer_list in lists if layer_list]))
+        at = data.draw(st.integers(0, len(layers) - 1))
+        layer = layers[at]
+        if action == "delete-layer":
+            del layers[at]
+        elif action == "duplicate":
+            layers.insert(at, copy.deepcopy(layer))
+        elif not isinstance(layer, dict) or not layer:
+            continue
+        elif action == "delete-key":
+            del layer[data.draw(st.sampled_from(sorted(layer)))]
+        elif action == "retype":
+            layer[data.draw(st.sampled_from(sorted(layer)))] = data.draw(RETYPED)
+        else:
+            names = [other.get("name") for other in layers if isinstance(other, dict) and other.get("name")]
+            layer["from"] = data.draw(st.sampled_from([*names, "in", "nowhere"]))
+    return table
+
+
+def as_toml(table: dict) -> str:
+    return "".join(f"{toml_value(key)} = {toml_value(value)}\n" for key, value in table.items())
+
+
+def renders(text: str, depth: int | None) -> None:
+    """Parse, analyse and draw every output a user can ask for; only CnnscopeError may stop it."""
+    try:
+        analysis = analyze(parse(text, path="fuzz.toml"))
+        table_rows = rows(analysis, depth)
+        Console(file=io.StringIO(), width=100).print(layer_table(analysis, table_rows), summary(analysis))
+        json.dumps(inspect_document(analysis), allow_nan=False)
+        to_csv(table_rows)
+        to_markdown(analysis, table_rows)
+        for report in analysis.layers[:3]:
+            explain(analysis, report.name)
+        count_as(analysis, "torchinfo")
+    except CnnscopeError as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(ZOO_TABLES) - 1), depth=st.sampled_from([None, 1, 2]), data=st.data())
+def test_mutated_zoo_specs_through_every_renderer(index, depth, data):
+    renders(as_toml(mutate(ZOO_TABLES[index], data)), depth)

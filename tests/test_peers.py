@@ -18,8 +18,8 @@ pytest.importorskip("torchvision")
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.peers import count_as  # noqa: E402
-from cnnscope.runtime.twins import TWINS, torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
+from tests.twins import TWINS, torchvision_twin  # noqa: E402
 
 MODELS = (*(name for name in TWINS if name != "vgg19"), "alexnet")
 

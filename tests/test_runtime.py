@@ -9,9 +9,9 @@ models = pytest.importorskip("torchvision.models")
 
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
-from cnnscope.runtime.twins import TWINS, torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
+from tests.twins import TWINS, torchvision_twin  # noqa: E402
 
 # every torchvision twin but the two largest, whose smaller siblings prove the same layers
 EQUIVALENT = tuple(name for name in TWINS if name not in ("vgg19", "resnet152"))

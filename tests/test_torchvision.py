@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 
 from cnnscope.analysis import analyze  # noqa: E402
-from cnnscope.runtime.twins import TWINS, torchvision_twin  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
+from tests.twins import TWINS, torchvision_twin  # noqa: E402
 
 
 @pytest.mark.parametrize("name", TWINS)

@@ -230,4 +230,4 @@ def test_labels_file_names_the_classes(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert all(f"digit {word}" in result.stdout for word in ("zero", "five", "nine"))
     missing = cli("run", "lenet5", "--image", str(digit), "--labels", str(tmp_path / "nope.txt"))
-    assert missing.exit_code == 2 and "cannot read the labels file" in missing.output
+    assert missing.exit_code == 2 and "no such labels file" in missing.output

@@ -29,10 +29,8 @@ def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = 
     for _ in range(matrix.shape[1]):
         table.add_column(justify="right")
     for i, row in enumerate(matrix):
-        cells = [f"{v:g}" for v in row]
-        if highlight is not None:
-            cells = [f"[bold reverse]{c}[/]" if highlight[i, j] else c for j, c in enumerate(cells)]
-        table.add_row(*cells)
+        marked = highlight[i] if highlight is not None else [False] * len(row)
+        table.add_row(*(Text(f"{v:g}", style="bold reverse" if mark else "") for v, mark in zip(row, marked)))
     return Group(Text(title, style="bold"), table, Text(""))
 
 
@@ -40,8 +38,8 @@ def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = 
 def conv_command(
     image: Annotated[str, typer.Option("--image", help="Matrix '1 0; 0 1' or a .txt/.csv file.")] = LECTURE_IMAGE,
     kernel: Annotated[str, typer.Option("--kernel", help="Matrix or file, as --image.")] = LECTURE_KERNEL,
-    stride: Annotated[int, typer.Option("--stride")] = 1,
-    padding: Annotated[int, typer.Option("--padding")] = 0,
+    stride: Annotated[int, typer.Option("--stride", help="Step of the kernel, in pixels.")] = 1,
+    padding: Annotated[int, typer.Option("--padding", help="Zeros added on every side.")] = 0,
     steps: Annotated[bool, typer.Option("--steps/--no-steps", help="Show the sum behind every output.")] = True,
 ) -> None:
     """Convolve a matrix with a kernel step by step (default: the lecture's 5x5 image and 3x3 X kernel)."""
@@ -67,7 +65,7 @@ def conv_command(
 @app.command("pool", rich_help_panel=PANEL)
 def pool_command(
     matrix: Annotated[str, typer.Option("--matrix", help="Matrix or file.")] = POOL_EXAMPLE,
-    size: Annotated[int, typer.Option("--size", help="Window size.")] = 2,
+    size: Annotated[int, typer.Option("--kernel", help="Window size, as the pooling layers' kernel key.")] = 2,
     stride: Annotated[int | None, typer.Option("--stride", help="Default: the window size.")] = None,
     grad: Annotated[str | None, typer.Option("--grad", help="dL/dout (default: all ones).")] = None,
 ) -> None:
@@ -101,7 +99,9 @@ def pool_command(
 
 @app.command("sobel", rich_help_panel=PANEL)
 def sobel_command(
-    image: Annotated[str, typer.Argument(help="Any image Pillow reads; it is converted to grayscale.")],
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE", help="Any image Pillow reads; it is converted to grayscale.")
+    ],
     save: Annotated[str | None, typer.Option("--save", help="Folder for gx.png, gy.png, g.png and sobel.npz.")] = None,
     width: Annotated[int, typer.Option("--width", help="Resize to this width first (0: keep).")] = 256,
 ) -> None:
@@ -110,11 +110,13 @@ def sobel_command(
     from PIL import Image
 
     from cnnscope.vision import demos
-    from cnnscope.vision.images import open_image
+    from cnnscope.vision.images import open_image, to_mode
     from cnnscope.vision.pictures import half_blocks, normalize
 
     try:
-        picture = open_image(image).convert("L")
+        if save is not None and not save.strip():
+            raise CnnscopeError("--save needs a folder name")
+        picture = to_mode(open_image(image), 1)
         if width and picture.size[0] > width:
             picture = picture.resize((width, max(3, round(picture.size[1] * width / picture.size[0]))))
         result = demos.sobel(np.asarray(picture, dtype=np.float64))
@@ -123,13 +125,20 @@ def sobel_command(
             for name, key in (("gx", "gx"), ("gy", "gy"), ("g", "magnitude"))
         }
         if save:
+            from cnnscope.files import atomic_path, os_error
+
             folder = Path(save)
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, folder) from None
             for name, picture_out in pictures.items():
-                picture_out.save(folder / f"{name}.png")
-            np.savez_compressed(folder / "sobel.npz", gx=result.gx, gy=result.gy, g=result.magnitude)
-    except (CnnscopeError, OSError) as exc:
-        fail(exc if isinstance(exc, CnnscopeError) else CnnscopeError(str(exc), path=save))
+                with atomic_path(folder / f"{name}.png") as temporary:
+                    picture_out.save(temporary, format="PNG")
+            with atomic_path(folder / "sobel.npz") as temporary, temporary.open("wb") as file:
+                np.savez_compressed(file, gx=result.gx, gy=result.gy, g=result.magnitude)
+    except CnnscopeError as exc:
+        fail(exc)
     out.print(
         f"{image}: {picture.size[0]}x{picture.size[1]} grayscale -> G {result.magnitude.shape[1]}x"
         f"{result.magnitude.shape[0]} (valid), max |G| = {result.magnitude.max():.1f}"
@@ -143,7 +152,7 @@ def sobel_command(
 def maximize_command(
     target: Target,
     weights: WeightsOption = None,
-    save: Annotated[str | None, typer.Option("--save", help="PNG file for the grid.")] = None,
+    save: Annotated[str | None, typer.Option("--save", help="Folder for units.png, the grid of inputs.")] = None,
 ) -> None:
     """The input that maximally activates each unit of the first layer: x = W_i / ||W_i||."""
     try:
@@ -153,6 +162,8 @@ def maximize_command(
         from cnnscope.vision import demos
         from cnnscope.vision.pictures import filter_grid, half_blocks
 
+        if save is not None and not save.strip():
+            raise CnnscopeError("--save needs a folder name")
         spec = load_spec(target)
         model = build(spec)
         source = weights_for(spec.name, weights)
@@ -166,14 +177,23 @@ def maximize_command(
         if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
         grid = filter_grid(inputs)
-        if save:
-            grid.save(save)
-    except (CnnscopeError, OSError, ValueError) as exc:
-        fail(exc if isinstance(exc, CnnscopeError) else CnnscopeError(str(exc), path=save))
+        if save is not None:  # a folder, as every --save takes
+            from cnnscope.files import atomic_path, os_error
+
+            if Path(save).exists() and not Path(save).is_dir():
+                raise CnnscopeError("exists and is not a folder", path=save, hint="--save takes a folder")
+            try:
+                Path(save).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, save) from None
+            with atomic_path(Path(save) / "units.png") as temporary:
+                grid.save(temporary, format="PNG")
+    except CnnscopeError as exc:
+        fail(exc)
     out.print(
         f"{spec.name}.{first.name}: {inputs.shape[0]} units, weights "
         + (source if source else "random (train the model or pass --weights for learned ones)")
     )
     out.print(half_blocks(grid, width=min(96, out.width - 1)))
     if save:
-        out.print(f"saved {save}")
+        out.print(f"saved {Path(save) / 'units.png'}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cnnscope.cli.app import InputOption, Target, app, err, fail, load_spec, out
+from cnnscope.cli.app import InputOption, JsonOption, Target, app, emit_json, err, fail, load_spec, out
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
@@ -17,9 +17,11 @@ if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay 
 
     from cnnscope.runtime.build import SpecModel
 
+DEFAULT_DEVICE = "auto"  # one default for every command that runs a model
 DeviceOption = Annotated[
     str, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
 ]
+DtypeOption = Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16.")]
 WeightsOption = Annotated[
     str | None, typer.Option("--weights", "-w", help="A .pth/.pt state_dict or .safetensors file to load.")
 ]
@@ -28,15 +30,23 @@ WeightsOption = Annotated[
 PANEL = "Torch models"
 
 
-def _prepare(target: str, input_size: str | None, weights: str | None, device: str) -> tuple[SpecModel, torch.device]:
-    """Spec -> model on its device, with weights; a spinner while torch loads and builds."""
+def _prepare(
+    target: str, input_size: str | None, weights: str | None, device: str, batch: int = 1
+) -> tuple[SpecModel, torch.device]:
+    """Spec -> model on its device, with weights; a spinner while torch loads and builds.
+
+    What does not fit in the device's free memory (float32 weights and a forward pass of ``batch``)
+    is refused with the numbers before anything is allocated.
+    """
     with err.status("importing torch and building the model..."):
         from cnnscope.runtime.build import build
         from cnnscope.runtime.device import resolve_device
+        from cnnscope.runtime.memory import check_model_fits
         from cnnscope.runtime.weights import load_weights
 
         spec = load_spec(target, input_size)
         chosen = resolve_device(device)
+        check_model_fits(spec, chosen, batch)
         model = build(spec).eval()
         if weights:
             load_weights(model, weights)
@@ -46,8 +56,8 @@ def _prepare(target: str, input_size: str | None, weights: str | None, device: s
 @app.command("build", rich_help_panel=PANEL)
 def build_command(
     target: Target,
-    device: DeviceOption = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16.")] = "float32",
+    device: DeviceOption = DEFAULT_DEVICE,
+    dtype: DtypeOption = "float32",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the test forward pass.")] = 1,
     weights: WeightsOption = None,
     input_size: InputOption = None,
@@ -58,6 +68,7 @@ def build_command(
     autocast: Annotated[
         bool, typer.Option("--autocast", help="Run a float32 model under CUDA autocast (float16 kernels).")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Build the model, run one forward pass and check it against the static numbers."""
     try:
@@ -66,8 +77,8 @@ def build_command(
         from cnnscope.runtime.device import resolve_dtype, synchronize
         from cnnscope.runtime.verify import example_input, run_forward
 
-        model, chosen = _prepare(target, input_size, weights, device)
         precision = resolve_dtype(dtype)
+        model, chosen = _prepare(target, input_size, weights, device, batch)
         model = model.to(precision)
         spec = model.spec
         images = len(spec.input.shape) == 3 and not spec.input.is_tokens
@@ -89,6 +100,22 @@ def build_command(
     params = sum(p.numel() for p in model.parameters())
     shape_ok = tuple(output.shape[1:]) == analysis.output_shape
     params_ok = params == analysis.total.params
+    if as_json:
+        from cnnscope.report.documents import build_document
+
+        emit_json(
+            build_document(
+                analysis,
+                device=str(chosen),
+                dtype=dtype,
+                batch=batch,
+                weights=weights,
+                output_shape=list(output.shape[1:]),
+                params=params,
+                seconds=elapsed,
+            )
+        )
+        raise typer.Exit(0 if shape_ok and params_ok else 1)
     out.print(f"{spec.name} on {chosen} ({dtype}, batch {batch}){', weights ' + weights if weights else ''}")
     out.print(
         f"  output  {fmt_shape(tuple(output.shape[1:]))} per sample  {'ok' if shape_ok else 'MISMATCH'}"
@@ -102,18 +129,29 @@ def build_command(
 @app.command("verify", rich_help_panel=PANEL)
 def verify_command(
     target: Target,
-    device: DeviceOption = "cpu",
+    device: DeviceOption = DEFAULT_DEVICE,
+    dtype: DtypeOption = "float32",
     weights: WeightsOption = None,
     input_size: InputOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the model once and compare every layer's shape, the params and the MACs with the static engine."""
     try:
+        from cnnscope.runtime.device import resolve_dtype
         from cnnscope.runtime.verify import verify
 
+        precision = resolve_dtype(dtype)
         model, chosen = _prepare(target, input_size, weights, device)
-        result = verify(model, chosen)
+        result = verify(model.to(precision), chosen, dtype=precision)
     except CnnscopeError as exc:
         fail(exc)
+    if as_json:
+        from cnnscope.report.documents import verify_document
+
+        shapes = {name: list(shape) for name, shape in result.runtime_shapes.items()}
+        document = verify_document(result.analysis, result.device, shapes, result.torch_params, result.counted_macs)
+        emit_json(document)
+        raise typer.Exit(0 if result.ok else 1)
     total = result.analysis.total
     out.print(f"verify {model.spec.name} on {result.device}")
     for name, static, runtime in result.shape_mismatches:

@@ -6,7 +6,9 @@ Renderers are imported where a command draws them: ``inspect --json`` pays for n
 from __future__ import annotations
 
 import sys
-from typing import Annotated, TypedDict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,7 +17,8 @@ from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, ap
 from cnnscope.errors import CnnscopeError, did_you_mean
 from cnnscope.layers import LAYER_TYPES, activation_types, fmt_shape
 from cnnscope.peers import PEERS, UNITS, PeerCount, count_as
-from cnnscope.report.export import to_csv, to_json, to_markdown
+from cnnscope.report.documents import compare_document, inspect_document, peer_count_document, zoo_entry
+from cnnscope.report.export import to_csv, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import rows
 from cnnscope.zoo import zoo_names
@@ -62,7 +65,7 @@ def inspect(
     if peer:
         show_peer_count(analysis, count_as(analysis, peer), as_json)
     elif as_json:
-        emit_json(to_json(analysis))
+        emit_json(inspect_document(analysis))
     elif as_csv:
         sys.stdout.write(to_csv(rows(analysis, depth)))
     elif as_markdown:
@@ -72,23 +75,36 @@ def inspect(
 
         out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
         out.print(summary(analysis))
+        if input_size:
+            resized_note(analyze_target(target), analysis)
+
+
+def resized_note(spec_size: Analysis, resized: Analysis) -> None:
+    """--input changed the size: say what stays (channels) and which parameters follow the size."""
+    before, after = spec_size.spec.input.shape, resized.spec.input.shape
+    grown = [
+        report.name
+        for report in resized.layers
+        if report.name in spec_size.by_name and report.cost.params != spec_size.by_name[report.name].cost.params
+    ]
+    if before == after or not grown:
+        return
+    kept = " (channels kept)" if len(before) == 3 and before[0] == after[0] and len(after) == 3 else ""
+    out.print(
+        f"note: --input makes the input {fmt_shape(after)} instead of the spec's {fmt_shape(before)}{kept};"
+        f" params change from {count(spec_size.total.params)} to {count(resized.total.params)} because the size of"
+        f" {', '.join(grown[:3])}{' ...' if len(grown) > 3 else ''} follows the input",
+        style="yellow",
+        soft_wrap=True,
+    )
 
 
 def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> None:
     if as_json:
-        emit_json(
-            {
-                "name": analysis.spec.name,
-                "peer": counted.peer,
-                "unit": UNITS[counted.peer],
-                "total": counted.total,
-                "macs": analysis.total.macs,
-                "by_type": counted.by_type,
-                "layers": counted.by_layer,
-            }
-        )
+        emit_json(peer_count_document(analysis, counted, UNITS[counted.peer]))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{analysis.spec.name} counted as {counted.peer}: {UNITS[counted.peer]}", header_style="bold")
     table.add_column("layers")
@@ -100,7 +116,7 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
     for kind, value in counted.by_type.items():
         if value or macs_by_type.get(kind):
             table.add_row(kind, count(value), count(macs_by_type.get(kind, 0)))
-    table.add_row("[b]total[/b]", f"[b]{count(counted.total)}[/b]", f"[b]{count(analysis.total.macs)}[/b]")
+    table.add_row(*(Text(cell, style="bold") for cell in ("total", count(counted.total), count(analysis.total.macs))))
     out.print(table)
     difference = counted.total - analysis.total.macs
     out.print(
@@ -110,41 +126,15 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
     )
 
 
-class ZooEntry(TypedDict):
-    """One model of ``cnnscope list --json``."""
-
-    name: str
-    title: str
-    input_shape: list[int]
-    output_shape: list[int]
-    params: int
-    macs: int
-    paper: str
-    path: str | None
-
-
 @app.command("list", rich_help_panel=PANEL)
 def list_zoo(as_json: JsonOption = False) -> None:
     """The model zoo: one line per model with input, params, MACs and source paper."""
-    entries: list[ZooEntry] = []
+    entries = []
     for name in zoo_names():
         try:
-            analysis = analyze_target(name)
+            entries.append(zoo_entry(name, analyze_target(name)))
         except CnnscopeError as exc:
             fail(exc)
-        spec = analysis.spec
-        entries.append(
-            {
-                "name": name,
-                "title": spec.title,
-                "input_shape": list(spec.input.shape),
-                "output_shape": list(analysis.output_shape),
-                "params": analysis.total.params,
-                "macs": analysis.total.macs,
-                "paper": spec.paper,
-                "path": spec.path,
-            }
-        )
     if as_json:
         emit_json(entries)
         return
@@ -169,8 +159,8 @@ def list_zoo(as_json: JsonOption = False) -> None:
 
 @app.command(rich_help_panel=PANEL)
 def compare(
-    first: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
-    second: Annotated[str, typer.Argument(help="Zoo name or spec path.")],
+    first: Annotated[str, typer.Argument(metavar="FIRST", help="Zoo name or spec path.")],
+    second: Annotated[str, typer.Argument(metavar="SECOND", help="Zoo name or spec path.")],
     input_size: InputOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -185,16 +175,11 @@ def compare(
         ("flops", a.total.flops, b.total.flops, count),
         ("activation_bytes", a.total.activation_bytes, b.total.activation_bytes, size_bytes),
     ]
-    ratios = {key: (x / y if y else None) for key, x, y, _ in metrics}
+    document = compare_document(a.spec.name, b.spec.name, [(key, x, y) for key, x, y, _ in metrics])
     if as_json:
-        emit_json(
-            {
-                "first": a.spec.name,
-                "second": b.spec.name,
-                "metrics": {key: {"first": x, "second": y, "ratio": ratios[key]} for key, x, y, _ in metrics},
-            }
-        )
+        emit_json(document)
         return
+    ratios = {key: values["ratio"] for key, values in document["metrics"].items()}
     from rich.table import Table
 
     table = Table(title=f"{a.spec.name} vs {b.spec.name}", header_style="bold")
@@ -212,41 +197,142 @@ def compare(
         out.print(f"{a.spec.name} needs {ratios['macs']:.2f}x the multiply-adds of {b.spec.name}.")
 
 
+class OutputFormat(StrEnum):
+    text = "text"
+    github = "github"
+
+
+def spec_targets(paths: list[str]) -> list[str]:
+    """Files and zoo names as given; a folder becomes the .toml files under it, recursively, sorted."""
+    targets: list[str] = []
+    for target in paths:
+        folder = Path(target)
+        if folder.is_dir():
+            targets.extend(str(path) for path in sorted(folder.rglob("*.toml")) if path.is_file())
+        else:
+            targets.append(target)
+    return targets
+
+
+def _annotation(kind: str, path: str, line: int | None, message: str) -> str:
+    """A GitHub Actions workflow command: the message lands on that line of the pull request."""
+
+    def escape(text: str, properties: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if properties else text
+
+    where = f"file={escape(path, True)}" + (f",line={line}" if line else "")
+    return f"::{kind} {where},title=cnnscope check::{escape(message)}"
+
+
+def _unlocated(error: CnnscopeError) -> str:
+    """The error without its file and line, which an annotation carries in its own fields."""
+    layer = f"layer '{error.layer}': " if error.layer else ""
+    return layer + error.message + (f" ({error.hint})" if error.hint else "")
+
+
+def _expect_line(source: str | None) -> int | None:
+    for number, text in enumerate((source or "").splitlines(), 1):
+        if text.lstrip().startswith("[expect"):
+            return number
+    return None
+
+
 @app.command(rich_help_panel=PANEL)
 def check(
-    paths: Annotated[list[str] | None, typer.Argument(help="Spec files or zoo names; default: the whole zoo.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PATH]...", help="Spec files, folders (every .toml under them) or zoo names; default: the zoo."
+        ),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on warnings too.")] = False,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--output-format",
+            help="text, or github: GitHub Actions annotations (::error file=...,line=...::) on the spec's line.",
+        ),
+    ] = OutputFormat.text,
+    as_json: JsonOption = False,
 ) -> None:
-    """Validate specs and their \\[expect] figures. Exit 0 all hold, 1 an expectation fails, 2 a spec is invalid."""
-    status = 0
-    for target in paths or zoo_names():
+    """Validate specs, their \\[expect] figures and warnings. Exit 0 all hold, 1 an expectation fails (or, with
+    --strict, a warning), 2 a spec is invalid. Every independent error of a spec is reported."""
+    from cnnscope.analysis import analyze
+    from cnnscope.report.documents import check_document, check_entry
+    from cnnscope.zoo import load_target
+
+    github = output_format is OutputFormat.github
+    status, entries = 0, []
+    targets = spec_targets(paths) if paths else zoo_names()
+    empty = [p for p in paths or [] if Path(p).is_dir() and not spec_targets([p])]
+    for folder in empty:
+        err.print(f"INVALID {folder}: no .toml specs in this folder", style="red", markup=False, soft_wrap=True)
+        status = 2
+    for target in targets:
         try:
-            analysis = analyze_target(target)
+            analysis = analyze(load_target(target, all_errors=True))
         except CnnscopeError as exc:
-            err.print(f"INVALID {exc}", style="red", markup=False, soft_wrap=True)
+            errors: list[CnnscopeError] = list(getattr(exc, "errors", [exc]))
             status = 2
+            entries.append(check_entry(target, exc.path or target, errors))
+            for error in errors:
+                if github:
+                    typer.echo(_annotation("error", error.path or target, error.line, _unlocated(error)))
+                elif not as_json:
+                    err.print(f"INVALID {error}", style="red", markup=False, soft_wrap=True)
             continue
         where = analysis.spec.path or target
         mismatches = unmet_expectations(analysis)
-        for m in mismatches:
-            out.print(f"FAIL {where}: {m.what}: expected {m.expected}, got {m.actual}", style="red", markup=False)
-        if mismatches:
+        entry = check_entry(target, where, [], analysis, mismatches)
+        entries.append(entry)
+        warnings = entry["warnings"]
+        if mismatches or (strict and warnings):
             status = max(status, 1)
+        if as_json:
+            continue
+        for warning in warnings:
+            line, text = warning["line"], f"layer '{warning['layer']}': {warning['message']}"
+            if github:
+                typer.echo(_annotation("warning", where, line, text))
+            else:
+                at = f"{where}:{line}" if line else where
+                out.print(f"warn {at}: {text}", style="yellow", markup=False, soft_wrap=True)
+        for m in mismatches:
+            text = f"{m.what}: expected {m.expected}, got {m.actual}"
+            if github:
+                typer.echo(_annotation("error", where, _expect_line(analysis.spec.source), text))
+            else:
+                out.print(f"FAIL {where}: {text}", style="red", markup=False, soft_wrap=True)
+        if github or mismatches:
+            continue
+        if strict and warnings:
+            out.print(f"FAIL {where}: {len(warnings)} warning(s) (--strict)", style="red", markup=False, soft_wrap=True)
             continue
         checked = "no [expect] section" if analysis.spec.expect.empty else "expectations hold"
-        out.print(f"ok   {where}: {checked}", markup=False)
+        noted = f", {len(warnings)} warning(s)" if warnings else ""
+        out.print(f"ok   {where}: {checked}{noted}", markup=False, soft_wrap=True)
+    if as_json:
+        emit_json(check_document(entries, strict, status))
     raise typer.Exit(status)
 
 
 @app.command(rich_help_panel=PANEL)
-def types() -> None:
+def types(as_json: JsonOption = False) -> None:
     """The layer types a spec can use, with their keys and defaults."""
     from rich.markup import escape
 
+    if as_json:
+        from cnnscope.report.documents import types_document
+
+        emit_json(types_document())
+        return
+
     for name, cls in LAYER_TYPES.items():
-        out.print(f"[bold cyan]{name}[/]  {escape(cls.summary)}")
+        out.print(f"[bold cyan]{name}[/]  {escape(cls.summary)}", markup=True)
         for key_name, default, doc in cls.keys_doc():
-            out.print(f"    {key_name} = {escape(default)}  [dim]{escape(doc)}[/]")
-        out.print(f"    [dim]e.g.[/] {escape(cls.example_line())}", highlight=False)
+            out.print(f"    {key_name} = {escape(default)}  [dim]{escape(doc)}[/]", markup=True)
+        out.print(f"    [dim]e.g.[/] {escape(cls.example_line())}", highlight=False, markup=True)
     out.print(
         "\nEvery layer also takes: name, from (input layers), act (a fused activation: "
         + ", ".join(activation_types())

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cnnscope.cli.app import JsonOption, Target, app, emit_json, err, fail, load_spec, out
-from cnnscope.cli.model import DEFAULT_DEVICE, DeviceOption, WeightsOption
+from cnnscope.cli.model import DEFAULT_DEVICE, DeviceOption, DtypeOption, WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 
@@ -24,7 +24,12 @@ def _progress() -> Progress:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     )
 
 
@@ -35,6 +40,7 @@ def run_command(
     weights: WeightsOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many predictions to list.")] = 5,
     device: DeviceOption = DEFAULT_DEVICE,
+    dtype: DtypeOption = "float32",
     save: Annotated[
         str | None, typer.Option("--save", help="Folder for activation grids, filters, activations.npz, summary.md.")
     ] = None,
@@ -44,24 +50,36 @@ def run_command(
 ) -> None:
     """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
     try:
+        from pathlib import Path
+
+        from cnnscope.errors import CheckpointError, require_file
+
+        require_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
+        if weights:
+            require_file(Path(weights), "a checkpoint", CheckpointError)
         with _progress() as progress:
             task = progress.add_task("importing torch", total=4)
             from cnnscope.runtime.build import build
-            from cnnscope.runtime.device import resolve_device
+            from cnnscope.runtime.device import resolve_device, resolve_dtype
             from cnnscope.runtime.home import weights_for
             from cnnscope.runtime.weights import load_weights
             from cnnscope.vision.labels import class_names
             from cnnscope.vision.run import run_image, save_run
 
+            if save is not None and not save.strip():
+                raise CnnscopeError("--save needs a folder name")
             spec = load_spec(target)
             chosen = resolve_device(device)
+            from cnnscope.runtime.memory import check_model_fits
+
+            check_model_fits(spec, chosen, keep_activations=True)  # run keeps every layer's output
             progress.update(task, advance=1, description="building the model")
             model = build(spec).eval()
             source = weights_for(spec.name, weights)
             progress.update(task, advance=1, description=f"loading {source}" if source else "random weights")
             if source:
                 load_weights(model, source)
-            model = model.to(chosen)
+            model = model.to(chosen, resolve_dtype(dtype))
             progress.update(task, advance=1, description=f"running {image}")
             result = run_image(model, image, chosen, top, class_names(spec, labels))
             random_note = "weights: random (no --weights): outputs and predictions mean nothing"
@@ -81,6 +99,7 @@ def run_command(
         document = run_document(
             spec.name,
             device=str(chosen),
+            dtype=dtype,
             image=image,
             weights=source,
             output_shape=list(result.output.shape),
@@ -108,7 +127,7 @@ def run_command(
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
     _preview(model, result, layer)
     if written:
-        out.print(f"saved {len(written)} files to {save.rstrip('/') or save}/ (summary.md lists them)")
+        out.print(f"saved {len(written)} files to {str(save).rstrip('/') or save}/ (summary.md lists them)")
 
 
 def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
@@ -126,11 +145,13 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
 @app.command("train", rich_help_panel=PANEL)
 def train_command(
     target: Target,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training digits.")] = 30,
     out_path: Annotated[
         str | None, typer.Option("--out", help="Checkpoint to write (default: where run and the TUI look).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the weights, the split and the batches.")
+    ] = 0,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Stop after this many batches (quick try).")
     ] = None,
@@ -141,18 +162,24 @@ def train_command(
 
         from cnnscope.runtime.build import build
         from cnnscope.runtime.home import trained_checkpoint
-        from cnnscope.runtime.weights import save_weights
+        from cnnscope.runtime.weights import check_destination, save_weights
         from cnnscope.vision.train import check_digit_spec, load_digits, train
 
         spec = load_spec(target)
         check_digit_spec(spec)
+        destination = out_path if out_path is not None else str(trained_checkpoint(spec.name))
+        if out_path is None:
+            from cnnscope.files import os_error
+
+            try:
+                trained_checkpoint(spec.name).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, trained_checkpoint(spec.name).parent, "cannot make CNNSCOPE_HOME") from None
+        check_destination(destination)  # a wrong --out is refused before training, not after
         torch.manual_seed(seed)
         model = build(spec)
         height, width = spec.input.shape[1:]  # check_digit_spec: a 1 x H x W input
         data = load_digits((height, width), seed=seed)
-        destination = out_path or str(trained_checkpoint(spec.name))
-        if out_path is None:
-            trained_checkpoint(spec.name).parent.mkdir(parents=True, exist_ok=True)
         with _progress() as progress:
             task = progress.add_task(f"training on {len(data.train_y)} digits", total=epochs)
 
@@ -174,7 +201,9 @@ def train_command(
 
 @app.command("tui", rich_help_panel=PANEL)
 def tui_command(
-    target: Annotated[str | None, typer.Argument(help="A zoo name or spec path; default: pick one.")] = None,
+    target: Annotated[
+        str | None, typer.Argument(metavar="[TARGET]", help="A zoo name or spec path; default: pick one.")
+    ] = None,
     image: Annotated[str | None, typer.Option("--image", help="Run this image once the model is open.")] = None,
     weights: WeightsOption = None,
     folder: Annotated[str | None, typer.Option("--folder", help="Also list the specs of this folder.")] = None,

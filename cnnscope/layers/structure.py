@@ -219,6 +219,16 @@ class Add(Layer):
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         first, first_name = inputs[0], sources[0] if sources else "input 1"
         for shape, name in zip(inputs[1:], sources[1:]):
+            if len(shape) != len(first):
+                raise SpecError(
+                    f"rank mismatch: '{first_name}' is {fmt_shape(first)}, '{name}' is {fmt_shape(shape)}",
+                    hint="add joins tensors of the same shape",
+                )
+            if len(first) == 1 and shape != first:  # flat vectors: features, not channels of a map
+                raise SpecError(
+                    f"size mismatch: '{first_name}' has {first[0]} features, '{name}' has {shape[0]}",
+                    hint=f"give '{name}' a linear layer with out = {first[0]}",
+                )
             if shape[:1] != first[:1]:
                 raise SpecError(
                     f"channel mismatch: '{first_name}' has {first[0]} channels, '{name}' has {shape[0]}",

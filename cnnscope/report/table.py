@@ -22,7 +22,7 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     """
     spec, total = analysis.spec, analysis.total
     table = Table(
-        title=f"[bold]{spec.name}[/] {('- ' + spec.title) if spec.title else ''}",
+        title=Text.assemble((spec.name, "bold"), f" - {spec.title}" if spec.title else ""),
         caption=spec.paper or None,
         box=box.SIMPLE_HEAD,
         show_footer=True,

@@ -17,6 +17,7 @@ from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
 from cnnscope.layers import Activation, Layer, Shape
 from cnnscope.layers.modules import load_own_names
+from cnnscope.runtime.memory import check_fits
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
 
@@ -34,6 +35,8 @@ class SpecModel(nn.Module):
         self.spec = spec
         self.register_load_state_dict_pre_hook(load_own_names)  # keys stored under a layer's own name
         analysis = analyze(spec)
+        params = analysis.total.params
+        check_fits(4 * params, f"building {spec.name} ({params:,} float32 parameters)")
         self._steps: list[tuple[str, tuple[str, ...], nn.Module, nn.Module | None]] = []
         for report in analysis.layers:
             node = report.node

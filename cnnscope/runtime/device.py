@@ -16,8 +16,10 @@ def _mps_available() -> bool:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; an explicit device must exist here."""
-    base = name.split(":")[0]
-    if base not in DEVICES:
+    base, _, number = name.partition(":")
+    if base not in DEVICES or (
+        ":" in name and (base != "cuda" or not number.isdigit() or not number.isascii() or len(number) > 4)
+    ):
         raise DeviceError(f"unknown device '{name}'", hint=f"use one of {', '.join(DEVICES)} (cuda:N for a given GPU)")
     if base == "auto":
         if torch.cuda.is_available():
@@ -26,7 +28,7 @@ def resolve_device(name: str) -> torch.device:
     if base == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError("CUDA was asked for, but torch sees no CUDA device here", hint="use --device cpu or auto")
-        index = int(name.split(":")[1]) if ":" in name and name.split(":")[1].isdigit() else 0
+        index = int(number) if number else 0
         if index >= torch.cuda.device_count():
             raise DeviceError(f"there is no {name}: torch sees {torch.cuda.device_count()} CUDA device(s)")
         return torch.device("cuda", index)

@@ -55,6 +55,7 @@ class Verification:
     shape_mismatches: list[tuple[str, Shape, Shape]] = field(default_factory=list)
     torch_params: int = 0
     counted_macs: float = 0.0  # FlopCounterMode FLOPs / 2, per sample
+    runtime_shapes: dict[str, Shape] = field(default_factory=dict)  # what the hooks saw, per layer
 
     @property
     def params_ok(self) -> bool:
@@ -69,7 +70,7 @@ class Verification:
         return not self.shape_mismatches and self.params_ok and self.macs_ok
 
 
-def verify(model: SpecModel, device: torch.device, batch: int = 1) -> Verification:
+def verify(model: SpecModel, device: torch.device, batch: int = 1, dtype: torch.dtype = torch.float32) -> Verification:
     """Run ``model`` once on ``device`` and compare everything with the static analysis."""
     analysis = analyze(model.spec)
     recorded: dict[str, tuple[int, ...]] = {}
@@ -79,7 +80,7 @@ def verify(model: SpecModel, device: torch.device, batch: int = 1) -> Verificati
         )
         for report in analysis.layers
     ]
-    x = example_input(model.spec, batch, device)
+    x = example_input(model.spec, batch, device, dtype)
     try:
         with FlopCounterMode(display=False) as counter:
             run_forward(model, x)
@@ -98,4 +99,5 @@ def verify(model: SpecModel, device: torch.device, batch: int = 1) -> Verificati
         shape_mismatches=mismatches,
         torch_params=sum(p.numel() for p in model.parameters()),
         counted_macs=counter.get_total_flops() / 2 / batch,
+        runtime_shapes=recorded,
     )

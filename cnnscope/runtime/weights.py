@@ -3,9 +3,8 @@ never arbitrary unpickling; nothing half-written on export."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,9 +13,11 @@ import torch
 from torch import nn
 
 from cnnscope.errors import CheckpointError, require_file
+from cnnscope.files import atomic_path
 
 SHOWN = 3  # keys listed per kind of mismatch
 FORMATS = (".pth", ".pt", ".safetensors")
+MAX_EXPANSION = 4  # a checkpoint zip may declare this many times its size unpacked (torch stores, never deflates)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -26,9 +27,54 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     loaded = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
-    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+    if (
+        not isinstance(loaded, dict)
+        or not all(isinstance(k, str) for k in loaded)
+        or not all(isinstance(v, torch.Tensor) for v in loaded.values())
+    ):
         raise CheckpointError("not a state_dict (a mapping of names to tensors)", path=str(path))
+    for key, tensor in loaded.items():
+        problem = _unusable(tensor)
+        if problem:
+            raise CheckpointError(f"tensor '{key}' is {problem}", path=str(path), hint="only dense real tensors load")
     return loaded
+
+
+def _unusable(tensor: torch.Tensor) -> str | None:
+    """Why a tensor cannot be weights (meta, sparse, quantized, complex), or None."""
+    if tensor.is_meta:
+        return "a meta tensor (a shape without values)"
+    if tensor.layout != torch.strided:
+        return f"not dense ({tensor.layout})"
+    if tensor.is_quantized:
+        return "quantized"
+    if tensor.is_complex():
+        return "complex (its imaginary part would be dropped)"
+    return None
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a zip whose declared contents would expand far beyond the file (read before any unpacking)."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"not a readable zip archive ({exc})", path=str(path)) from None
+    if not entries:
+        raise CheckpointError("an empty zip archive, not a torch checkpoint", path=str(path))
+    declared = sum(entry.file_size for entry in entries)
+    size = path.stat().st_size
+    if declared > MAX_EXPANSION * size + (1 << 20):
+        raise CheckpointError(
+            f"refused: {size:,} bytes that declare {declared:,} bytes unpacked (a zip bomb?)",
+            path=str(path),
+            hint="torch.save stores tensors uncompressed",
+        )
+    from cnnscope.runtime.memory import check_fits
+
+    check_fits(declared, "loading this checkpoint", path=str(path))
 
 
 def _read_safetensors(path: Path) -> object:
@@ -43,8 +89,11 @@ def _read_safetensors(path: Path) -> object:
 
 def _read_torch(path: Path) -> object:
     where = str(path)
+    _check_archive(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about old formats: the error below says it
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(path):
             raise CheckpointError(
@@ -56,11 +105,11 @@ def _read_torch(path: Path) -> object:
             path=where,
             hint="only plain state_dicts are loaded, never arbitrary pickled code",
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # torch.load fails in many ways on foreign bytes (KeyError, TypeError, ...)
         raise CheckpointError(
             f"not a readable torch checkpoint ({type(exc).__name__})",
             path=where,
-            hint="the file may be truncated or of another format",
+            hint="the file may be truncated, of another format, or older than torch 1.6's zip format",
         ) from None
 
 
@@ -114,29 +163,37 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Write the model's state_dict as ``.safetensors`` (with ``metadata``) or ``.pth``, atomically."""
+def check_destination(path: str | Path) -> Path:
+    """``path`` if a checkpoint can be written there (format, folder); checked before any long work."""
     path = Path(path)
+    if not str(path).strip():
+        raise CheckpointError("an empty path is no checkpoint file")
     if path.suffix not in FORMATS:
         raise CheckpointError(
             f"unknown format '{path.suffix}'", path=str(path), hint=f"use one of {', '.join(FORMATS)}"
         )
-    if not path.parent.is_dir():
-        raise CheckpointError("the folder does not exist", path=str(path))
     if path.is_dir():
         raise CheckpointError("is a directory", path=str(path))
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
+    if not path.parent.is_dir():
+        raise CheckpointError("the folder does not exist", path=str(path))
+    return path
 
-            save_file(state, temporary, metadata=metadata)
-        else:
-            torch.save(state, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+
+def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write the model's state_dict as ``.safetensors`` (with ``metadata``) or ``.pth``, atomically."""
+    path = check_destination(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as temporary:
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import save_file
+
+                save_file(state, temporary, metadata=metadata)
+            else:
+                torch.save(state, temporary)
+        except OSError:
+            raise
+        except Exception as exc:  # a full disk is a RuntimeError from torch, its own error from safetensors
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"cannot write: {first}", path=str(path)) from None
     return path

@@ -23,6 +23,9 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+MAX_LENGTH = 1000  # characters: a longer "expression" is no paper's formula
+MAX_BITS = 128  # integers this long count nothing real, and longer ones break printing
+
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -35,28 +38,49 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 
 def names_in(text: str) -> set[str] | None:
     """The identifiers an expression uses, or None when ``text`` is not an expression."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
+    tree = _parse(text)
+    if tree is None:
         return None
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
 def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate ``text`` with the names in ``scope``; raise SpecError on anything else."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
-        raise SpecError(f"'{text}' is not a valid expression") from None
+    tree = _parse(text)
+    if tree is None:
+        raise SpecError(f"'{_shown(text)}' is not a valid expression")
     try:
         return _eval(tree.body, scope, text)
     except (ArithmeticError, TypeError, ValueError) as exc:
-        raise SpecError(f"cannot evaluate '{text}': {exc}") from None
+        raise SpecError(f"cannot evaluate '{_shown(text)}': {exc}") from None
+    except RecursionError:
+        raise SpecError(f"'{_shown(text)}' nests too deeply") from None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _parse(text: str) -> ast.Expression | None:
+    """The syntax tree of a short expression; None when it is none (or too long to be one)."""
+    if len(text) > MAX_LENGTH:
+        return None
+    try:
+        return ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def _sane(value: Any, text: str) -> Any:
+    """Refuse results that only break later arithmetic and printing (10^4000 has no place in a network)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_BITS:
+        raise SpecError(f"'{_shown(text)}' gives a number of {value.bit_length()} bits: larger than any network")
+    return value
 
 
 def _eval(node: ast.AST, scope: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool)):
-        return node.value
+        return _sane(node.value, text)
     if isinstance(node, ast.Name):
         if node.id in scope:
             return scope[node.id]
@@ -67,12 +91,12 @@ def _eval(node: ast.AST, scope: Mapping[str, Any], text: str) -> Any:
         left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise SpecError(f"exponent too large in '{text}'")
-        return _BINARY[type(node.op)](left, right)
+        return _sane(_BINARY[type(node.op)](left, right), text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
         value = _eval(node.operand, scope, text)
         if isinstance(node.op, ast.Not):
             return not value
-        return -value if isinstance(node.op, ast.USub) else +value
+        return _sane(-value if isinstance(node.op, ast.USub) else +value, text)
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, scope, text) for v in node.values]
         return all(values) if isinstance(node.op, ast.And) else any(values)

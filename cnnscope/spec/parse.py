@@ -24,6 +24,7 @@ names its repetitions (default ``"{index}"``).
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -46,19 +47,16 @@ INDEX = "index"  # expressions' name for the repetition of a repeated block, fro
 BLOCK_KEYS = ("args", "layers")
 EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
 MAX_NODES = 200_000  # a guard against repeat counts that would never finish
+MAX_INT = 2**62  # no count, size or expectation comes near; larger numbers only break arithmetic and printing
+MAX_DEPTH = 64  # tables and arrays nested deeper are no spec
 
 
 def load(path: str | Path, all_errors: bool = False) -> Spec:
     """Read and parse a spec file (``all_errors``: see :func:`parse`)."""
+    from cnnscope.files import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", path=str(path)) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a spec file", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {exc}", path=str(path)) from None
+    text = read_text(path, "a spec", SpecError)
     return parse(text, path=str(path), default_name=path.stem, all_errors=all_errors)
 
 
@@ -92,6 +90,9 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         match = re.search(r"line (\d+)", str(exc))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise SpecError(f"not valid TOML: {message}", line=int(match.group(1)) if match else None) from None
+    except RecursionError:
+        raise SpecError("not valid TOML: arrays or tables nested too deeply") from None
+    _check_values(raw, text)
     if not raw:
         raise SpecError("the spec is empty", hint="a spec needs at least 'input' and 'layers'")
     _check_keys(raw, TOP_KEYS, "the spec")
@@ -139,6 +140,7 @@ def _raise_all(errors: list[SpecError], raw: dict[str, Any], lines: _Lines) -> N
             check()
         except SpecError as exc:
             errors.append(exc)
+    errors.sort(key=lambda error: error.line or len(lines.lines) + 1)  # in the order of the file, as compilers do
     raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
 
@@ -164,6 +166,50 @@ class _Lines:
                 section = ""
             for name in self.LAYER_NAME.findall(line):
                 self.layers.setdefault((section, name), number)
+        self.entries = self._entries(text)
+
+    LAYERS_ARRAY = re.compile(r"^[ \t]*layers[ \t]*=[ \t]*\[", re.MULTILINE)
+
+    def _entries(self, text: str) -> dict[tuple[str | None, int], int]:
+        """(section, index) -> line of each layer's ``{`` in every ``layers = [...]``: unnamed layers' lines."""
+        found: dict[tuple[str | None, int], int] = {}
+        for match in self.LAYERS_ARRAY.finditer(text):
+            number = text.count("\n", 0, match.start()) + 1
+            section = self._section_at(number)
+            depth, index, quote, at = 1, 0, "", match.end()
+            while at < len(text) and depth:
+                char = text[at]
+                if quote:
+                    if char == "\\" and quote == '"':
+                        at += 1
+                    elif char == quote:
+                        quote = ""
+                elif char in "\"'":
+                    quote = char
+                elif char == "#":
+                    at = text.find("\n", at)
+                    if at < 0:
+                        break
+                    continue
+                elif char in "[{":
+                    if char == "{" and depth == 1:
+                        found[(section, index)] = text.count("\n", 0, at) + 1
+                        index += 1
+                    depth += 1
+                elif char in "]}":
+                    depth -= 1
+                at += 1
+        return found
+
+    def _section_at(self, number: int) -> str | None:
+        section: str | None = None
+        for line in self.lines[: number - 1]:
+            header = self.BLOCK_HEADER.match(line)
+            if header:
+                section = header.group(1)
+            elif self.OTHER_TABLE.match(line):
+                section = ""
+        return section
 
     def find(self, pattern: str, start: int = 0) -> int | None:
         regex = re.compile(pattern)
@@ -175,10 +221,44 @@ class _Lines:
     def key(self, key: str) -> int | None:
         return self.find(rf"^\s*{re.escape(key)}\s*=")
 
-    def layer(self, name: str | None, block: str | None) -> int | None:
+    def layer(self, name: str | None, block: str | None, index: int | None = None) -> int | None:
         if name is None:
-            return self.blocks.get(block) if block else None
+            unnamed = self.entries.get((block, index)) if index is not None else None
+            return unnamed or (self.blocks.get(block) if block else None)
         return self.layers.get((block, name))
+
+
+def _value_line(lines: _Lines, where: str) -> int | None:
+    """The line of a value named like ``layers[3].out`` or ``blocks.b.layers[0].kernel``, where known."""
+    layer = re.match(r"(?:blocks\.([A-Za-z0-9_]+)\.)?layers\[(\d+)\]", where)
+    if layer:
+        return lines.entries.get((layer.group(1), int(layer.group(2))))
+    return lines.key(where.rsplit(".", 1)[-1].split("[")[0])
+
+
+def _check_values(raw: dict[str, Any], text: str) -> None:
+    """Every number in the spec is finite and of a sane size, every table shallow enough.
+
+    Checked once, up front, so that no later step (arithmetic, formatting, an error message)
+    meets a 10^309-sized integer, an ``inf`` or a ``nan``.
+    """
+    pending: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(f"'{where}' nests tables or arrays more than {MAX_DEPTH} deep")
+        if isinstance(value, dict):
+            pending.extend((item, f"{where}.{key}" if where else str(key), depth + 1) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int) and abs(value) > MAX_INT:
+            line = _value_line(_Lines(text), where)
+            raise SpecError(f"'{where}' is a number of {value.bit_length()} bits: larger than any network", line=line)
+        elif isinstance(value, float) and not math.isfinite(value):
+            line = _value_line(_Lines(text), where)
+            raise SpecError(f"'{where}' is {value}, not a finite number", line=line)
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
@@ -401,7 +481,7 @@ class _Expander:
         last = block_input
         for index, entry in enumerate(entries):
             raw = names[index] if isinstance(names[index], str) else None
-            line = self.lines.layer(raw, block)
+            line = self.lines.layer(raw, block, index)
             try:
                 name = _fill_in(raw, variables) if raw is not None else str(index)
                 output = self._entry(entry, name, index, here, prefix, scope, last, block)
@@ -464,7 +544,7 @@ class _Expander:
         functional = entry.get("functional", False)
         if not isinstance(functional, bool):
             raise SpecError("'functional' must be true or false (true: the reference model calls it as a function)")
-        line = self.lines.layer(entry.get("name") if isinstance(entry.get("name"), str) else None, block)
+        line = self.lines.layer(entry.get("name") if isinstance(entry.get("name"), str) else None, block, index)
         self._add(Node(full, layer, sources, act, functional, scope, line))
         return full
 

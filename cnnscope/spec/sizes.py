@@ -8,14 +8,19 @@ from cnnscope.errors import SpecError
 from cnnscope.layers import fmt_shape
 from cnnscope.spec.model import Spec
 
+MAX_DIGITS = 9  # a billion pixels a side; longer numbers are typos or attacks
 SIZE = re.compile(r"\d+([x\u00d7,]\d+)*")
 
 
 def parse_size(text: str) -> tuple[int, ...]:
     """``3x224x224`` (or ``3,224,224``) -> (3, 224, 224)."""
-    if not SIZE.fullmatch(text.strip()):
-        raise SpecError(f"input size '{text}' is not a size such as 3x224x224 or 224")
-    dims = tuple(int(d) for d in re.split(r"[x\u00d7,]", text.strip()))
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if len(text) > 200 or not SIZE.fullmatch(text.strip()):
+        raise SpecError(f"input size '{shown}' is not a size such as 3x224x224 or 224")
+    parts = re.split(r"[x\u00d7,]", text.strip())
+    if any(len(part.lstrip("0")) > MAX_DIGITS for part in parts):
+        raise SpecError(f"input size '{shown}': a side of more than {MAX_DIGITS} digits is no input")
+    dims = tuple(int(d) for d in parts)
     if any(d <= 0 for d in dims):
         raise SpecError(f"input size '{text}': sizes must be positive")
     return dims

@@ -17,20 +17,30 @@ __all__ = ["LECTURE_IMAGE", "LECTURE_KERNEL", "POOL_EXAMPLE", "avg_pool", "convo
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 SOBEL_Y = SOBEL_X.T.copy()
+MAX_SIDE = 64  # conv and pool print every value (and every step): larger matrices are no lecture demo
 
 
 def parse_matrix(text: str, what: str) -> np.ndarray:
     """'1 2; 3 4' (rows by ';' or new lines, numbers by spaces or commas), or a file holding that."""
     path = Path(text)
-    if "\n" not in text and ";" not in text and path.suffix in (".txt", ".csv") and path.is_file():
-        text = path.read_text(encoding="utf-8")
+    if "\n" not in text and ";" not in text and path.suffix in (".txt", ".csv") and path.exists():
+        from cnnscope.files import read_text
+
+        text = read_text(path, "a matrix")
     rows = [r for r in re.split(r"[;\n]", text) if r.strip()]
+    if len(rows) > MAX_SIDE or any(len(r) > 64 * MAX_SIDE for r in rows):
+        raise CnnscopeError(f"{what}: the demos show matrices of at most {MAX_SIDE}x{MAX_SIDE}")
     try:
         values = [[float(v) for v in re.split(r"[,\s]+", r.strip())] for r in rows]
     except ValueError:
-        raise CnnscopeError(f"{what}: '{text}' is not a matrix such as '1 2; 3 4'") from None
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise CnnscopeError(f"{what}: '{shown}' is not a matrix such as '1 2; 3 4'") from None
     if not values or len({len(r) for r in values}) != 1:
         raise CnnscopeError(f"{what}: every row needs the same number of values")
+    if len(values[0]) > MAX_SIDE:
+        raise CnnscopeError(f"{what}: the demos show matrices of at most {MAX_SIDE}x{MAX_SIDE}")
+    if not np.isfinite(values).all():
+        raise CnnscopeError(f"{what}: every value must be a finite number")
     return np.array(values)
 
 
@@ -67,6 +77,8 @@ def convolve(image: np.ndarray, kernel: np.ndarray, stride: int = 1, padding: in
     """Cross-correlation without kernel flipping ("valid" where padding is 0), as CNNs compute it."""
     if stride < 1 or padding < 0:
         raise CnnscopeError("stride must be at least 1 and padding at least 0")
+    if padding > MAX_SIDE:
+        raise CnnscopeError(f"padding {padding} is more than the demos show (at most {MAX_SIDE})")
     padded = np.pad(image, padding)
     if kernel.shape[0] > padded.shape[0] or kernel.shape[1] > padded.shape[1]:
         raise CnnscopeError(

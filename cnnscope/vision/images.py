@@ -66,22 +66,32 @@ def to_mode(image: Image.Image, channels: int) -> Image.Image:
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())
         image = Image.fromarray(np.uint8(255 * (values - low) / ((high - low) or 1)))
+    if image.mode == "LAB":  # L is the lightness; Pillow has no LAB -> RGB without a colour profile
+        if channels == 1:
+            return image.getchannel("L")
+        raise ImageError("colour mode LAB cannot be converted to RGB", hint="save it as RGB or grayscale")
     if "A" in image.getbands() or image.mode == "P":
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
-    return image.convert("L" if channels == 1 else "RGB")
+    try:
+        return image.convert("L" if channels == 1 else "RGB")
+    except ValueError:  # LAB, CMYK with odd profiles, ...: modes Pillow cannot turn into L or RGB
+        raise ImageError(f"colour mode {image.mode} cannot be converted", hint="save it as RGB or grayscale") from None
 
 
 def fit(image: Image.Image, size: tuple[int, int], resize: int) -> Image.Image:
     """Shorter side to ``resize``, then a center crop of ``size`` (height, width)."""
     height, width = size
     scale = resize / min(image.size)
-    resized = image.resize(
-        (max(width, round(image.size[0] * scale)), max(height, round(image.size[1] * scale))),
-        Image.Resampling.BILINEAR,
-    )
-    left, top = (resized.size[0] - width) // 2, (resized.size[1] - height) // 2
+    full = (max(width, round(image.size[0] * scale)), max(height, round(image.size[1] * scale)))
+    left, top = (full[0] - width) // 2, (full[1] - height) // 2
+    if full[0] * full[1] > MAX_PIXELS:
+        # resize only the source region under the crop: an 8x1,000,000 strip would otherwise grow to 256x32,000,000
+        sx, sy = image.size[0] / full[0], image.size[1] / full[1]
+        box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
+        return image.resize((width, height), Image.Resampling.BILINEAR, box=box)
+    resized = image.resize(full, Image.Resampling.BILINEAR)
     return resized.crop((left, top, left + width, top + height))
 
 
@@ -103,6 +113,11 @@ def prepare(image: Image.Image, spec: Spec) -> Prepared:
             hint="pick a spec whose input is 1 or 3 channels x height x width",
         )
     channels, height, width = shape
+    if height * width > MAX_PIXELS:
+        raise ImageError(
+            f"{spec.name} takes {height}x{width} pixels, more than the {MAX_PIXELS:,} an image may have",
+            hint="use a smaller input size",
+        )
     pre = spec.preprocess
     resize = pre.resize or round(min(height, width) / 0.875)
     seen = fit(to_mode(image, channels), (height, width), max(resize, height, width))

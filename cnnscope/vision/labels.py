@@ -5,7 +5,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from cnnscope.errors import CnnscopeError
 from cnnscope.spec import Spec
 
 BUILTIN = {"imagenet": "imagenet_classes.txt"}
@@ -24,7 +23,6 @@ def class_names(spec: Spec, override: str | None = None) -> list[str] | None:
     path = Path(source)
     if not path.is_absolute() and override is None and spec.path:
         path = Path(spec.path).parent / path
-    try:
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CnnscopeError(f"cannot read the labels file ({exc.__class__.__name__})", path=str(path)) from None
+    from cnnscope.files import read_text
+
+    return [line.strip() for line in read_text(path, "a labels file").splitlines() if line.strip()]

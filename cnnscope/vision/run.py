@@ -65,7 +65,8 @@ def run_image(
 
     from cnnscope.runtime.verify import run_forward
 
-    x = torch.from_numpy(prepared.array)[None].to(device)
+    weight = next(model.parameters(), None)  # the picture follows the model's --dtype
+    x = torch.from_numpy(prepared.array)[None].to(device, weight.dtype if weight is not None else torch.float32)
     values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
     output = next(reversed(activations.values()))

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from cnnscope.errors import CnnscopeError
-from cnnscope.runtime.build import SpecModel
 from cnnscope.spec import Spec
+
+if TYPE_CHECKING:  # torch is imported by the functions that train: importing this module stays torch-free
+    import torch
+
+    from cnnscope.runtime.build import SpecModel
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ def check_digit_spec(spec: Spec) -> None:
 
 def load_digits(size: tuple[int, int], seed: int = 0, test_fraction: float = 0.2) -> Digits:
     """Bright strokes on black scaled to [-1, 1], as the spec's [preprocess] makes photos."""
+    import torch
+    import torch.nn.functional as F
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
@@ -52,6 +57,8 @@ def load_digits(size: tuple[int, int], seed: int = 0, test_fraction: float = 0.2
 
 
 def accuracy(model: SpecModel, x: torch.Tensor, y: torch.Tensor) -> float:
+    import torch
+
     model.eval()
     with torch.no_grad():
         return float((model(x).argmax(dim=1) == y).float().mean())
@@ -68,6 +75,9 @@ def train(
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> float:
     """Train in place; return the held-out accuracy. ``on_epoch(epoch, loss, test_accuracy)``."""
+    import torch
+    import torch.nn.functional as F
+
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps = 0

@@ -17,6 +17,7 @@ KEYS = [
             ("i", "change the input size (224 -> 227 -> 448 ...)"),
             ("d / f / a", "details, filters, activations"),
             ("o", "open an image and run it through the model"),
+            ("g", "the architecture figure (s: volumes / graph)"),
             ("[ / ]", "previous / next channel of the activation maps"),
             ("m", "back to the model list"),
             ("?", "this help"),

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Sparkline, Static, TabbedContent, TabPane, Tree
 
 from cnnscope.analysis import Analysis, analyze_until_error
-from cnnscope.errors import CnnscopeError
+from cnnscope.errors import CnnscopeError, missing_torch_extra
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si
 from cnnscope.spec import Spec
@@ -42,6 +42,7 @@ class ModelScreen(Screen[None]):
         Binding("f", "tab('filters')", "filters"),
         Binding("a", "tab('activations')", "activations"),
         Binding("o", "open_image", "open image"),
+        Binding("g", "figure", "figure"),
         Binding("left_square_bracket", "channel(-1)", "channel -", show=False),
         Binding("right_square_bracket", "channel(1)", "channel +", show=False),
         Binding("m", "models", "models"),
@@ -212,9 +213,12 @@ class ModelScreen(Screen[None]):
             self._run(model, then_run)
 
     def _build(self) -> tuple[Any, str]:
-        from cnnscope.runtime.build import build
-        from cnnscope.runtime.home import weights_for
-        from cnnscope.runtime.weights import load_weights
+        try:
+            from cnnscope.runtime.build import build
+            from cnnscope.runtime.home import weights_for
+            from cnnscope.runtime.weights import load_weights
+        except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
+            raise missing_torch_extra(exc, "filters and activations") or exc from None
 
         assert self.spec is not None
         model = build(self.spec).eval()
@@ -313,6 +317,15 @@ class ModelScreen(Screen[None]):
     def action_models(self) -> None:
         self.app.pop_screen()
         self.app.call_later(cast("CnnscopeApp", self.app).open_picker)
+
+    def action_figure(self) -> None:
+        """The architecture figure of the model at its current input size (``cnnscope draw``)."""
+        from cnnscope.tui.screens.figure import FigureScreen
+
+        if self.analysis is None or self.error is not None:
+            self.notify("no figure: the model does not work at this input size", severity="error")
+            return
+        self.app.push_screen(FigureScreen(self.analysis))
 
     def action_help(self) -> None:
         from cnnscope.tui.screens.help import HelpScreen

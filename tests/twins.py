@@ -1,6 +1,6 @@
 """torchvision's own models for the zoo's torchvision-layout specs, to compare against.
 
-Needs torchvision (installed with the ``test`` extra); used by the tests and benchmarks
+Test-only (it needs torchvision, the ``test`` extra): used by the tests and benchmarks
 that prove a spec is the architecture it claims to be.
 """
 

@@ -1,0 +1,136 @@
+"""The process around the commands: exit codes, signals and standard streams, whatever happens.
+
+- An option error is one line on stderr (exit 2), as every other error, not click's panel.
+- SIGTERM interrupts like Ctrl-C (temporary files go), exit 143; Ctrl-C exits 130.
+- A closed pipe (``cnnscope inspect x | head -1``) prints nothing more and exits 141, as ``yes | head`` does.
+- Output that cannot be written (``> /dev/full``) is one line on stderr, exit 2.
+- Out of memory, too deep a recursion or an OS error that slipped past the checks: one line, exit 2.
+- Anything else is a bug: one line that says so (``CNNSCOPE_DEBUG=1`` shows the traceback), exit 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+
+import typer
+
+from cnnscope import files
+
+# click's exceptions, found through typer (which vendors click since 0.24, and imported it before)
+_CLICK_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+UsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
+ClickException: type[Exception] = _CLICK_ERRORS["ClickException"]
+
+BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, the shell's code for a closed pipe
+TERMINATED = 128 + 15  # SIGTERM
+INTERRUPTED = 130  # SIGINT
+INTERNAL = 3
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(message.replace("\n", " ") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _finish(code: int) -> int:
+    """Flush stdout now, while its errors can still be reported."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
+    except OSError as exc:
+        _silence_stdout()
+        _say(f"error: cannot write the output: {os.strerror(exc.errno) if exc.errno else exc}")
+        return max(code, 2)
+    return code
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (never raises)."""
+    from cnnscope.cli.app import app
+
+    files.handle_sigterm()
+    try:
+        code = app(args=args, standalone_mode=False, prog_name="cnnscope")
+        code = code if isinstance(code, int) else 0
+    except UsageError as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `cnnscope`: the help, as always
+            with contextlib.suppress(OSError):
+                typer.echo(context.get_help() if context else str(exc))
+            return _finish(2)  # as click does: no command is a usage error
+        command = context.command_path if context else "cnnscope"
+        _say(f"error: {_message(exc)} (see {command} --help)")
+        code = 2
+    except ClickException as exc:
+        _say(f"error: {_message(exc)}")
+        code = int(getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        code = INTERRUPTED
+    except SystemExit as exc:  # typer and rich answer a broken pipe with exit 1 (after pacifying stdout)
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper" or _caused_by(exc, BrokenPipeError):
+            _silence_stdout()
+            return BROKEN_PIPE
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
+    except MemoryError:
+        _say("error: out of memory (a smaller --input or model?)")
+        code = 2
+    except RecursionError:
+        _say("error: nested too deeply to handle")
+        code = 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or type(exc).__name__
+        if exc.errno in (errno.ENOSPC, errno.EIO) and not exc.filename:
+            reason = f"cannot write the output: {reason}"
+        _say(f"error: {where}{reason}")
+        code = 2
+    except Exception as exc:
+        if os.environ.get("CNNSCOPE_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _say(
+            f"internal error: {type(exc).__name__}{': ' + first[:200] if first else ''}"
+            " (a bug: please report it; CNNSCOPE_DEBUG=1 shows the traceback)"
+        )
+        code = INTERNAL
+    if files.terminated() and code in (INTERRUPTED, 1):
+        code = TERMINATED
+    return _finish(code)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _message(exc: Exception) -> str:
+    format_message = getattr(exc, "format_message", None)
+    return str(format_message() if callable(format_message) else exc)
+
+
+def main() -> None:
+    sys.exit(run())

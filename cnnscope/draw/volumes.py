@@ -1,0 +1,176 @@
+"""The classic figure: every feature map a box, left to right, sized by its shape.
+
+A C x H x W map is a cuboid whose front face is H high and C wide, W going into the
+page; sizes follow a log scale so that 3 and 4096 channels both fit. A layer with a
+sliding window draws its kernel as a small box on its input, with lines to the output.
+Vectors (the dense layers) are thin bars. Labels: the layer's name above, its computed
+size below (227x227x3, 55x55x96, ..., 4096, 4096, 1000).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cnnscope.analysis import Analysis
+from cnnscope.draw.canvas import Canvas, Line, Polygon, Rect, Text, text_width
+from cnnscope.draw.families import FAMILIES, kernel_label, legend, size_label
+from cnnscope.draw.fold import Item, fold
+from cnnscope.layers import Window, numel
+
+SLANT = 0.45  # how far the depth axis goes right and up, per pixel of depth
+BAR = 10  # thickness of a vector's bar
+GAP = 22  # between one volume's slot and the next
+NAME_SIZE, SIZE_SIZE, KERNEL_SIZE = 13, 13, 11
+
+
+def spatial(n: int) -> float:
+    """Pixels for a height, width or vector length: log scale, 1 -> 8 px, 227 -> 118 px."""
+    return 8 + 14 * math.log2(n)
+
+
+def channels(n: int) -> float:
+    """Pixels for a channel count: log scale, 1 -> 6 px, 96 -> 39 px, 4096 -> 66 px."""
+    return 6 + 5 * math.log2(n)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One drawn feature map: its front face (x, y top-left, w x h) and its depth d."""
+
+    item: Item
+    x: float
+    y: float
+    w: float
+    h: float
+    d: float
+    slot: tuple[float, float]  # the stretch of x that its labels may use
+
+    @property
+    def right(self) -> float:
+        return self.x + self.w + self.d * SLANT
+
+
+def _dims(item: Item) -> tuple[float, float, float]:
+    """(front width, height, depth) in pixels for the item's output shape."""
+    shape = item.out
+    if len(shape) <= 1:
+        return BAR, spatial(max(numel(shape), 1)), BAR
+    height = spatial(shape[1])
+    depth = spatial(shape[2]) if len(shape) >= 3 else 0.0
+    return channels(shape[0]), height, depth
+
+
+def _drawn(item: Item) -> bool:
+    """Leave out what only reshapes (flatten): its size equals its input's, it has no window nor weights."""
+    if not item.reports or item.frame is not None or item.params:
+        return True
+    first = item.reports[0]
+    if isinstance(first.node.layer.window(list(first.input_shapes)), Window):
+        return True
+    return numel(item.out) != numel(first.input_shapes[0]) if first.input_shapes else True
+
+
+def layout(analysis: Analysis, depth: int | None = None) -> tuple[Canvas, list[Volume]]:
+    """Volumes for ``analysis`` (``fold``'s depth: None unfolds all, 0 folds top-level blocks)."""
+    folded = fold(analysis, depth, once=False)  # every repetition: the figure shows the whole chain
+    items = [item for item in folded.items.values() if _drawn(item)]
+    drawn = {item.key for item in items}
+    # the drawn box each box reads from, skipping what is not drawn (for the kernel's lines)
+    source: dict[str, str] = {}
+    for src, dst in folded.edges:
+        if dst not in source:
+            source[dst] = src if src in drawn else source.get(src, src)
+
+    canvas = Canvas(title=analysis.spec.title or analysis.spec.name)
+    volumes: list[Volume] = []
+    x = 0.0
+    for index, item in enumerate(items):
+        w, h, d = _dims(item)
+        size = size_label(item.out)
+        slot = max(w + d * SLANT, text_width(_name(item), NAME_SIZE, bold=True), text_width(size, SIZE_SIZE))
+        after = items[index + 1] if index + 1 < len(items) else None
+        kernel = _kernel_text(after) if after is not None else None
+        if kernel:  # drawn on this volume, under the kernel box
+            slot = max(slot, text_width(kernel, KERNEL_SIZE) + 4)
+        left = x + (slot - (w + d * SLANT)) / 2
+        volumes.append(Volume(item, left, -h / 2 + d * SLANT / 2, w, h, d, (x, x + slot)))
+        x += slot + GAP
+    if not volumes:
+        return canvas, volumes
+    top = min(v.y - v.d * SLANT for v in volumes)
+    bottom = max(v.y + v.h for v in volumes)
+
+    for index, volume in enumerate(volumes):
+        item = volume.item
+        group = canvas.group("volume", item.key.split(":", 1)[-1])
+        group.elements += _cuboid(volume.x, volume.y, volume.w, volume.h, volume.d, FAMILIES[item.family][0])
+        centre = volume.x + (volume.w + volume.d * SLANT) / 2
+        group.elements.append(Text(centre, top - 10, _name(item), NAME_SIZE, bold=True, role="name"))
+        group.elements.append(Text(centre, bottom + 8 + SIZE_SIZE, size_label(item.out), SIZE_SIZE, role="size"))
+        before = volumes[index - 1] if index else None
+        if before is not None and not (source.get(item.key) == before.item.key and _kernel(canvas, before, volume)):
+            _arrow(canvas, before, volume)
+    legend(canvas, {v.item.family for v in volumes}, bottom + 2 * SIZE_SIZE + 26)
+    return canvas, volumes
+
+
+def _name(item: Item) -> str:
+    """The full name (repetitions of a block are all drawn: ``layer1.0.conv1``, ``layer1.1.conv1``);
+    a folded block says what it is: ``layer1 (basic x2)``."""
+    name = item.key.split(":", 1)[-1]
+    return f"{name} ({item.kind})" if item.frame is not None else name
+
+
+def _kernel_text(item: Item) -> str | None:
+    return kernel_label(item.reports[0]) if item.reports and item.frame is None else None
+
+
+def _cuboid(x: float, y: float, w: float, h: float, d: float, fill: str) -> list[Rect | Polygon | Line | Text]:
+    """Front face, top and right side of a box whose front face is (x, y, w, h)."""
+    dx, dy = d * SLANT, -d * SLANT
+    front = Polygon(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), fill)
+    if not d:
+        return [front]
+    top = Polygon(((x, y), (x + dx, y + dy), (x + w + dx, y + dy), (x + w, y)), _shade(fill, 1.12))
+    side = Polygon(((x + w, y), (x + w + dx, y + dy), (x + w + dx, y + h + dy), (x + w, y + h)), _shade(fill, 0.85))
+    return [side, top, front]
+
+
+def _shade(colour: str, factor: float) -> str:
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{min(255, round(c * factor)):02x}" for c in rgb)
+
+
+def _arrow(canvas: Canvas, before: Volume, after: Volume) -> None:
+    """An arrow between two volumes where no kernel links them (into a dense layer, say)."""
+    start = (before.x + before.w + before.d * SLANT / 2, before.y + before.h / 2 - before.d * SLANT / 2)
+    end = (after.x - 2, after.y + after.h / 2)
+    if end[0] - start[0] > 6:
+        canvas.group("link", after.item.key.split(":", 1)[-1]).elements.append(Line((start, end), "#777", arrow=True))
+
+
+def _kernel(canvas: Canvas, before: Volume, after: Volume) -> bool:
+    """The window on the input volume, with lines to the point of the output it makes; False if it has none."""
+    item = after.item
+    text = _kernel_text(item)
+    if text is None:
+        return False
+    report = item.reports[0]
+    window = report.node.layer.window(list(report.input_shapes))
+    if not isinstance(window, Window):
+        return False
+    kh = min(spatial(window.kernel[0]), before.h * 0.5)
+    kd = min(spatial(window.kernel[1]), before.d * 0.5) if len(window.kernel) > 1 and before.d else 0.0
+    kw = max(3.0, before.w * (0.6 if report.cost.params else 0.25))  # a filter spans the channels
+    kx = before.x + (before.w - kw) / 2
+    ky = before.y + before.h * 0.12 + kd * SLANT / 2
+    group = canvas.group("kernel", item.key.split(":", 1)[-1])
+    group.elements += _cuboid(kx, ky, kw, kh, kd, "#fff7d6")
+    apex = (after.x + after.w * 0.5 + after.d * SLANT * 0.5, after.y + after.h * 0.45 - after.d * SLANT * 0.5)
+    group.elements.append(Line(((kx + kw + kd * SLANT, ky - kd * SLANT), apex), "#777"))
+    group.elements.append(Line(((kx + kw, ky + kh), apex), "#777"))
+    half = text_width(text, KERNEL_SIZE) / 2  # kept inside the input's slot, clear of its neighbours
+    centre = min(max(kx + kw / 2 + kd * SLANT / 2, before.slot[0] + half), before.slot[1] - half)
+    group.elements.append(Text(centre, ky + kh + KERNEL_SIZE + 1, text, KERNEL_SIZE, role="kernel"))
+    return True

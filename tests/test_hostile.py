@@ -1,0 +1,340 @@
+"""Hostile input, run as a user would: ``python -m cnnscope`` in a subprocess with a memory limit
+and a timeout. Each case asserts the exit code, a one-line message without a traceback, and what
+is left at the output path afterwards. Static commands cost ~0.3 s each; torch commands ~3 s,
+so those are few and grouped.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+MEMORY_LIMIT = 6 << 30  # address space: torch maps ~3.5 GiB at import; more than that left is refused
+TIMEOUT = 60
+THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    os.umask(0o022)
+
+
+def cnnscope(*args: str, cwd: Path, env: dict[str, str] | None = None, **popen) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **THREADS, "CNNSCOPE_HOME": str(cwd / "home"), **(env or {})}
+    environment.pop("CNNSCOPE_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnscope", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        preexec_fn=_limits,
+        **popen,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int = 2, says: str = "") -> str:
+    """The run failed with ``code`` and a single line on stderr, no traceback."""
+    message = result.stderr.strip()
+    assert result.returncode == code, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert message.count("\n") == 0 and message.startswith("error:"), message[-2000:]
+    assert says.lower() in message.lower(), message
+    assert len(message) < 800
+    return message
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SPEC = 'name = "{name}"\ninput = [1, 8, 8]\nlayers = [{{name = "c1", type = "conv2d", out = {out}, kernel = 3}}]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (SPEC.format(name="big", out="1" + "0" * 400), "larger than any network"),
+        (SPEC.format(name="big", out='"(10**64)**64"'), "larger than any network"),
+        (SPEC.format(name="minus", out='"' + "-" * 100_000 + '1"'), "whole number"),
+        (SPEC.format(name="deep", out=2) + "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (SPEC.format(name="nan", out=2) + "[preprocess]\nmean = [inf]\n", "not a finite number"),
+        (SPEC.format(name="kernel", out=2).replace("kernel = 3", "kernel = " + "9" * 30), "larger than any network"),
+    ],
+    ids=["huge-literal", "huge-expression", "100k-minus-signs", "toml-5000-deep", "inf-mean", "huge-kernel"],
+)
+def test_hostile_specs_are_one_line_errors(tmp_path: Path, text: str, says: str) -> None:
+    spec = write(tmp_path, "hostile.toml", text)
+    one_line_error(cnnscope("inspect", str(spec), cwd=tmp_path), says=says)
+
+
+def test_user_text_is_printed_literally(tmp_path: Path) -> None:
+    """Rich markup, links and :emoji: codes in names, titles, papers and paths are text, not commands."""
+    title = "[red]hidden [link=https://example.com]click[/link] bin:x:2 [/]"
+    spec = write(
+        tmp_path,
+        "[red]x[dim].toml",
+        f'name = "n[/]"\ntitle = "{title}"\npaper = "[/] :x:"\ninput = [1, 8, 8]\n'
+        'layers = [{name = "c1", type = "conv2d", out = 2, kernel = 3}]\n',
+    )
+    for command in (["inspect", str(spec.name)], ["check", spec.name], ["compare", spec.name, spec.name]):
+        result = cnnscope(*command, cwd=tmp_path, env={"COLUMNS": "250"})
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "n[/]" in result.stdout or "[red]x[dim].toml" in result.stdout
+    table = cnnscope("inspect", spec.name, cwd=tmp_path, env={"COLUMNS": "250"}).stdout
+    assert title in table and "\x1b]8;" not in table  # the title whole, no hyperlink escape
+    missing = cnnscope("inspect", "[/]missing.toml", cwd=tmp_path)
+    assert "[/]missing.toml" in one_line_error(missing)
+
+
+def test_reads_refuse_devices_fifos_and_long_names(tmp_path: Path) -> None:
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    one_line_error(cnnscope("inspect", str(fifo), cwd=tmp_path), says="not a regular file")
+    one_line_error(cnnscope("inspect", "/dev/zero", cwd=tmp_path), says="not a regular file")
+    one_line_error(cnnscope("inspect", "x" * 300 + ".toml", cwd=tmp_path), says="too long")
+    one_line_error(cnnscope("inspect", "alexnet", "--input", "3x" + "9" * 4400, cwd=tmp_path), says="input size")
+    one_line_error(cnnscope("conv", "--padding", "100000", cwd=tmp_path), says="padding")
+    matrix = "; ".join(" ".join(["1"] * 2000) for _ in range(3))
+    one_line_error(cnnscope("conv", "--image", matrix, "--no-steps", cwd=tmp_path), says="at most")
+    assert time.monotonic() - start < 30  # nothing blocks, nothing computes for long
+
+
+def test_option_errors_and_empty_columns_are_one_line(tmp_path: Path) -> None:
+    one_line_error(cnnscope("inspect", "alexnet", "--depth", "x", cwd=tmp_path), says="--depth")
+    one_line_error(cnnscope("inspect", "alexnt", cwd=tmp_path, env={"COLUMNS": "0"}), says="did you mean")
+    one_line_error(cnnscope("train", "lenet5", "--seed", "-1", cwd=tmp_path), says="--seed")
+    one_line_error(cnnscope("train", "lenet5", "--seed", str(2**70), cwd=tmp_path), says="--seed")
+
+
+def test_standard_output_closed_full_or_a_closed_pipe(tmp_path: Path) -> None:
+    closed = subprocess.run(
+        [sys.executable, "-m", "cnnscope", "inspect", "alexnet"],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert "Traceback" not in closed.stderr and closed.returncode == 0, closed.stderr
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnscope", "inspect", "alexnet"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "space" in result.stderr, result.stderr
+    # `cnnscope inspect resnet152 | head -1`: the reader goes away after one line
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnscope", "inspect", "resnet152"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(timeout=TIMEOUT) == 141
+    assert process.stderr.read() == b""
+
+
+def _zip_bomb(path: Path) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\0" * (64 << 20))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Checkpoints that must be refused, each for a reason of its own."""
+    torch = pytest.importorskip("torch")
+    folder = tmp_path_factory.mktemp("checkpoints")
+    made = {
+        "text": write(folder, "text.pth", "hello, these are not weights\n" * 10),
+        "empty-zip": folder / "empty.pth",
+        "zip-bomb": folder / "bomb.pth",
+        "int-keys": folder / "int_keys.pth",
+        "complex": folder / "complex.pth",
+        "meta": folder / "meta.pth",
+        "sparse": folder / "sparse.pth",
+    }
+    zipfile.ZipFile(made["empty-zip"], "w").close()
+    _zip_bomb(made["zip-bomb"])
+    torch.save({1: torch.zeros(2)}, made["int-keys"])
+    torch.save({"w": torch.zeros(2, dtype=torch.complex64)}, made["complex"])
+    torch.save({"w": torch.empty(2, device="meta")}, made["meta"])
+    torch.save({"w": torch.zeros(2, 2).to_sparse()}, made["sparse"])
+    return made
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("text", "not a readable torch checkpoint"),
+        ("empty-zip", "empty zip"),
+        ("zip-bomb", "zip bomb"),
+        ("int-keys", "not a state_dict"),
+        ("complex", "complex"),
+        ("meta", "meta"),
+        ("sparse", "not dense"),
+    ],
+)
+def test_checkpoints_past_the_first_checks_are_refused(checkpoints: dict[str, Path], kind: str, says: str) -> None:
+    """In-process (each through the CLI would cost a torch start-up); the CLI path is shown below."""
+    from cnnscope.errors import CheckpointError
+    from cnnscope.runtime.weights import read_state_dict
+
+    with pytest.raises(CheckpointError, match=says):
+        read_state_dict(checkpoints[kind])
+
+
+def test_torch_commands_refuse_what_would_not_fit_or_hang(tmp_path: Path) -> None:
+    """One torch start-up per case: a 1.6 TB request, a FIFO and /dev/urandom as weights, a bad device."""
+    one_line_error(
+        cnnscope("build", "alexnet", "--input", "3x20000x20000", "--device", "cpu", cwd=tmp_path), says="needs about"
+    )
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    one_line_error(cnnscope("verify", "lenet5", "--weights", str(fifo), cwd=tmp_path), says="not a regular file")
+    (tmp_path / "random.pth").symlink_to("/dev/urandom")
+    one_line_error(cnnscope("export", "lenet5", "--weights", "random.pth", "--out", "x.pth", cwd=tmp_path))
+    one_line_error(cnnscope("build", "lenet5", "--device", "cpu:-1", cwd=tmp_path), says="unknown device")
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_wide_linear_layer_is_refused_before_allocating(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        "wide.toml",
+        'name = "wide"\ninput = [100000]\nlayers = [{type = "linear", out = 100000000}]\n',
+    )
+    one_line_error(cnnscope("build", str(spec), "--device", "cpu", cwd=tmp_path), says="needs about")
+
+
+def test_export_keeps_the_umask_and_refuses_a_read_only_folder(tmp_path: Path) -> None:
+    target = tmp_path / "lenet5.safetensors"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    result = cnnscope("export", "lenet5", "--out", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # umask 022, as a new file gets
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        one_line_error(cnnscope("export", "lenet5", "--out", str(locked / "x.pth"), cwd=tmp_path), says="permission")
+        assert list(locked.iterdir()) == []
+    one_line_error(cnnscope("export", "lenet5", "--out", "model.onnx", cwd=tmp_path), says="unknown format")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _digit_image(path: Path) -> Path:
+    from PIL import Image
+
+    Image.new("L", (32, 32), 255).save(path)
+    return path
+
+
+def test_run_save_replaces_its_own_folder_whole_and_never_a_users(tmp_path: Path) -> None:
+    image = _digit_image(tmp_path / "digit.png")
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "input.png").write_bytes(b"mine")
+    (user / "summary.md").mkdir()  # the crash of the issue: a folder where a file goes
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "summary.md").write_text("old run")
+    (earlier / "099_stale.png").write_bytes(b"stale")  # a layer the new model does not have
+    refused = cnnscope("run", "lenet5", "--image", str(image), "--save", str(user), "--device", "cpu", cwd=tmp_path)
+    one_line_error(refused, says="holds other files")
+    assert (user / "input.png").read_bytes() == b"mine" and (user / "summary.md").is_dir()
+    replaced = cnnscope("run", "lenet5", "--image", str(image), "--save", str(earlier), "--device", "cpu", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert not (earlier / "099_stale.png").exists() and "lenet5" in (earlier / "summary.md").read_text()
+    assert stat.S_IMODE(earlier.stat().st_mode) == 0o755
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_sobel_and_maximize_write_whole_files_or_none(tmp_path: Path) -> None:
+    from PIL import Image
+
+    lab = tmp_path / "lab.tif"
+    Image.new("LAB", (32, 32), (128, 0, 0)).save(lab)
+    lightness = cnnscope("sobel", str(lab), "--save", "edges", cwd=tmp_path)  # its L band is the grayscale
+    assert lightness.returncode == 0, lightness.stderr
+    assert sorted(p.name for p in (tmp_path / "edges").iterdir()) == ["g.png", "gx.png", "gy.png", "sobel.npz"]
+    one_line_error(cnnscope("sobel", str(_digit_image(tmp_path / "d.png")), "--save", "", cwd=tmp_path), says="--save")
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        result = cnnscope("sobel", str(tmp_path / "d.png"), "--save", str(locked), cwd=tmp_path)
+        one_line_error(result, says="permission")
+        assert list(locked.iterdir()) == []
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+    """``timeout`` and CI send SIGTERM: no .part file, no checkpoint, exit 143."""
+    destination = tmp_path / "digits.safetensors"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnscope", "train", "lenet5", "--epochs", "1000", "--out", str(destination)],
+        cwd=tmp_path,
+        env={**os.environ, **THREADS},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(8)  # torch imported, training under way
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_leave_the_old_file_or_folder_on_any_failure(tmp_path: Path) -> None:
+    """In-process, SIGTERM included: whatever stops a write, the destination is as it was."""
+    from cnnscope.errors import CnnscopeError
+    from cnnscope.files import atomic_path, handle_sigterm, replaced_folder, write_bytes_atomically
+
+    target = write(tmp_path, "model.pth", "old")
+    previous = signal.getsignal(signal.SIGTERM)
+    handle_sigterm()
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic_path(target) as temporary:
+            temporary.write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the signal interrupts this
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.pth"]
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "summary.md").write_text("old")
+    with pytest.raises(RuntimeError), replaced_folder(folder, lambda _: True) as staging:
+        (staging / "summary.md").write_text("new")
+        raise RuntimeError("disk full")
+    assert (folder / "summary.md").read_text() == "old"
+    with replaced_folder(folder, lambda _: True) as staging:
+        (staging / "input.png").write_bytes(b"new")
+    assert [p.name for p in folder.iterdir()] == ["input.png"]  # replaced whole: nothing stale
+    with pytest.raises(CnnscopeError, match="holds other files"), replaced_folder(folder, lambda _: False):
+        pass
+    with pytest.raises(CnnscopeError, match="empty"):
+        write_bytes_atomically("", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pth", "run"]

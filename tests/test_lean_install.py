@@ -1,0 +1,72 @@
+"""A lean install (`pip install cnnscope`, no torch extra): static commands work, torch ones say what to add."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# as if torch, torchvision, safetensors and scikit-learn were not installed: importing them fails
+WITHOUT_TORCH = (
+    "import sys\n"
+    "for name in ('torch', 'torchvision', 'safetensors', 'sklearn'):\n"
+    "    sys.modules[name] = None\n"
+    "from cnnscope.cli import main\n"
+    "sys.argv = ['cnnscope', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def lean(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("inspect", "alexnet", "--json"),
+        ("check", "specs"),
+        ("types",),
+        ("list",),
+        ("compare", "chain_4x4", "chain_1x1"),
+        ("inspect", "resnet18", "--count-as", "fvcore"),
+        ("pool",),
+    ],
+)
+def test_static_commands_need_no_torch(args):
+    result = lean(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("build", "lenet5"),
+        ("verify", "lenet5"),
+        ("run", "lenet5", "--image", "IMAGE"),
+        ("export", "lenet5", "--out", "never.safetensors"),
+        ("train", "lenet5", "--steps", "1"),
+        ("maximize", "lenet5"),
+    ],
+)
+def test_torch_commands_name_the_extra(args, tmp_path):
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+    result = lean(*(str(tmp_path / "digit.png") if arg == "IMAGE" else arg for arg in args))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f'error: `cnnscope {args[0]}` needs torch, which this install lacks (pip install "cnnscope[torch]" adds it)'
+    ]
+    assert not (ROOT / "never.safetensors").exists()
+
+
+def test_a_missing_image_is_reported_before_torch_loads():
+    result = lean("run", "lenet5", "--image", "no/such/picture.png")  # torch is not even there
+    assert result.returncode == 2 and "no/such/picture.png" in result.stderr and "torch" not in result.stderr
