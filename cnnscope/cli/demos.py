@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from cnnscope.cli.app import Target, app, fail, load_spec, out
+from cnnscope.cli.app import Target, app, err, fail, load_spec, out
 from cnnscope.cli.model import WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers.sliding import Axis
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # numpy loads inside the demo commands only, to keep every ot
 
 
 PANEL = "The lecture's demos"
+SOBEL_PIXELS = 16_000_000  # about 800 MB of gradients; larger pictures are resized first (--width)
 
 
 def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = None) -> Group:
@@ -117,8 +118,16 @@ def sobel_command(
         if save is not None and not save.strip():
             raise CnnscopeError("--save needs a folder name")
         picture = to_mode(open_image(image), 1)
+        if width < 0:
+            raise CnnscopeError("--width must be 0 (keep) or a positive number of pixels")
         if width and picture.size[0] > width:
             picture = picture.resize((width, max(3, round(picture.size[1] * width / picture.size[0]))))
+        if picture.size[0] * picture.size[1] > SOBEL_PIXELS:  # float64 gradients: ~50 bytes a pixel
+            raise CnnscopeError(
+                f"{picture.size[0]}x{picture.size[1]} pixels is more than the {SOBEL_PIXELS:,} sobel computes",
+                path=image,
+                hint="resize with --width",
+            )
         result = demos.sobel(np.asarray(picture, dtype=np.float64))
         pictures = {
             name: Image.fromarray(np.uint8(255 * normalize(getattr(result, key))))
@@ -152,9 +161,22 @@ def sobel_command(
 def maximize_command(
     target: Target,
     weights: WeightsOption = None,
-    save: Annotated[str | None, typer.Option("--save", help="Folder for units.png, the grid of inputs.")] = None,
+    save: Annotated[
+        str | None, typer.Option("--save", help="Folder for units.png (first layer) or channel_K.png (--layer).")
+    ] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option("--layer", help="Any layer with maps: find its channel's best input by gradient ascent."),
+    ] = None,
+    channel: Annotated[int, typer.Option("--channel", min=0, help="The channel of --layer to excite.")] = 0,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Gradient-ascent steps (with --layer).")] = 120,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the starting noise (with --layer).")] = 0,
 ) -> None:
-    """The input that maximally activates each unit of the first layer: x = W_i / ||W_i||."""
+    """The input that maximally activates a unit: x = W_i / ||W_i|| for the first layer, or gradient
+    ascent on the input for a channel of any layer (--layer, --channel), regularised and seeded."""
+    if layer is not None:
+        _maximize_channel(target, weights, save, layer, channel, steps, seed)
+        return
     try:
         from cnnscope.runtime.build import build
         from cnnscope.runtime.home import weights_for
@@ -197,3 +219,52 @@ def maximize_command(
     out.print(half_blocks(grid, width=min(96, out.width - 1)))
     if save:
         out.print(f"saved {Path(save) / 'units.png'}")
+
+
+def _maximize_channel(
+    target: str, weights: str | None, save: str | None, layer: str, channel: int, steps: int, seed: int
+) -> None:
+    """``maximize --layer``: gradient ascent for one channel, with a progress bar."""
+    try:
+        from rich.progress import Progress
+
+        from cnnscope.runtime.build import build
+        from cnnscope.runtime.home import weights_for
+        from cnnscope.runtime.weights import load_weights
+        from cnnscope.vision.explain import maximize_channel, spatial_layer
+        from cnnscope.vision.pictures import filter_grid, half_blocks
+
+        if save is not None and not save.strip():
+            raise CnnscopeError("--save needs a folder name")
+        spec = load_spec(target)
+        model = build(spec)
+        source = weights_for(spec.name, weights)
+        if source:
+            load_weights(model, source)
+        name = spatial_layer(model, layer)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"gradient ascent on {name}, channel {channel}", total=steps)
+            found = maximize_channel(model, name, channel, steps, seed, step_done=lambda _: progress.advance(task))
+        grid = filter_grid(found.image[None], tile_pixels=128)
+        if save is not None:
+            from cnnscope.files import atomic_path, os_error
+
+            if Path(save).exists() and not Path(save).is_dir():
+                raise CnnscopeError("exists and is not a folder", path=save, hint="--save takes a folder")
+            try:
+                Path(save).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_error(exc, save) from None
+            with atomic_path(Path(save) / f"channel_{channel}.png") as temporary:
+                grid.save(temporary, format="PNG")
+    except CnnscopeError as exc:
+        fail(exc)
+    out.print(
+        f"{spec.name}.{name}, channel {channel}: mean activation {found.activations[0]:.3g} -> "
+        f"{found.activations[-1]:.3g} in {steps} steps (seed {seed}), weights "
+        + (source if source else "random (train the model or pass --weights for learned ones)"),
+        markup=False,
+    )
+    out.print(half_blocks(grid, width=min(64, out.width - 1)))
+    if save:
+        out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)
