@@ -15,15 +15,15 @@ from cnnscope.vision.train import load_digits  # noqa: E402
 def test_gradient_ascent_beats_every_real_digit():
     torch.manual_seed(0)
     model = cnnscope.build("lenet5").eval()
-    found = maximize_channel(model, "c3", 5, steps=80, seed=1)
+    found = maximize_channel(model, "c3", 5, steps=40, seed=1)
     assert found.image.shape == (1, 32, 32)
     assert found.activations[-1] > found.activations[0]
     digits = load_digits((32, 32)).test_x[:200]
     with torch.no_grad():
         real = model.activations(digits)["c3"][:, 5].mean(dim=(1, 2))
     assert found.activations[-1] > float(real.max())
-    again = maximize_channel(model, "c3", 5, steps=80, seed=1)  # seeded: the same picture twice
-    assert (again.image == found.image).all()
+    first, again = (maximize_channel(model, "c3", 5, steps=3, seed=1) for _ in range(2))
+    assert (again.image == first.image).all()  # seeded: the same picture twice
 
 
 def test_layers_and_channels_are_checked():

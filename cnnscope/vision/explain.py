@@ -60,12 +60,28 @@ def maximize_channel(
 ) -> Ascent:
     """The input that most excites channel ``channel`` of ``layer``: Adam on the input, L2 and blur."""
     import torch
-    import torch.nn.functional as F
+
+    from cnnscope.analysis import analyze
+    from cnnscope.runtime.device import training_threads
 
     channels = _output_shape(model, layer)[0]
     if not 0 <= channel < channels:
         raise CnnscopeError(f"'{layer}' has channels 0-{channels - 1}, not {channel}")
     model.eval()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(training_threads(analyze(model.spec).total.macs, 1))  # small models: one thread
+    try:
+        return _ascend(model, layer, channel, steps, seed, step_done)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _ascend(
+    model: SpecModel, layer: str, channel: int, steps: int, seed: int, step_done: Callable[[int], None] | None
+) -> Ascent:
+    import torch
+    import torch.nn.functional as F
+
     generator = torch.Generator().manual_seed(seed)
     x = (0.1 * torch.randn(1, *model.spec.input.shape, generator=generator)).requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=0.05)

@@ -1,71 +1,160 @@
 """Pictures in the terminal: true-colour half blocks everywhere, real pixels where the
-terminal speaks a graphics protocol (Kitty's or Sixel), through textual-image."""
+terminal speaks a graphics protocol (Kitty's or Sixel), through textual-image.
+
+A picture is shown at its own size, one pixel to a half cell (or to a screen pixel): never
+stretched to the pane nor smoothed; the pane scrolls instead (both ways), and never wraps.
+Tiles are enlarged by whole numbers and separated by gaps (:func:`tile_grid`).
+"""
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any, TypeAlias
+import math
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from cnnscope.vision.pictures import half_blocks
+from cnnscope.vision.pictures import DIVERGING, colorize, half_blocks, normalize
 
-if TYPE_CHECKING:  # importing textual_image.widget asks the terminal what it supports: never at import time
-    from textual_image.widget import AutoImage, SixelImage
+if TYPE_CHECKING:
+    from cnnscope.tui.terminal import GraphicsWidget
 
-    GraphicsWidget: TypeAlias = type[AutoImage | SixelImage]  # what textual_image.widget.Image is
+GAP = (48, 48, 48)  # between tiles: dark grey, distinct from every colour of the ramps' ends
+MOST_TILE_ROWS = 64  # filters shown in the pane (the caption says so when there are more)
+MOST_INPUTS = 16
+FIGURE_CELLS = 120
 
 
-def graphics_image_widget() -> GraphicsWidget | None:
-    """textual-image's widget class when this terminal shows real pixels, else None.
+def tile_grid(tiles: list[np.ndarray], columns: int, scale: int, gap: int = 1) -> Image.Image:
+    """RGB tiles of one size, each pixel a ``scale`` x ``scale`` square, ``gap`` pixels apart."""
+    tiles = [tile.repeat(scale, axis=0).repeat(scale, axis=1) for tile in tiles]
+    height, width = tiles[0].shape[:2]
+    rows = math.ceil(len(tiles) / columns)
+    canvas = np.empty((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), dtype=np.uint8)
+    canvas[:] = GAP
+    for index, tile in enumerate(tiles):
+        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
+        canvas[top : top + height, left : left + width] = tile
+    return Image.fromarray(canvas)
 
-    Must run before the app starts: textual-image asks the terminal what it supports,
-    which is impossible once Textual owns the screen.
+
+def whole_scale(side: int, at_least: int = 6, at_most: int = 8) -> int:
+    """The whole-number enlargement that makes a tile of ``side`` pixels about ``at_least`` wide."""
+    return max(1, min(at_most, math.ceil(at_least / max(1, side))))
+
+
+def filter_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str, str]:
+    """Filters for the pane: the image, what it shows, and its colour bar (ramp, low, high).
+
+    RGB tiles for a layer on 3 input channels (each stretched to its own range), else a row per
+    filter and a column per input channel on one diverging scale centred on zero.
     """
-    if not (sys.__stdout__ and sys.__stdout__.isatty()):
-        return None
-    try:
-        from textual_image.renderable import Image as Best
-        from textual_image.renderable import SixelImage, TGPImage
-        from textual_image.widget import Image as ImageWidget
-    except Exception:  # an old or broken textual-image: half blocks still work
-        return None
-    return ImageWidget if Best in (SixelImage, TGPImage) else None
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.ndim == 2:  # linear: each row as a strip
+        weight = weight[:, None, None, :]
+    if weight.ndim == 3:  # conv1d: (out, in, k) as 1 x k strips
+        weight = weight[:, :, None, :]
+    total, inputs = weight.shape[0], weight.shape[1]
+    shown = weight[:MOST_TILE_ROWS]
+    more = f" (the first {len(shown)} of {total})" if total > len(shown) else ""
+    scale = whole_scale(max(weight.shape[2:]))
+    if inputs == 3:
+        tiles = [(255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8) for f in shown]
+        columns = max(1, math.ceil(math.sqrt(len(tiles))))
+        grey = np.array([(0, 0, 0), (255, 255, 255)], dtype=np.float64)
+        return (
+            tile_grid(tiles, columns, scale),
+            f"{total} filters{more}, RGB, each on its own range",
+            grey,
+            "low",
+            "high",
+        )
+    used = min(inputs, MOST_INPUTS)
+    bound = float(np.abs(shown[:, :used]).max()) or 1.0
+    tiles = [colorize((f[i] / bound + 1) / 2, DIVERGING) for f in shown for i in range(used)]
+    columns = used if used > 1 else max(1, math.ceil(math.sqrt(len(tiles))))
+    layout = f"a row per filter{more}, a column per input channel" if used > 1 else f"{total} filters{more}"
+    if used < inputs:
+        layout += f" (inputs 1-{used} of {inputs})"
+    return (
+        tile_grid(tiles, columns, scale),
+        f"{layout}, one scale, white = 0",
+        DIVERGING,
+        f"{-bound:.3g}",
+        f"{bound:.3g}",
+    )
 
 
-class Picture(Static):
-    """Shows ``image`` as half blocks with a caption; re-renders when resized."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__("", *args, **kwargs)
-        self.image: Image.Image | None = None
-        self.caption = ""
-
-    def show(self, image: Image.Image | None, caption: str = "") -> None:
-        self.image, self.caption = image, caption
-        self.render_image()
-
-    def render_image(self) -> None:
-        if self.image is None:
-            self.update(self.caption)
-            return
-        width = max(8, (self.size.width or 60) - 2)
-        picture = half_blocks(self.image, width=width)
-        self.update(picture.append(self.caption, style="dim") if self.caption else picture)
-
-    def on_resize(self) -> None:
-        self.render_image()
+def map_image(values: np.ndarray) -> Image.Image:
+    """One activation map, whole-number enlarged to about 64 pixels."""
+    return tile_grid([colorize(normalize(values))], 1, whole_scale(max(values.shape), 64, 64))
 
 
-class GraphicsPicture(Vertical):
-    """The same interface as :class:`Picture`, drawn with a terminal graphics protocol."""
+def colour_bar(ramp: np.ndarray, low: str, high: str, width: int = 24) -> Text:
+    """What the colours mean, in one line: ``low ████ high``."""
+    bar = Text(f"{low} ")
+    for colour in colorize(np.linspace(0, 1, width), ramp):
+        bar.append("█", Style(color=Color.from_rgb(*colour)))
+    bar.append(f" {high}")
+    return bar
+
+
+class Picture(ScrollableContainer):
+    """Shows ``image`` at its own size as half blocks, with a caption; scrolls, never wraps."""
 
     DEFAULT_CSS = """
-    GraphicsPicture { height: auto; }
-    GraphicsPicture > .image { width: 100%; height: auto; max-height: 24; }
+    Picture { height: 1fr; overflow: auto auto; }
+    Picture > .image { width: auto; height: auto; text-wrap: nowrap; }
+    Picture > .caption { width: auto; height: auto; }
+    """
+
+    def __init__(self, fit: bool = False, **kwargs: Any) -> None:
+        """``fit``: shrink a picture wider than the pane to its width (a figure, not tiles to count)."""
+        super().__init__(**kwargs)
+        self.fit = fit
+        self.image: Image.Image | None = None
+        self.caption = ""
+        self.shown_text = Text()  # what is drawn, as text (tests read it)
+        self.shown_caption: str | Text = ""
+
+    def compose(self) -> ComposeResult:  # the caption first: it stays in view however tall the picture
+        yield Static(classes="caption")
+        yield Static(classes="image")
+
+    def show(self, image: Image.Image | None, caption: str | Text = "") -> None:
+        self.image, self.caption = image, str(caption)
+        picture = Text(no_wrap=True, overflow="ignore")
+        if image is not None:
+            # a figure fits the pane (120 cells while the pane has no size yet: a 2,000-pixel-wide PNG
+            # drawn one pixel to a cell would be a million styled cells)
+            pane = self.size.width or FIGURE_CELLS
+            width = min(image.size[0], max(8, pane - 2)) if self.fit else image.size[0]
+            picture = half_blocks(image, width=width)  # unless fitted: one pixel per cell
+            picture.no_wrap, picture.overflow = True, "ignore"
+        self.query_one(".image", Static).update(picture)
+        self.query_one(".caption", Static).update(caption)
+        self.query_one(".image", Static).display = image is not None
+        self.shown_caption = caption
+        self.shown_text = Text.assemble(caption if isinstance(caption, Text) else Text(caption), "\n", picture)
+
+    def on_resize(self) -> None:
+        if self.fit and self.image is not None:
+            self.show(self.image, self.shown_caption)
+
+
+class GraphicsPicture(ScrollableContainer):
+    """The same interface as :class:`Picture`, drawn with a terminal graphics protocol: the
+    widget is sized in cells to hold the image exactly, so the terminal neither scales nor smooths it."""
+
+    DEFAULT_CSS = """
+    GraphicsPicture { height: 1fr; overflow: auto auto; }
+    GraphicsPicture > .caption { width: auto; height: auto; }
     """
 
     def __init__(self, image_widget: GraphicsWidget, **kwargs: Any) -> None:
@@ -75,12 +164,30 @@ class GraphicsPicture(Vertical):
         self.caption = ""
 
     def compose(self) -> ComposeResult:
-        yield self.image_widget(classes="image")
         yield Static(classes="caption")
+        yield self.image_widget(classes="image")
 
-    def show(self, image: Image.Image | None, caption: str = "") -> None:
-        self.image, self.caption = image, caption
+    def show(self, image: Image.Image | None, caption: str | Text = "") -> None:
+        self.image, self.caption = image, str(caption)
         shown = self.query_one(".image", self.image_widget)
+        if image is not None:
+            image, (columns, rows) = _fit_cells(image)
+            shown.styles.width, shown.styles.height = columns, rows
         shown.image = image
         shown.display = image is not None
         self.query_one(".caption", Static).update(caption)
+
+
+def _fit_cells(image: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
+    """``image`` padded to whole cells, and its size in cells."""
+    try:
+        from textual_image._terminal import get_cell_size
+
+        cell = get_cell_size()
+        width, height = cell.width, cell.height
+    except Exception:
+        width, height = 10, 20
+    columns, rows = math.ceil(image.size[0] / width), math.ceil(image.size[1] / height)
+    padded = Image.new("RGB", (columns * width, rows * height), GAP)
+    padded.paste(image.convert("RGB"), (0, 0))
+    return padded, (columns, rows)
