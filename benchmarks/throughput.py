@@ -37,6 +37,27 @@ def images_per_second(model: torch.nn.Module, x: torch.Tensor, device: torch.dev
     return repeats * x.shape[0] / (time.perf_counter() - start)
 
 
+def latency_ms(model: torch.nn.Module, x: torch.Tensor, device: torch.device, repeats: int) -> float:
+    """Median milliseconds of one forward pass: CUDA events on a GPU (no host sync inside the timing)."""
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            if device.type == "cuda":
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                model(x)
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            else:
+                synchronize(device)
+                began = time.perf_counter()
+                model(x)
+                synchronize(device)
+                times.append(1000 * (time.perf_counter() - began))
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -45,6 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="forward passes per round")
     parser.add_argument("--models", nargs="*", default=list(PAIRS))
+    parser.add_argument("--latency", action="store_true", help="also batch-1 latency, spec and torchvision in turn")
     args = parser.parse_args()
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
@@ -70,7 +92,17 @@ def main() -> None:
             ours.append(images_per_second(spec_model, x, device, args.repeats))
             theirs.append(images_per_second(reference, x, device, args.repeats))
         spec_rate, tv_rate = statistics.median(ours), statistics.median(theirs)
-        print(f"{model_name:14} {spec_rate:11.1f} {tv_rate:18.1f} {spec_rate / tv_rate:7.3f}")
+        line = f"{model_name:14} {spec_rate:11.1f} {tv_rate:18.1f} {spec_rate / tv_rate:7.3f}"
+        if args.latency:  # batch 1: the launch-bound case, where per-step Python overhead shows
+            one = x[:1].contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x[:1]
+            spec_ms, tv_ms = [], []
+            for _ in range(args.rounds):
+                spec_ms.append(latency_ms(spec_model, one, device, 10 * args.repeats))
+                tv_ms.append(latency_ms(reference, one, device, 10 * args.repeats))
+            spec_latency, tv_latency = statistics.median(spec_ms), statistics.median(tv_ms)
+            line += f"   batch 1: spec {spec_latency:.3f} ms, torchvision {tv_latency:.3f} ms"
+            line += f", speed ratio {tv_latency / spec_latency:.3f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,46 @@
 """cnnscope: CNN architectures as TOML specs, with every number shown and checkable.
 
-The static side (``cnnscope.spec``, ``cnnscope.analysis``) never imports torch.
+The static side (``cnnscope.spec``, ``cnnscope.analysis``) never imports torch. The package
+imports its parts when first asked for them (``cnnscope.parse``, ``cnnscope.zoo``), so that
+``import cnnscope`` and commands that need little stay near the interpreter's own start-up.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cnnscope import zoo
-from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import CheckpointError, CnnscopeError, DeviceError, SpecError
-from cnnscope.spec import Spec, parse
 
 if TYPE_CHECKING:  # torch is imported by build and load_weights only when they are called
+    from pathlib import Path
+
     from torch.nn import Module
 
+    from cnnscope import zoo
+    from cnnscope.analysis import Analysis, analyze
     from cnnscope.runtime.build import SpecModel
+    from cnnscope.spec import Spec, parse
+
+# name -> the module that defines it, imported on first access (PEP 562)
+_LAZY = {
+    "Analysis": "cnnscope.analysis",
+    "analyze": "cnnscope.analysis",
+    "Spec": "cnnscope.spec",
+    "parse": "cnnscope.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "zoo":
+        return importlib.import_module("cnnscope.zoo")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cnnscope' has no attribute '{name}'")
+
 
 __version__ = "0.1.0"
 __all__ = [
@@ -38,6 +62,8 @@ __all__ = [
 
 def load(target: str | Path) -> Spec:
     """A spec from a zoo name (``"resnet50"``) or a spec file, as ``build`` and the commands take."""
+    from cnnscope import zoo
+
     return zoo.load_target(str(target))
 
 

@@ -176,10 +176,14 @@ def _receptive(effect: Effect, incoming: list[Receptive]) -> Receptive:
     fields = [f for f in incoming if isinstance(f, Field)]
     if len({(len(f.size), f.axes) for f in fields}) > 1:
         return None
-    merged = Field(
-        tuple(max(axis) for axis in zip(*(f.size for f in fields))),
-        tuple(max(axis) for axis in zip(*(f.jump for f in fields))),
-        fields[0].axes,
+    merged = (
+        fields[0]  # one input (most layers): its field as it is, no Fraction comparisons
+        if len(fields) == 1
+        else Field(
+            tuple(max(axis) for axis in zip(*(f.size for f in fields))),
+            tuple(max(axis) for axis in zip(*(f.jump for f in fields))),
+            fields[0].axes,
+        )
     )
     if effect is None:
         return merged

@@ -167,11 +167,12 @@ def replaced_folder(destination: str | Path, earlier_output: Callable[[Path], bo
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700 whatever the umask
             if destination.exists():
                 aside = Path(tempfile.mkdtemp(prefix=f".{destination.name[:200]}.old.", dir=parent))
-                os.replace(destination, aside)  # onto the empty folder just made
             try:
-                os.replace(staging, destination)
-            except BaseException:
                 if aside is not None:
+                    os.replace(destination, aside)  # onto the empty folder just made
+                os.replace(staging, destination)
+            except BaseException:  # Ctrl-C and SIGTERM too: the old folder goes back where it was
+                if aside is not None and not os.path.lexists(destination):
                     os.replace(aside, destination)
                     aside = None
                 raise

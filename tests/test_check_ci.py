@@ -27,10 +27,13 @@ def test_a_folder_is_checked_recursively(cli, tmp_path: Path):
     shutil.copy(SPECS / "lenet5.toml", tmp_path / "lenet5.toml")
     shutil.copy(SPECS / "alexnet.toml", nested / "alexnet.toml")
     (nested / "notes.txt").write_text("not a spec")
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # a package's, not a spec
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     result = cli("check", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert f"ok   {tmp_path / 'lenet5.toml'}" in result.stdout and f"ok   {nested / 'alexnet.toml'}" in result.stdout
-    assert "notes.txt" not in result.output
+    assert "notes.txt" not in result.output and ".venv" not in result.output and "pyproject" not in result.output
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli("check", str(empty)).exit_code == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import typer
 
@@ -89,3 +90,21 @@ def test_load_takes_zoo_names_as_build_does(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside a checkout: no specs/ folder here
     by_name, by_path = cnnscope.load("resnet50"), cnnscope.load(SPECS / "resnet50.toml")
     assert by_name.name == "resnet50" and [n.name for n in by_name.nodes] == [n.name for n in by_path.nodes]
+
+
+def test_train_without_a_terminal_prints_plain_progress_lines(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNSCOPE_HOME", str(tmp_path))
+    result = cli("train", "lenet5", "--epochs", "1", "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^epoch 1: loss \d+\.\d{4}, held-out accuracy \d+\.\d\d%$", result.stderr, re.M)
+
+
+def test_run_without_a_terminal_skips_the_half_block_preview(cli, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("CNNSCOPE_HOME", str(tmp_path))
+    Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+    plain = cli("run", "lenet5", "--image", str(tmp_path / "digit.png"), "--device", "cpu")
+    assert plain.exit_code == 0 and "top-5" in plain.stdout and "▀" not in plain.stdout
+    drawn = cli("run", "lenet5", "--image", str(tmp_path / "digit.png"), "--device", "cpu", "--preview")
+    assert drawn.exit_code == 0 and "▀" in drawn.stdout

@@ -106,6 +106,9 @@ def test_reads_refuse_devices_fifos_and_long_names(tmp_path: Path) -> None:
     start = time.monotonic()
     one_line_error(cnnscope("inspect", str(fifo), cwd=tmp_path), says="not a regular file")
     one_line_error(cnnscope("inspect", "/dev/zero", cwd=tmp_path), says="not a regular file")
+    with open(tmp_path / "huge.toml", "wb") as huge:
+        huge.truncate(17 << 20)  # sparse: 17 MiB of nothing, over the cap for a spec
+    one_line_error(cnnscope("inspect", "huge.toml", cwd=tmp_path), says="allowed for a spec")
     one_line_error(cnnscope("inspect", "x" * 300 + ".toml", cwd=tmp_path), says="too long")
     one_line_error(cnnscope("inspect", "alexnet", "--input", "3x" + "9" * 4400, cwd=tmp_path), says="input size")
     one_line_error(cnnscope("conv", "--padding", "100000", cwd=tmp_path), says="padding")
@@ -214,6 +217,9 @@ def test_torch_commands_refuse_what_would_not_fit_or_hang(tmp_path: Path) -> Non
     one_line_error(cnnscope("export", "lenet5", "--weights", "random.pth", "--out", "x.pth", cwd=tmp_path))
     one_line_error(cnnscope("build", "lenet5", "--device", "cpu:-1", cwd=tmp_path), says="unknown device")
     assert not (tmp_path / "x.pth").exists()
+    home = write(tmp_path, "home-is-a-file", "")
+    one_line_error(cnnscope("train", "lenet5", cwd=tmp_path, env={"CNNSCOPE_HOME": str(home)}), says="CNNSCOPE_HOME")
+    assert home.read_text() == ""
 
 
 def test_wide_linear_layer_is_refused_before_allocating(tmp_path: Path) -> None:
@@ -298,7 +304,11 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(8)  # torch imported, training under way
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and "libtorch" not in maps.read_text(errors="replace"):
+        time.sleep(0.2)  # until torch is loaded: the command is then past its imports
+    time.sleep(1.5)  # building the model and loading the digits
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 143, stderr
@@ -338,3 +348,42 @@ def test_atomic_writes_leave_the_old_file_or_folder_on_any_failure(tmp_path: Pat
     with pytest.raises(CnnscopeError, match="empty"):
         write_bytes_atomically("", b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pth", "run"]
+
+
+def test_resizing_is_bounded_by_the_result_not_the_source():
+    """An 8x1,000,000 strip (under the pixel cap) resized to a 256 shorter side would be 256x32,000,000:
+    only the region under the crop is resized. A model input larger than any image is refused."""
+    from PIL import Image
+
+    from cnnscope.spec import parse
+    from cnnscope.vision.images import ImageError, fit, prepare
+
+    start = time.monotonic()
+    strip = Image.new("L", (1_000_000, 8), 200)
+    assert fit(strip, (224, 224), 256).size == (224, 224)
+    assert fit(Image.new("RGB", (64, 48)), (32, 32), 100_000_000).size == (32, 32)  # resize = 10^8
+    assert time.monotonic() - start < 5
+    huge = parse(
+        'input = [3, 60000, 60000]\nlayers = [{type = "global_avgpool"}]\n[preprocess]\nresize = 60000\n',
+        path="huge.toml",
+    )
+    with pytest.raises(ImageError, match="more than"):
+        prepare(Image.new("RGB", (64, 64)), huge)
+
+
+def test_a_bug_is_one_line_that_says_so(monkeypatch, capsys):
+    """What no check foresaw is still no traceback: exit 3 and a line asking for a report."""
+    import cnnscope.cli.static
+    from cnnscope.cli.entry import INTERNAL, run
+
+    def broken(*args, **kwargs):
+        raise ValueError("something no check foresaw")
+
+    monkeypatch.setattr(cnnscope.cli.static, "analyze_target", broken)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run(["inspect", "alexnet"]) == INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    message = capsys.readouterr().err.strip()
+    assert message.count("\n") == 0 and "internal error: ValueError: something no check foresaw" in message

@@ -67,6 +67,9 @@ def test_torch_commands_name_the_extra(args, tmp_path):
     assert not (ROOT / "never.safetensors").exists()
 
 
-def test_a_missing_image_is_reported_before_torch_loads():
+def test_missing_files_are_reported_before_torch_loads():
     result = lean("run", "lenet5", "--image", "no/such/picture.png")  # torch is not even there
     assert result.returncode == 2 and "no/such/picture.png" in result.stderr and "torch" not in result.stderr
+    for command in ("build", "verify"):
+        result = lean(command, "lenet5", "--weights", "no/such/weights.pth")
+        assert result.returncode == 2 and "no/such/weights.pth" in result.stderr and "torch" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def row(app, name):
 def text_of(widget) -> str:
     """What a Static shows, as plain text."""
     console = Console(width=200, record=True, file=io.StringIO())
-    console.print(widget.content)
+    console.print(getattr(widget, "shown_text", None) or widget.content)  # a Picture keeps what it drew
     return console.export_text()
 
 
@@ -146,7 +147,7 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         screen = app.screen
         assert isinstance(screen, ModelScreen) and screen.query_one("#tabs").active == "activations"
         predictions = text_of(screen.query_one("#predictions"))
-        assert "digit.png" in predictions and "1. " in predictions and "random initial weights" in predictions
+        assert "digit.png" in predictions and "1. " in predictions and "weights: random" in predictions
         picture = screen.query_one("#activation-picture", Picture)
         assert "▀" in text_of(picture) and "c1: channel 1/6 (28x28)" in picture.caption
         await pilot.press("right_square_bracket")
@@ -179,19 +180,119 @@ async def test_filters_show_the_trained_lenet_by_default(cli):
         assert "▀" in text_of(picture)
 
 
-SNAPSHOT_SIZE = (120, 34)
+SNAPSHOT_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
-def test_snapshot_model_screen(snap_compare):
-    assert snap_compare(CnnscopeApp("googlenet"), terminal_size=SNAPSHOT_SIZE, press=["down", "down"])
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES)
+def test_snapshot_model_screen(snap_compare, size):
+    assert snap_compare(CnnscopeApp("googlenet"), terminal_size=size, press=["down", "down"])
 
 
-def test_snapshot_picker(snap_compare):
-    assert snap_compare(CnnscopeApp(folder=Path("/nonexistent")), terminal_size=SNAPSHOT_SIZE)
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES)
+def test_snapshot_picker(snap_compare, size):
+    assert snap_compare(CnnscopeApp(folder=Path("/nonexistent")), terminal_size=size)
 
 
-def test_snapshot_help(snap_compare):
-    assert snap_compare(CnnscopeApp("resnet18"), terminal_size=(80, 24), press=["question_mark"])
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES)
+def test_snapshot_help(snap_compare, size):
+    assert snap_compare(CnnscopeApp("resnet18"), terminal_size=size, press=["question_mark"])
+
+
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES)
+def test_snapshot_open_image(snap_compare, size, tmp_path, monkeypatch):
+    folder = tmp_path / "pictures"
+    (folder / "digits").mkdir(parents=True)
+    (folder / "cat.jpg").write_bytes(b"")
+    monkeypatch.chdir(folder)  # the dialog lists the working folder: the same one on every run
+    assert snap_compare(CnnscopeApp("lenet5"), terminal_size=size, press=["o"])
+
+
+def inside(widget, size) -> bool:
+    """The widget is drawn whole on a screen of ``size``."""
+    region = widget.region
+    return region.width > 0 and region.height > 0 and region.right <= size[0] and region.bottom <= size[1]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_small_terminals_keep_help_quit_and_whole_columns(size):
+    app = CnnscopeApp("googlenet_tv")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        keys = {key.key: key for key in app.screen.query("FooterKey")}
+        assert inside(keys["question_mark"], size) and inside(keys["q"], size)
+        table = app.screen.query_one(LayerTable)
+        shown = [column.label.plain for column in table.columns.values()]
+        assert shown[:2] == ["Layer", "Output"]
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.scrollable_content_region.width  # no column cut at the edge
+        assert len(shown) >= (6 if size[0] >= 200 else 2)  # the columns that fit, whole
+        outline = app.screen.query_one("#outline", GraphOutline)
+        if size[0] >= 120:  # the outline takes a share of the terminal, not a fixed width
+            assert outline.display and outline.region.width == max(24, min(56, int(size[0] * 0.22)))
+        for key, dialog in (("question_mark", "#help"), ("o", "#open-image")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert inside(app.screen.query_one(dialog), size), (key, app.screen.query_one(dialog).region)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, ModelScreen)
+
+
+async def test_picker_keys_do_what_the_help_says():
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("m")  # the model list over the open model
+        await pilot.pause()
+        search = app.screen.query_one("#search")
+        models = app.screen.query_one("#models")
+        assert app.focused is models  # ? and q work at once
+        keys = {key.key for key in app.screen.query("FooterKey")}
+        assert {"question_mark", "q"} <= keys
+        await pilot.press(*"squeeze")  # typing goes to the search box, where q is a letter, not quit
+        assert app.focused is search
+        assert search.value == "squeeze" and app.is_running
+        await pilot.press(*"zzz")
+        await pilot.pause()
+        assert models.option_count == 1 and "no matches for 'squeezezzz'" in str(models.get_option_at_index(0).prompt)
+        await pilot.press("enter")  # nothing to open
+        await pilot.pause()
+        assert app.screen.query_one("#search") is search
+        search.value = "resnet"
+        await pilot.pause()
+        await pilot.press("down")  # from the search box into the list
+        assert app.focused is models and models.highlighted is not None
+        await pilot.press("escape")  # from the list: back to the model open before
+        await pilot.pause()
+        assert isinstance(app.screen, ModelScreen) and app.screen.spec.name == "lenet5"
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press(*"alexnet", "escape")  # escape leaves the search box for the list
+        assert app.focused is app.screen.query_one("#models")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelScreen) and app.screen.spec.name.startswith("alexnet")
+        assert len(app.screen_stack) == 2  # the model replaced the one before, not stacked on it
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press("escape", "q")  # q in the list quits
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_escape_leaves_the_input_size_field_unchanged():
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#input-size")
+        await pilot.press("i")
+        assert app.focused is box and box.value == "1x32x32"  # i focuses the field and is not typed into it
+        await pilot.press("4", "escape")
+        assert app.focused is app.screen.query_one(LayerTable) and box.value == "1x32x32"
+        await pilot.press("i", "i")
+        assert box.value == "i"  # the first i selects the size, a second one is text: the field has the keys
+        await pilot.press("escape")
+        assert box.value == "1x32x32" and row(app, "c1")["output"] == "6x28x28"
 
 
 async def test_graphics_protocol_pictures_through_textual_image():
@@ -206,7 +307,7 @@ async def test_graphics_protocol_pictures_through_textual_image():
         await settle(app, pilot)
         picture = app.screen.query_one("#filter-picture")
         assert picture.query_one(".image").image is not None
-        assert "c1: 6x1x5x5" in picture.caption and "random initial weights" in picture.caption
+        assert "c1: 6x1x5x5" in picture.caption and "weights: random" in picture.caption
 
 
 async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
@@ -228,3 +329,106 @@ async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
         # four paths on four lanes, three branching off the input, joined by the concat
         assert sum(label.startswith("├") for label in labels) == 3, labels
         assert any(label.startswith("● ┘ ┘ ┘ output") for label in labels), labels
+
+
+@pytest.fixture
+def slow_build(monkeypatch):
+    """Holds the model build (torch import and build) until the test lets it go."""
+    import threading
+
+    release = threading.Event()
+    build = ModelScreen._build
+
+    def held(self):
+        release.wait(timeout=60)
+        return build(self)
+
+    monkeypatch.setattr(ModelScreen, "_build", held)
+    yield release
+    release.set()
+
+
+async def test_filters_show_what_is_known_at_once_and_keys_never_wait(slow_build):
+    pytest.importorskip("torch")
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        picture = app.screen.query_one("#filter-picture", Picture)
+        assert "c1: conv2d, 156 params" in picture.caption and "building the model" in picture.caption
+        await pilot.press("down", "down")  # the build is still held: the keys are answered anyway
+        assert app.screen.selected == "c3" and "c3: conv2d, 2,416 params" in picture.caption
+        slow_build.set()
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert "c3: 16x6x5x5" in picture.caption and picture.image is not None
+
+
+async def test_opening_an_image_shows_progress_and_stays_responsive(tmp_path, slow_build):
+    pytest.importorskip("torch")
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.screen.run_image(str(image))
+        await pilot.pause()
+        assert "digit.png: importing torch and building the model" in text_of(app.screen.query_one("#predictions"))
+        await pilot.press("down")
+        assert app.screen.selected == "s2"
+        slow_build.set()
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert "1. " in text_of(app.screen.query_one("#predictions"))
+
+
+def test_pane_pictures_are_whole_number_enlargements_with_gaps():
+    from cnnscope.tui.widgets.picture import GAP, filter_image
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(6, 1, 5, 5))
+    image, what, *_ = filter_image(weight)
+    pixels = np.asarray(image)
+    # six 5x5 filters, each pixel a 2x2 square, three to a row, one pixel apart
+    assert image.size == (3 * 10 + 2, 2 * 10 + 1) and "6 filters" in what
+    first = pixels[:10, :10]
+    assert (first[0::2, 0::2] == first[1::2, 1::2]).all()  # squares, not smoothed
+    assert len({tuple(p) for p in first.reshape(-1, 3)}) == len({tuple(p) for p in first[::2, ::2].reshape(-1, 3)})
+    assert (pixels[:, 10] == GAP).all() and (pixels[10, :] == GAP).all()  # the gaps
+
+
+async def test_the_picture_pane_shows_pixels_one_to_a_cell_and_scrolls():
+    pytest.importorskip("torch")
+    app = CnnscopeApp("resnet18")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.screen.query_one(LayerTable).move_cursor(
+            row=app.screen.query_one(LayerTable).get_row_index("layer1.0.conv1")
+        )
+        await pilot.press("f")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        picture = app.screen.query_one("#filter-picture", Picture)
+        assert picture.image is not None
+        rows = [line for line in text_of(picture.query_one(".image")).splitlines() if line.strip()]
+        assert len(rows) == math.ceil(picture.image.size[1] / 2)  # one line per two pixel rows: nothing wrapped
+        assert {len(line.rstrip()) for line in rows} == {picture.image.size[0]}  # a pixel per cell, not stretched
+        assert picture.virtual_size.height > picture.region.height  # taller than the pane: it scrolls
+
+
+def test_the_macs_chart_has_an_axis_marks_the_selection_and_names_the_heaviest():
+    from cnnscope.analysis import analyze
+    from cnnscope.report.numbers import si
+    from cnnscope.tui.widgets.cost_chart import chart
+    from cnnscope.zoo import load_target
+
+    analysis = analyze(load_target("lenet5"))
+    names = [r.name for r in analysis.layers]
+    macs = [r.cost.macs for r in analysis.layers]
+    heaviest = max(analysis.layers, key=lambda r: r.cost.macs)  # c3: 16*10*10 * 6*5*5 = 240,000
+    assert heaviest.name == "c3" and heaviest.cost.macs == 16 * 10 * 10 * 6 * 5 * 5
+    lines = chart(names, macs, "c5", width=60).plain.splitlines()
+    assert lines[0].startswith("MACs per layer  heaviest: c3 58%")  # 240,000 of 416,520
+    assert lines[1].strip().startswith(f"{si(240_000)} ┤") and lines[3].strip().startswith("0 ┤")
+    axis = lines[4]
+    column = axis.index("└") + 1 + names.index("c5")
+    assert axis[column] == "▲" and "c5 48.00K (12%)" in axis

@@ -38,7 +38,7 @@ def digit_png(path: Path, index: int = 0, ink_on_paper: bool = True) -> int:
 
 def test_run_on_a_real_photo_saves_everything(cli, tmp_path):
     save = tmp_path / "out"
-    result = cli("run", "resnet18", "--image", str(CHINA), "--save", str(save), "--device", "cpu")
+    result = cli("run", "resnet18", "--image", str(CHINA), "--save", str(save), "--device", "cpu", "--preview")
     assert result.exit_code == 0, result.output
     assert "weights: random" in result.stdout and "mean nothing" in result.stdout
     assert "top-5" in result.stdout and "▀" in result.stdout

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 import typer.core
-from rich.console import Console
 
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import CnnscopeError, missing_torch_extra
 from cnnscope.spec import Spec
 from cnnscope.spec.sizes import resize
 from cnnscope.zoo import load_target
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _Command(typer.core.TyperCommand):
@@ -70,12 +72,36 @@ def _usable_streams() -> None:
 
 
 _usable_streams()
-# User text (names, titles, paths, labels) is printed literally: no rich markup, no :emoji: codes.
-# Piped output is read in files and pagers, not squeezed into 80 columns (COLUMNS still wins).
-out = Console(
-    highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150
-)
-err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: commands that print only JSON or plain lines never import
+    rich (a fifth of a cold ``cnnscope inspect --json``). Attribute access goes to the Console."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            # User text (names, titles, paths, labels) is printed literally: no rich markup, no :emoji:
+            # codes. Piped output is read in files and pagers, not squeezed into 80 columns (COLUMNS wins).
+            stream = sys.stderr if self._stderr else sys.stdout
+            width = None if self._stderr or stream.isatty() or "COLUMNS" in os.environ else 150
+            self._console = Console(stderr=self._stderr, highlight=False, markup=False, emoji=False, width=width)
+        return getattr(self._console, name)
+
+    def __enter__(self) -> Any:  # rich's Live and Progress hold their console in `with` blocks
+        return self.__getattr__("__enter__")()
+
+    def __exit__(self, *exc: object) -> None:
+        self.__getattr__("__exit__")(*exc)
+
+
+out = cast("Console", _LazyConsole(stderr=False))
+err = cast("Console", _LazyConsole(stderr=True))
 
 Target = Annotated[
     str, typer.Argument(metavar="TARGET", help="A zoo name (see `cnnscope list`) or the path of a .toml spec.")

@@ -6,9 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from cnnscope.cli.app import Target, app, err, fail, load_spec, out
 from cnnscope.cli.model import WeightsOption
@@ -16,8 +13,9 @@ from cnnscope.errors import CnnscopeError
 from cnnscope.layers.sliding import Axis
 from cnnscope.vision.examples import LECTURE_IMAGE, LECTURE_KERNEL, POOL_EXAMPLE
 
-if TYPE_CHECKING:  # numpy loads inside the demo commands only, to keep every other command fast
+if TYPE_CHECKING:  # numpy and rich load inside the demo commands only, to keep every other command fast
     import numpy as np
+    from rich.console import Group
 
 
 PANEL = "The lecture's demos"
@@ -26,6 +24,10 @@ SOBEL_PIXELS = 16_000_000  # about 800 MB of gradients; larger pictures are resi
 
 def matrix_table(title: str, matrix: np.ndarray, highlight: np.ndarray | None = None) -> Group:
     """A titled matrix; ``highlight`` marks cells in reverse video."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_header=False, box=None, padding=(0, 1))
     for _ in range(matrix.shape[1]):
         table.add_column(justify="right")
@@ -178,19 +180,14 @@ def maximize_command(
         _maximize_channel(target, weights, save, layer, channel, steps, seed)
         return
     try:
-        from cnnscope.runtime.build import build
-        from cnnscope.runtime.home import weights_for
-        from cnnscope.runtime.weights import load_weights
+        from cnnscope.runtime.opening import open_model
         from cnnscope.vision import demos
         from cnnscope.vision.pictures import filter_grid, half_blocks
 
         if save is not None and not save.strip():
             raise CnnscopeError("--save needs a folder name")
         spec = load_spec(target)
-        model = build(spec)
-        source = weights_for(spec.name, weights)
-        if source:
-            load_weights(model, source)
+        model, chosen_weights = open_model(spec, weights)  # asked-for, else trained, else random
         first = next((n for n in spec.nodes if n.layer.has_units), None)
         if first is None:
             raise CnnscopeError(f"{spec.name} has no conv or linear layer")
@@ -212,10 +209,7 @@ def maximize_command(
                 grid.save(temporary, format="PNG")
     except CnnscopeError as exc:
         fail(exc)
-    out.print(
-        f"{spec.name}.{first.name}: {inputs.shape[0]} units, weights "
-        + (source if source else "random (train the model or pass --weights for learned ones)")
-    )
+    out.print(f"{spec.name}.{first.name}: {inputs.shape[0]} units, {chosen_weights.note}", markup=False)
     out.print(half_blocks(grid, width=min(96, out.width - 1)))
     if save:
         out.print(f"saved {Path(save) / 'units.png'}")
@@ -228,19 +222,14 @@ def _maximize_channel(
     try:
         from rich.progress import Progress
 
-        from cnnscope.runtime.build import build
-        from cnnscope.runtime.home import weights_for
-        from cnnscope.runtime.weights import load_weights
+        from cnnscope.runtime.opening import open_model
         from cnnscope.vision.explain import maximize_channel, spatial_layer
         from cnnscope.vision.pictures import filter_grid, half_blocks
 
         if save is not None and not save.strip():
             raise CnnscopeError("--save needs a folder name")
         spec = load_spec(target)
-        model = build(spec)
-        source = weights_for(spec.name, weights)
-        if source:
-            load_weights(model, source)
+        model, chosen_weights = open_model(spec, weights)  # asked-for, else trained, else random
         name = spatial_layer(model, layer)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task(f"gradient ascent on {name}, channel {channel}", total=steps)
@@ -261,8 +250,7 @@ def _maximize_channel(
         fail(exc)
     out.print(
         f"{spec.name}.{name}, channel {channel}: mean activation {found.activations[0]:.3g} -> "
-        f"{found.activations[-1]:.3g} in {steps} steps (seed {seed}), weights "
-        + (source if source else "random (train the model or pass --weights for learned ones)"),
+        f"{found.activations[-1]:.3g} in {steps} steps (seed {seed}), {chosen_weights.note}",
         markup=False,
     )
     out.print(half_blocks(grid, width=min(64, out.width - 1)))

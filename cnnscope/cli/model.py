@@ -30,14 +30,26 @@ WeightsOption = Annotated[
 PANEL = "Torch models"
 
 
+def _check_weights(weights: str | None) -> None:
+    """A mistyped --weights is reported at once, not after torch's seconds of loading."""
+    if weights:
+        from pathlib import Path
+
+        from cnnscope.errors import CheckpointError, require_file
+
+        require_file(Path(weights), "a checkpoint", CheckpointError)
+
+
 def _prepare(
-    target: str, input_size: str | None, weights: str | None, device: str, batch: int = 1
+    target: str, input_size: str | None, weights: str | None, device: str, batch: int = 1, init: bool = True
 ) -> tuple[SpecModel, torch.device]:
     """Spec -> model on its device, with weights; a spinner while torch loads and builds.
+    ``init=False``: no random weights (a check of shapes and arithmetic), see ``build``.
 
     What does not fit in the device's free memory (float32 weights and a forward pass of ``batch``)
     is refused with the numbers before anything is allocated.
     """
+    _check_weights(weights)
     with err.status("importing torch and building the model..."):
         from cnnscope.runtime.build import build
         from cnnscope.runtime.device import resolve_device
@@ -47,7 +59,7 @@ def _prepare(
         spec = load_spec(target, input_size)
         chosen = resolve_device(device)
         check_model_fits(spec, chosen, batch)
-        model = build(spec).eval()
+        model = build(spec, init=init, device=chosen).eval()
         if weights:
             load_weights(model, weights)
         return model.to(chosen), chosen
@@ -72,6 +84,7 @@ def build_command(
 ) -> None:
     """Build the model, run one forward pass and check it against the static numbers."""
     try:
+        _check_weights(weights)
         import torch
 
         from cnnscope.runtime.device import resolve_dtype, synchronize
@@ -137,11 +150,12 @@ def verify_command(
 ) -> None:
     """Run the model once and compare every layer's shape, the params and the MACs with the static engine."""
     try:
+        _check_weights(weights)
         from cnnscope.runtime.device import resolve_dtype
         from cnnscope.runtime.verify import verify
 
         precision = resolve_dtype(dtype)
-        model, chosen = _prepare(target, input_size, weights, device)
+        model, chosen = _prepare(target, input_size, weights, device, init=False)
         result = verify(model.to(precision), chosen, dtype=precision)
     except CnnscopeError as exc:
         fail(exc)

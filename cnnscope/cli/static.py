@@ -202,13 +202,23 @@ class OutputFormat(StrEnum):
     github = "github"
 
 
+# .toml files in a project folder that are other tools' configuration, never specs (`cnnscope check .`)
+TOOL_CONFIGS = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml", "uv.toml", "Cargo.toml", "pixi.toml"})
+
+
 def spec_targets(paths: list[str]) -> list[str]:
-    """Files and zoo names as given; a folder becomes the .toml files under it, recursively, sorted."""
+    """Files and zoo names as given; a folder becomes the .toml files under it, recursively, sorted,
+    outside hidden folders (.git, .venv: a virtual environment holds packages' own .toml files) and
+    other tools' configuration files."""
     targets: list[str] = []
     for target in paths:
         folder = Path(target)
         if folder.is_dir():
-            targets.extend(str(path) for path in sorted(folder.rglob("*.toml")) if path.is_file())
+            found = sorted(folder.rglob("*.toml"))
+            hidden = [path for path in found if any(p.startswith(".") for p in path.relative_to(folder).parts[:-1])]
+            targets.extend(
+                str(path) for path in found if path.is_file() and path not in hidden and path.name not in TOOL_CONFIGS
+            )
         else:
             targets.append(target)
     return targets

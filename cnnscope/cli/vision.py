@@ -46,6 +46,10 @@ def run_command(
     ] = None,
     layer: Annotated[str | None, typer.Option("--layer", help="Layer to preview (default: the first conv).")] = None,
     labels: Annotated[str | None, typer.Option("--labels", help="File of class names, one per line.")] = None,
+    preview: Annotated[
+        bool | None,
+        typer.Option("--preview/--no-preview", help="Draw the layer's maps as half blocks (default: at a terminal)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
@@ -59,10 +63,8 @@ def run_command(
             require_file(Path(weights), "a checkpoint", CheckpointError)
         with _progress() as progress:
             task = progress.add_task("importing torch", total=4)
-            from cnnscope.runtime.build import build
             from cnnscope.runtime.device import resolve_device, resolve_dtype
-            from cnnscope.runtime.home import weights_for
-            from cnnscope.runtime.weights import load_weights
+            from cnnscope.runtime.opening import open_model
             from cnnscope.vision.labels import class_names
             from cnnscope.vision.run import run_image, save_run
 
@@ -73,17 +75,14 @@ def run_command(
             from cnnscope.runtime.memory import check_model_fits
 
             check_model_fits(spec, chosen, keep_activations=True)  # run keeps every layer's output
-            progress.update(task, advance=1, description="building the model")
-            model = build(spec).eval()
-            source = weights_for(spec.name, weights)
-            progress.update(task, advance=1, description=f"loading {source}" if source else "random weights")
-            if source:
-                load_weights(model, source)
+            progress.update(task, advance=1, description="building the model and loading its weights")
+            model, chosen_weights = open_model(spec, weights)  # asked-for, else trained, else random
+            source = chosen_weights.source
+            progress.update(task, advance=1, description=chosen_weights.note)
             model = model.to(chosen, resolve_dtype(dtype))
             progress.update(task, advance=1, description=f"running {image}")
             result = run_image(model, image, chosen, top, class_names(spec, labels))
-            random_note = "weights: random (no --weights): outputs and predictions mean nothing"
-            note = f"weights: {source}" if source else random_note
+            note = chosen_weights.note
             if layer is not None and layer not in result.activations:
                 from cnnscope.errors import did_you_mean
 
@@ -125,7 +124,8 @@ def run_command(
         out.print(table)
     else:
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
-    _preview(model, result, layer)
+    if preview if preview is not None else out.is_terminal:  # in a log, 48 lines of uncoloured blocks say nothing
+        _preview(model, result, layer)
     if written:
         out.print(f"saved {len(written)} files to {str(save).rstrip('/') or save}/ (summary.md lists them)")
 
@@ -184,11 +184,10 @@ def train_command(
             task = progress.add_task(f"training on {len(data.train_y)} digits", total=epochs)
 
             def report(epoch: int, loss: float, test_accuracy: float) -> None:
-                progress.update(
-                    task,
-                    completed=epoch,
-                    description=f"epoch {epoch}: loss {loss:.4f}, held-out accuracy {test_accuracy:.2%}",
-                )
+                line = f"epoch {epoch}: loss {loss:.4f}, held-out accuracy {test_accuracy:.2%}"
+                progress.update(task, completed=epoch, description=line)
+                if not err.is_terminal:  # a log file or CI: no progress bar is drawn, so one plain line per epoch
+                    err.print(line, markup=False)
 
             accuracy = train(model, data, epochs, seed=seed, max_steps=steps, on_epoch=report)
         metadata = {"spec": spec.name, "test_accuracy": f"{accuracy:.4f}", "test_images": str(len(data.test_y))}
@@ -212,6 +211,9 @@ def tui_command(
     from pathlib import Path
 
     from cnnscope.tui.app import CnnscopeApp
-    from cnnscope.tui.widgets.picture import graphics_image_widget
+    from cnnscope.tui.terminal import graphics_widget, probe
 
-    CnnscopeApp(target, image, weights, Path(folder) if folder else None, graphics_image_widget()).run()
+    terminal = probe()  # before the app reads the keyboard; keys typed meanwhile are replayed to it
+    CnnscopeApp(
+        target, image, weights, Path(folder) if folder else None, graphics_widget(terminal), terminal.typed
+    ).run()

@@ -3,10 +3,10 @@ repeated submodules written once as a block (see :mod:`cnnscope.importer.fold`).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from cnnscope.layers import Layer, Shape
+from cnnscope.layers.base import REQUIRED
 from cnnscope.spec import INPUT
 
 
@@ -25,12 +25,12 @@ def toml_value(value: Any) -> str:
 
 def changed_keys(cls: type[Layer], keys: dict[str, Any]) -> dict[str, Any]:
     """``keys`` without those that equal the type's defaults (once both are parsed)."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in cls.keys}
     kept = {}
     for name, value in keys.items():
         f = fields[name]
-        parse = f.metadata["parse"]
-        has_default = f.default is not dataclasses.MISSING and f.default is not None
+        parse = f.parse
+        has_default = f.default is not REQUIRED and f.default is not None
         if has_default and isinstance(value, (int, float, str, list)) and parse(value, cls) == parse(f.default, cls):
             continue
         if f.default is None and value is None:

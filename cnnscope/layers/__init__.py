@@ -1,7 +1,7 @@
 """The layer types a spec can use, one registry for all of them.
 
-To add a layer type, write a frozen dataclass subclass of :class:`Layer` with
-``@register`` in the module of its family (sliding, dense, elementwise, structure):
+To add a layer type, write a subclass of :class:`Layer` (keys declared with ``key``, as
+a frozen dataclass's fields) with ``@register`` in the module of its family (sliding, dense, elementwise, structure):
 its keys, shape rule, costs, receptive-field effect, explanation, peer counts and
 torch module all live in that class, and specs, the engine, every report, the
 runtime and the TUI know it from there. ``tests/test_registry.py`` checks that it

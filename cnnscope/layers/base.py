@@ -1,23 +1,22 @@
 """What every layer type provides, and how a TOML table becomes a validated layer.
 
-A layer type is a frozen dataclass whose fields are its TOML keys. Each field carries
-a parser in its metadata (see :func:`key`), so validation, defaults and error messages
-come from one declaration. Everything else the project knows about a type is a method
-or class attribute of it: the engine's shape rule and costs, the receptive-field
-effect, the arithmetic ``--explain`` shows, the torch module it builds, how each peer
-tool counts it, and the capabilities the TUI and ``run`` ask about. No list of type
-names is kept anywhere else; ``tests/test_registry.py`` walks :data:`LAYER_TYPES` and
-fails when a type lacks any of these.
+A layer type is a frozen record (a subclass of :class:`Layer`, declared as a frozen dataclass
+is) whose fields are its TOML keys. Each key carries its parser (see :func:`key`), so
+validation, defaults and error messages come from one declaration. Everything else the
+project knows about a type is a method or class attribute of it: the engine's shape rule
+and costs, the receptive-field effect, the arithmetic ``--explain`` shows, the torch module
+it builds, how each peer tool counts it, and the capabilities the TUI and ``run`` ask
+about. No list of type names is kept anywhere else; ``tests/test_registry.py`` walks
+:data:`LAYER_TYPES` and fails when a type lacks any of these.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, dataclass_transform
 
 from cnnscope.errors import SpecError, did_you_mean
 
@@ -25,6 +24,10 @@ if TYPE_CHECKING:  # torch is imported only where a model is built
     from torch import nn
 
 Shape = tuple[int, ...]
+
+
+class FrozenError(AttributeError):
+    """A layer's keys cannot change once it is built (as ``dataclasses.FrozenInstanceError``)."""
 
 
 @dataclass(frozen=True)
@@ -162,14 +165,46 @@ class Cells:
 Parser = Callable[[Any, "type[Layer]"], Any]
 
 
-def key(parse: Parser, default: Any = dataclasses.MISSING, doc: str = "") -> Any:
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # the default of a key that a spec must give
+
+
+class Key:
+    """One TOML key of a layer type, as :func:`key` declares it: parser, default and meaning."""
+
+    __slots__ = ("default", "doc", "name", "parse")
+
+    def __init__(self, parse: Parser, default: Any, doc: str) -> None:
+        self.name = ""  # set when the class is created
+        self.parse = parse
+        self.default = default
+        self.doc = doc
+
+    def __repr__(self) -> str:
+        return f"Key({self.name!r}, default={self.default!r})"
+
+
+def key(parse: Parser, default: Any = REQUIRED, doc: str = "") -> Any:
     """Declare a TOML key of a layer: its parser, default and one-line meaning."""
-    return dataclasses.field(default=default, metadata={"parse": parse, "doc": doc})
+    return Key(parse, default, doc)
 
 
-@dataclass(frozen=True)
+@dataclass_transform(frozen_default=True)
 class Layer:
-    """Base of all layer types. Subclasses are dataclasses registered in ``layers/__init__``."""
+    """Base of all layer types: each subclass is a frozen record of its keys, registered in ``layers/__init__``.
+
+    A subclass declares its keys as annotated class attributes set with :func:`key`, as a frozen
+    dataclass would, and gets what ``@dataclass(frozen=True)`` gives (keyword or positional
+    ``__init__``, equality, hash, repr, no assignment) from the methods below, shared by all
+    types instead of generated for each: creating some sixty dataclasses took most of
+    ``import cnnscope``. :attr:`keys` lists the keys in order (base class keys first).
+    """
+
+    keys: ClassVar[tuple[Key, ...]] = ()
 
     type_name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
@@ -190,7 +225,7 @@ class Layer:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
         """Validate the TOML keys of one layer and build it."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
+        known = {f.name: f for f in cls.keys}
         values: dict[str, Any] = {}
         for name, raw in config.items():
             if name not in known:
@@ -199,26 +234,89 @@ class Layer:
                     hint=did_you_mean(name, known) or f"its keys are: {', '.join(known) or 'none'}",
                 )
             try:
-                values[name] = known[name].metadata["parse"](raw, cls)
+                values[name] = known[name].parse(raw, cls)
             except ValueError as exc:
                 raise SpecError(f"{name} = {_show(raw)}: {exc}") from None
         for name, f in known.items():
             if name in values:
                 continue
-            if f.default is dataclasses.MISSING:
-                raise SpecError(f"{cls.type_name} needs '{name}' ({f.metadata['doc']})")
+            if f.default is REQUIRED:
+                raise SpecError(f"{cls.type_name} needs '{name}' ({f.doc})")
             if f.default is not None:  # defaults are written as in TOML: normalise them too
-                values[name] = f.metadata["parse"](f.default, cls)
+                values[name] = f.parse(f.default, cls)
         return cls(**values)
 
     @classmethod
     def keys_doc(cls) -> list[tuple[str, str, str]]:
         """(key, default, meaning) for each key, for ``cnnscope types``."""
-        rows = []
-        for f in dataclasses.fields(cls):
-            default = "required" if f.default is dataclasses.MISSING else _show(f.default)
-            rows.append((f.name, default, f.metadata["doc"]))
-        return rows
+        return [(f.name, "required" if f.default is REQUIRED else _show(f.default), f.doc) for f in cls.keys]
+
+    # --- the frozen record: what @dataclass(frozen=True) would generate, once for all types ---
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        keys = {f.name: f for f in cls.keys}  # the base classes' keys first, as dataclasses orders them
+        # (not inspect.get_annotations: inspect alone costs a tenth of `import cnnscope`)
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+            if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            declared = cls.__dict__.get(name, REQUIRED)
+            if not isinstance(declared, Key):
+                raise TypeError(f"{cls.__name__}.{name}: declare the key with key(parser, default, doc)")
+            declared.name = name
+            keys[name] = declared
+            if declared.default is REQUIRED:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, declared.default)
+        required_after_default = False
+        for f in keys.values():
+            if f.default is REQUIRED and required_after_default:
+                raise TypeError(f"{cls.__name__}: required key '{f.name}' follows a key with a default")
+            required_after_default = required_after_default or f.default is not REQUIRED
+        cls.keys = tuple(keys.values())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        keys = self.keys
+        if len(args) > len(keys):
+            raise TypeError(f"{type(self).__name__} takes {len(keys)} arguments, {len(args)} were given")
+        values = self.__dict__
+        used = 0
+        for i, f in enumerate(keys):
+            if i < len(args):
+                if f.name in kwargs:
+                    raise TypeError(f"{type(self).__name__} got two values for '{f.name}'")
+                values[f.name] = args[i]
+            elif f.name in kwargs:
+                values[f.name] = kwargs[f.name]
+                used += 1
+            elif f.default is not REQUIRED:
+                values[f.name] = f.default
+            else:
+                raise TypeError(f"{type(self).__name__} is missing '{f.name}'")
+        if used != len(kwargs):
+            unknown = sorted(set(kwargs) - {f.name for f in keys})
+            raise TypeError(f"{type(self).__name__} has no key {', '.join(map(repr, unknown))}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, f.name) for f in self.keys])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self._values() == other._values()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.keys)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenError(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenError(f"cannot delete field '{name}'")
 
     @classmethod
     def example_line(cls) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import SpecError
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class Linear(Layer):
     """Fully connected layer; like torch, it acts on the last axis."""
 
@@ -108,7 +106,6 @@ class Linear(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Embedding(Layer):
     """Word vectors looked up for each token; output is dim x length (channels first)."""
 

@@ -9,7 +9,6 @@ inference batch norm (scale and shift), 2 * size + 3 for local response normalis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cnnscope.errors import SpecError
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-@dataclass(frozen=True)
 class Activation(Layer):
     """A function applied to every element; usable as a layer or as ``act = "..."``.
 
@@ -79,7 +77,6 @@ class Activation(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class ReLU(Activation):
     type_name = "relu"
     summary = "max(0, x)"
@@ -92,7 +89,6 @@ class ReLU(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class ReLU6(Activation):
     type_name = "relu6"
     summary = "min(max(0, x), 6) (MobileNet)"
@@ -105,7 +101,6 @@ class ReLU6(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class Tanh(Activation):
     type_name = "tanh"
     summary = "hyperbolic tangent"
@@ -115,7 +110,6 @@ class Tanh(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class Sigmoid(Activation):
     type_name = "sigmoid"
     summary = "1 / (1 + exp(-x))"
@@ -125,7 +119,6 @@ class Sigmoid(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class Hardsigmoid(Activation):
     type_name = "hardsigmoid"
     summary = "relu6(x + 3) / 6, a cheap sigmoid (MobileNetV3's squeeze-and-excitation)"
@@ -135,7 +128,6 @@ class Hardsigmoid(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class Hardswish(Activation):
     type_name = "hardswish"
     summary = "x * relu6(x + 3) / 6, a cheap swish (MobileNetV3)"
@@ -146,7 +138,6 @@ class Hardswish(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class SiLU(Activation):
     type_name = "silu"
     summary = "x * sigmoid(x), also called swish (EfficientNet)"
@@ -160,7 +151,6 @@ class SiLU(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class GELU(Activation):
     type_name = "gelu"
     summary = "x * Phi(x), the Gaussian error linear unit (ConvNeXt)"
@@ -184,7 +174,6 @@ class GELU(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class LeakyReLU(Activation):
     type_name = "leaky_relu"
     summary = "x if x > 0 else slope * x (YOLO uses slope 0.1)"
@@ -211,7 +200,6 @@ class LeakyReLU(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class PReLU(Activation):
     type_name = "prelu"
     summary = "x if x > 0 else a * x with a learned slope a (one per channel, or one in all)"
@@ -254,7 +242,6 @@ class PReLU(Activation):
 
 
 @register
-@dataclass(frozen=True)
 class Softmax(Activation):
     type_name = "softmax"
     summary = "exp(x_i) / sum_j exp(x_j) over the channel axis"
@@ -301,7 +288,6 @@ def _affine_factor(affine: bool) -> int:
 
 
 @register
-@dataclass(frozen=True)
 class BatchNorm(Layer):
     type_name = "batchnorm"
     summary = "batch normalisation over channels (axis 0)"
@@ -356,7 +342,6 @@ class BatchNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class LayerNorm(Layer):
     """Normalises each position over one axis: the channels of a C x H x W map, or the last axis."""
 
@@ -424,7 +409,6 @@ class LayerNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class GroupNorm(Layer):
     type_name = "groupnorm"
     summary = "normalisation over groups of channels and all positions, per sample"
@@ -484,7 +468,6 @@ class GroupNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class LocalResponseNorm(Layer):
     type_name = "lrn"
     summary = "local response normalisation across neighbouring channels (AlexNet, GoogLeNet)"
@@ -529,7 +512,6 @@ class LocalResponseNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Dropout(Layer):
     type_name = "dropout"
     summary = "zeroes elements with probability p while training; identity at inference"
@@ -554,7 +536,6 @@ class Dropout(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class StochasticDepth(Layer):
     """Drops a residual branch while training (Huang et al. 2016); identity at inference."""
 
@@ -585,7 +566,6 @@ class StochasticDepth(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Scale(Layer):
     """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021)."""
 

@@ -138,7 +138,6 @@ def _square(values: tuple[object, ...]) -> str:
     return "x".join(map(str, values)) if len(values) > 1 else str(values[0])
 
 
-@dataclass(frozen=True)
 class Conv(Layer):
     """Convolution (cross-correlation, as in every framework) over channels x spatial axes."""
 
@@ -263,7 +262,6 @@ class Conv(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Conv2d(Conv):
     type_name = "conv2d"
     summary = "2-D convolution over channels x height x width"
@@ -272,7 +270,6 @@ class Conv2d(Conv):
 
 
 @register
-@dataclass(frozen=True)
 class Conv1d(Conv):
     ndim = 1
     example_inputs = ((4, 16),)
@@ -282,7 +279,6 @@ class Conv1d(Conv):
     imports = ("nn.Conv1d",)
 
 
-@dataclass(frozen=True)
 class Pool(Layer):
     """Max or average over a window, channel by channel."""
 
@@ -390,7 +386,6 @@ class Pool(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class MaxPool2d(Pool):
     type_name = "maxpool"
     summary = "2-D max pooling"
@@ -399,7 +394,6 @@ class MaxPool2d(Pool):
 
 
 @register
-@dataclass(frozen=True)
 class AvgPool2d(Pool):
     reduce = "avg"
     type_name = "avgpool"
@@ -409,7 +403,6 @@ class AvgPool2d(Pool):
 
 
 @register
-@dataclass(frozen=True)
 class MaxPool1d(Pool):
     ndim = 1
     example_inputs = ((4, 16),)
@@ -420,7 +413,6 @@ class MaxPool1d(Pool):
 
 
 @register
-@dataclass(frozen=True)
 class AvgPool1d(Pool):
     ndim = 1
     example_inputs = ((4, 16),)
@@ -443,7 +435,6 @@ def _widest_adaptive_window(size: int, out: int, exact_up_to: int = 10_000) -> i
     return max(-(-(i + 1) * size // out) - i * size // out for i in range(out))
 
 
-@dataclass(frozen=True)
 class AveragePoolTo(Layer):
     """Average pooling to a fixed output size, whatever the input size."""
 
@@ -495,7 +486,6 @@ class AveragePoolTo(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class AdaptiveAvgPool(AveragePoolTo):
     type_name = "adaptive_avgpool"
     summary = "average pooling to a fixed output size (torchvision's heads)"
@@ -517,7 +507,6 @@ class AdaptiveAvgPool(AveragePoolTo):
 
 
 @register
-@dataclass(frozen=True)
 class GlobalAvgPool(AveragePoolTo):
     type_name = "global_avgpool"
     summary = "average of each channel over all positions (output C x 1 x 1)"
@@ -537,7 +526,6 @@ class GlobalAvgPool(AveragePoolTo):
 
 
 @register
-@dataclass(frozen=True)
 class Mean(Layer):
     """``x.mean([2, 3])``: the average of each channel with the spatial axes removed, not kept as 1 x 1."""
 
@@ -589,7 +577,6 @@ class Mean(Layer):
         return Module()
 
 
-@dataclass(frozen=True)
 class ConvTranspose(Layer):
     """Transposed convolution (the gradient of a convolution): each input pixel scatters a kernel.
 
@@ -732,7 +719,6 @@ class ConvTranspose(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class ConvTranspose2d(ConvTranspose):
     type_name = "conv_transpose2d"
     summary = "2-D transposed convolution (up-convolution: U-Net, DCGAN)"
@@ -741,7 +727,6 @@ class ConvTranspose2d(ConvTranspose):
 
 
 @register
-@dataclass(frozen=True)
 class ConvTranspose1d(ConvTranspose):
     ndim = 1
     type_name = "conv_transpose1d"
@@ -755,7 +740,6 @@ TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # input pixels each output r
 
 
 @register
-@dataclass(frozen=True)
 class Upsample(Layer):
     """Resize by interpolation: ``O = floor(I * scale)`` per axis, or a fixed ``size``."""
 

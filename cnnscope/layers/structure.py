@@ -3,7 +3,6 @@ slice, crop, concat, add, mul, max-over-time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import SpecError
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class Flatten(Layer):
     type_name = "flatten"
     summary = "all axes into one vector (the batch axis stays)"
@@ -67,7 +65,6 @@ class Flatten(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Reshape(Layer):
     type_name = "reshape"
     summary = "same elements, new shape (one size may be -1)"
@@ -111,7 +108,6 @@ class Reshape(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class MaxOverTime(Layer):
     type_name = "max_over_time"
     summary = "maximum of each channel over all positions (Collobert, Kim): C x L -> C"
@@ -145,7 +141,6 @@ class MaxOverTime(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Concat(Layer):
     type_name = "concat"
     summary = "join inputs along an axis (default 0: channels), as in inception"
@@ -198,7 +193,6 @@ class Concat(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Add(Layer):
     type_name = "add"
     summary = "element-wise sum of inputs of one shape (residual shortcut)"
@@ -267,7 +261,6 @@ def _broadcast(first: Shape, other: Shape) -> Shape | None:
 
 
 @register
-@dataclass(frozen=True)
 class Mul(Layer):
     """Element-wise product; a C x 1 x 1 gate broadcasts over C x H x W (squeeze-and-excitation)."""
 
@@ -320,7 +313,6 @@ def _dims(value: Any, _cls: type[Layer]) -> tuple[int, ...]:
 
 
 @register
-@dataclass(frozen=True)
 class Permute(Layer):
     type_name = "permute"
     summary = "reorder the axes of each sample (ConvNeXt: [1, 2, 0] puts the channels last)"
@@ -365,7 +357,6 @@ class Permute(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class ChannelShuffle(Layer):
     type_name = "channel_shuffle"
     summary = "interleave the channels of groups (ShuffleNet): g x C/g -> C/g x g"
@@ -406,7 +397,6 @@ def _optional_count(value: Any, cls: type[Layer]) -> int | None:
 
 
 @register
-@dataclass(frozen=True)
 class Slice(Layer):
     """``x[start:stop:step]`` along one axis: ShuffleNet's ``x.chunk(2, dim=1)`` is two slices."""
 
@@ -479,7 +469,6 @@ class Slice(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Crop(Layer):
     """Center crop of the spatial axes, to a size or to the size of a second input (U-Net's skips).
 

@@ -12,11 +12,16 @@ from cnnscope.report.rows import jump_text, receptive_text
 
 
 def shown_path(path: str) -> str:
-    """Relative to the working folder where it lies below it: shorter, and the same on every machine."""
+    """Relative to the working folder where it lies below it, ``zoo:NAME`` for an installed zoo spec
+    (not a long site-packages path): shorter, and the same on every machine."""
+    from cnnscope.zoo import zoo_dir
+
+    resolved = Path(path).resolve()
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
+        return str(resolved.relative_to(Path.cwd()))
     except ValueError:
-        return path
+        pass
+    return f"zoo:{resolved.stem}" if resolved.parent == zoo_dir().resolve() else path
 
 
 def explain(analysis: Analysis, name: str) -> list[str]:

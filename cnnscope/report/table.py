@@ -9,6 +9,7 @@ from rich.text import Text
 
 from cnnscope.analysis import BYTES_PER_ELEMENT, Analysis
 from cnnscope.layers import fmt_shape
+from cnnscope.report.fast_table import FastTable
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import Row, receptive_text
 
@@ -21,7 +22,7 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     ``compact`` (narrow terminals) joins size, stride and padding into one column.
     """
     spec, total = analysis.spec, analysis.total
-    table = Table(
+    table = FastTable(
         title=Text.assemble((spec.name, "bold"), f" - {spec.title}" if spec.title else ""),
         caption=spec.paper or None,
         box=box.SIMPLE_HEAD,

@@ -114,7 +114,24 @@ def _add_module(parent: nn.Module, part: str, module: nn.Module, layer: str) -> 
         ) from None
 
 
-def build(spec_or_path: Spec | str | Path) -> SpecModel:
-    """Build a runnable model from a Spec, a spec file or a zoo name."""
+def build(spec_or_path: Spec | str | Path, *, init: bool = True, device: torch.device | str = "cpu") -> SpecModel:
+    """Build a runnable model from a Spec, a spec file or a zoo name.
+
+    ``init=False`` skips the random initialisation of the weights, for a check that needs only
+    shapes and arithmetic (``verify``) or weights that are loaded next: the modules are made on
+    the meta device, then given uninitialised memory on ``device``, as ``torch.nn.utils.skip_init``
+    does (writing even zeros into resnet50's 100 MB took 0.4 s on two cores); only batch norm
+    statistics are reset (mean 0, variance 1). With ``init`` the model is on the CPU.
+    """
     spec = spec_or_path if isinstance(spec_or_path, Spec) else load_target(str(spec_or_path))
-    return SpecModel(spec)
+    if init:
+        return SpecModel(spec)
+    with torch.device("meta"):
+        model = SpecModel(spec)
+    # what Module.to_empty does, but its empty_like of a meta tensor goes through torch._refs and imports sympy (0.4 s)
+    model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
+                module.reset_running_stats()
+    return model

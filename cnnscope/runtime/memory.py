@@ -63,7 +63,10 @@ def cpu_available() -> int | None:
 def available(device: torch.device) -> int | None:
     """Free bytes on ``device`` (CUDA: torch.cuda.mem_get_info; CPU: RAM and ulimit), None if unknown."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except RuntimeError:  # a driver that does not say: torch's own error will come later, if any
+            return None
     if device.type == "cpu":
         return cpu_available()
     return None  # mps and others do not say
@@ -98,4 +101,9 @@ def check_model_fits(
         inputs *= side
     per_sample = analysis.total.activations if keep_activations else 2 * largest
     needed = element_bytes * (params + batch * (inputs + per_sample))
-    check_fits(needed, f"running {name} on batch {batch} ({params:,} parameters, activations)", device)
+    kept = "all activations" if keep_activations else "largest activation"
+    doing = (
+        f"{name} at batch {batch} ({params:,} parameters, {kept} {per_sample if keep_activations else largest:,}"
+        " values per sample)"
+    )
+    check_fits(needed, doing, device)

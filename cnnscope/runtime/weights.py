@@ -81,6 +81,9 @@ def _read_safetensors(path: Path) -> object:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from cnnscope.runtime.memory import check_fits
+
+    check_fits(path.stat().st_size, "loading this checkpoint", path=str(path))  # its tensors are its bytes
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as exc:

@@ -8,6 +8,7 @@ spec can say what the paper says (``"S * S * (B * 5 + C)"``) without running cod
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,6 +62,7 @@ def _shown(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+@functools.lru_cache(maxsize=4096)  # a block's expressions repeat in every repetition; the trees are only read
 def _parse(text: str) -> ast.Expression | None:
     """The syntax tree of a short expression; None when it is none (or too long to be one)."""
     if len(text) > MAX_LENGTH:

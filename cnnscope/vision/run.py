@@ -89,7 +89,7 @@ def _file_name(index: int, name: str) -> str:
 
 
 # What ``run --save`` writes: a folder holding only these is an earlier output, and may be replaced whole.
-RUN_FILES = re.compile(r"input\.png|summary\.md|activations\.npz|(filters_)?\d{3}_[A-Za-z0-9_.-]*\.png")
+RUN_FILES = re.compile(r"input\.png|summary\.md|activations\.npz|(filters_)?\d{3,}_[A-Za-z0-9_.-]*\.png")
 
 
 def earlier_run(folder: Path) -> bool:

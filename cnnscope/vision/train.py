@@ -74,7 +74,35 @@ def train(
     max_steps: int | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> float:
-    """Train in place; return the held-out accuracy. ``on_epoch(epoch, loss, test_accuracy)``."""
+    """Train in place; return the held-out accuracy. ``on_epoch(epoch, loss, test_accuracy)``.
+
+    On the CPU, as many threads as the model's size calls for (one for LeNet-5), not one per core.
+    """
+    import torch
+
+    from cnnscope.analysis import analyze
+    from cnnscope.runtime.device import training_threads
+
+    previous = torch.get_num_threads()
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    if on_cpu:
+        torch.set_num_threads(training_threads(analyze(model.spec).total.macs, batch))
+    try:
+        return _train(model, data, epochs, batch, lr, seed, max_steps, on_epoch)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    model: SpecModel,
+    data: Digits,
+    epochs: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    max_steps: int | None,
+    on_epoch: Callable[[int, float, float], None] | None,
+) -> float:
     import torch
     import torch.nn.functional as F
 

@@ -40,7 +40,7 @@ class FigureScreen(ModalScreen[None]):
         graphics = getattr(self.app, "graphics", None)
         with VerticalScroll(id="figure"):
             yield Static(id="figure-title")
-            yield GraphicsPicture(graphics, id="figure-picture") if graphics else Picture(id="figure-picture")
+            yield GraphicsPicture(graphics, id="figure-picture") if graphics else Picture(fit=True, id="figure-picture")
 
     def on_mount(self) -> None:
         self.show_figure()

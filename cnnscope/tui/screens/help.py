@@ -9,16 +9,25 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = [
-    ("Models", [("/", "search the model list"), ("enter", "open the highlighted model"), ("q", "quit")]),
+    (
+        "Models",
+        [
+            ("type, /", "search the model list"),
+            ("down, escape", "from the search to the list"),
+            ("enter", "open the highlighted model"),
+            ("escape", "in the list: back to the model open before"),
+            ("q", "quit (in the list)"),
+        ],
+    ),
     (
         "A model",
         [
-            ("up/down", "move through the layers (the outline and the pane follow)"),
-            ("i", "change the input size (224 -> 227 -> 448 ...)"),
+            ("up/down", "move through the layers (outline and pane follow)"),
+            ("i", "input size (224, 3x227x227 ...); enter applies, escape leaves"),
             ("d / f / a", "details, filters, activations"),
             ("o", "open an image and run it through the model"),
             ("g", "the architecture figure (s: volumes / graph)"),
-            ("[ / ]", "previous / next channel of the activation maps"),
+            ("[ / ]", "previous / next channel of the activations"),
             ("m", "back to the model list"),
             ("?", "this help"),
             ("q", "quit"),
@@ -36,6 +45,6 @@ class HelpScreen(ModalScreen[None]):
             lines.append(f"[b]{title}[/b]")
             lines += [f"  [reverse] {key} [/reverse]  {what}" for key, what in keys]
             lines.append("")
-        lines.append("[dim]escape closes this help[/dim]")
+        lines.append("[dim]escape closes this help; it scrolls if the terminal is short[/dim]")
         with Vertical(id="help"):
             yield Static("\n".join(lines))

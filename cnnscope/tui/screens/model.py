@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Sparkline, Static, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane, Tree
 
 from cnnscope.analysis import Analysis, analyze_until_error
 from cnnscope.errors import CnnscopeError, missing_torch_extra
@@ -25,6 +25,7 @@ from cnnscope.report.numbers import count, si
 from cnnscope.spec import Spec
 from cnnscope.spec.sizes import resize
 from cnnscope.tui.screens.open_image import OpenImageScreen
+from cnnscope.tui.widgets.cost_chart import CostChart
 from cnnscope.tui.widgets.details import LayerDetails
 from cnnscope.tui.widgets.layer_table import BROKEN_ROW, LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
@@ -35,8 +36,23 @@ if TYPE_CHECKING:
     from cnnscope.tui.app import CnnscopeApp
 
 
+class SizeBox(Input):
+    """The input-size field: escape leaves it unchanged, back to the table."""
+
+    BINDINGS = [Binding("escape", "leave", "leave the field", show=False)]
+
+    def action_leave(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ModelScreen) and screen.spec is not None:
+            self.value = "x".join(map(str, screen.spec.input.shape))
+        screen.query_one("#layers").focus()
+
+
 class ModelScreen(Screen[None]):
+    # help and quit first: the footer keeps its left end when a narrow terminal cuts it
     BINDINGS = [
+        Binding("question_mark", "help", "help"),
+        Binding("q", "app.quit", "quit"),
         Binding("i", "edit_input", "input size"),
         Binding("d", "tab('details')", "details"),
         Binding("f", "tab('filters')", "filters"),
@@ -46,8 +62,6 @@ class ModelScreen(Screen[None]):
         Binding("left_square_bracket", "channel(-1)", "channel -", show=False),
         Binding("right_square_bracket", "channel(1)", "channel +", show=False),
         Binding("m", "models", "models"),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "app.quit", "quit"),
     ]
 
     def __init__(self, target: str, image: str | None = None, weights: str | None = None) -> None:
@@ -70,11 +84,12 @@ class ModelScreen(Screen[None]):
             with Vertical(id="center"):
                 with Horizontal(id="size-row"):
                     yield Label("input size")
-                    yield Input(id="input-size", compact=True, tooltip="e.g. 3x227x227 or 448; enter applies")
+                    yield SizeBox(
+                        id="input-size", compact=True, tooltip="e.g. 3x227x227 or 448; enter applies, escape leaves"
+                    )
                 yield Static(id="error")
                 yield LayerTable(id="layers")
-                yield Label("MACs per layer", id="cost-label")
-                yield Sparkline([], id="cost")
+                yield CostChart(id="cost")
             with TabbedContent(id="tabs"):
                 with TabPane("Details", id="details"):
                     yield LayerDetails(id="detail")
@@ -83,7 +98,7 @@ class ModelScreen(Screen[None]):
                 with TabPane("Activations", id="activations"):
                     yield Static("press o to open an image", id="predictions")
                     yield self._picture("activation-picture")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def _picture(self, widget_id: str) -> Picture | GraphicsPicture:
         graphics = getattr(self.app, "graphics", None)
@@ -120,18 +135,15 @@ class ModelScreen(Screen[None]):
         self.spec, self.analysis = spec, analysis
         self.query_one("#layers", LayerTable).show(analysis, error)
         self.query_one("#outline", GraphOutline).show(analysis)
-        costs = [r.cost.macs for r in analysis.layers]
-        chart = self.query_one("#cost", Sparkline)
-        chart.display = any(costs)
-        chart.data = costs or [0]
+        self.query_one("#cost", CostChart).show(analysis, self.selected)
         self._show_error(error)
         total = analysis.total
         if error is None:
             figures = f" -> {fmt_shape(analysis.output_shape)} | params {count(total.params)} | MACs {si(total.macs)}"
         else:  # the layers before the break are not the model: no totals that look like its own
             figures = f" | breaks at layer '{error.layer}': no totals"
-        self.query_one("#title", Static).update(
-            Text.assemble((spec.name, "bold"), f" - {spec.title} | input {fmt_shape(spec.input.shape)}{figures}")
+        self.query_one("#title", Static).update(  # the figures before the title: a narrow terminal keeps them
+            Text.assemble((spec.name, "bold"), f" | input {fmt_shape(spec.input.shape)}{figures} | ", spec.title)
         )
         if self.selected in analysis.by_name:
             self._show_selected()
@@ -161,6 +173,7 @@ class ModelScreen(Screen[None]):
         elif name and self.analysis and name in self.analysis.by_name:
             self.selected = name
             self.query_one("#outline", GraphOutline).follow(name)
+            self.query_one("#cost", CostChart).select(name)
             self._show_selected()
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
@@ -184,22 +197,42 @@ class ModelScreen(Screen[None]):
 
     # --- the torch side -----------------------------------------------------------------
     def _show_filters(self) -> None:
+        """What is known without torch at once (layer, type, parameters); the picture when drawn."""
         picture = self._shown_picture("filter-picture")
         report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
         if report is None or not report.node.layer.has_units:
             picture.show(None, "filters: pick a conv or linear layer")
             return
+        static = (
+            f"{report.name}: {report.type}, {count(report.cost.params)} params, output {fmt_shape(report.output_shape)}"
+        )
         if self.model is None:
-            picture.show(None, "building the model (importing torch)...")
+            picture.show(None, f"{static}\nbuilding the model (importing torch) ...")
             self.build_model()
             return
-        from cnnscope.vision.pictures import filter_grid, filter_layout
+        picture.show(None, f"{static}\ndrawing ...")  # not the last layer's picture under this caption
+        self.draw_filters(report.name, static)
 
-        weight = self.model.weight(report.name).detach().float().numpy()
-        layout = filter_layout(weight.shape)
-        picture.show(
-            filter_grid(weight), f"\n{report.name}: {'x'.join(map(str, weight.shape))} ({layout})\n{self.weights_note}"
+    @work(thread=True, exclusive=True, group="picture")
+    def draw_filters(self, name: str, static: str) -> None:
+        """Draws in a thread: a large layer's grid takes a while, and keys must not wait for it."""
+        from textual.worker import get_current_worker
+
+        from cnnscope.tui.widgets.picture import colour_bar, filter_image
+
+        weight = self.model.weight(name).detach().float().numpy()
+        image, what, ramp, low, high = filter_image(weight)
+        caption = Text.assemble(
+            f"{name}: {'x'.join(map(str, weight.shape))} ({what})\n",
+            colour_bar(ramp, low, high),
+            f"\n{self.weights_note}",
         )
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._filters_ready, name, image, caption)
+
+    def _filters_ready(self, name: str, image: Any, caption: Text) -> None:
+        if name == self.selected and self.query_one("#tabs", TabbedContent).active == "filters":
+            self._shown_picture("filter-picture").show(image, caption)
 
     @work(thread=True, exclusive=True, group="torch")
     def build_model(self, then_run: str | None = None) -> None:
@@ -213,24 +246,16 @@ class ModelScreen(Screen[None]):
             self._run(model, then_run)
 
     def _build(self) -> tuple[Any, str]:
-        try:
-            from cnnscope.runtime.build import build
-            from cnnscope.runtime.home import weights_for
-            from cnnscope.runtime.weights import load_weights
-        except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
-            raise missing_torch_extra(exc, "filters and activations") or exc from None
+        from cnnscope.runtime.opening import open_model
 
         assert self.spec is not None
-        model = build(self.spec).eval()
-        source = weights_for(self.spec.name, self.weights)
-        if source is None:
-            return model, "random initial weights (not trained)"
         try:
-            load_weights(model, source)
-        except CnnscopeError as exc:
-            self.app.call_from_thread(self.notify, f"{exc}; showing random weights", severity="error", timeout=8)
-            return model, "random initial weights (the checkpoint did not load)"
-        return model, f"weights: {source}"
+            model, weights = open_model(self.spec, self.weights, random_if_unloadable=True)
+        except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
+            raise missing_torch_extra(exc, "filters and activations") or exc from None
+        if weights.failed:
+            self.app.call_from_thread(self.notify, weights.note, severity="error", timeout=8, markup=False)
+        return model, weights.note
 
     def _model_ready(self, model: Any, note: str) -> None:
         self.model, self.weights_note = model, note
@@ -245,14 +270,20 @@ class ModelScreen(Screen[None]):
 
     def run_image(self, path: str) -> None:
         if not Path(path).exists():
-            self.notify(f"no such image: {path}", severity="error")
+            self.notify(f"no such image: {path}", severity="error", markup=False)
             return
         self.query_one("#tabs", TabbedContent).active = "activations"
         self.query_one("#activation-picture").loading = True
+        first = "importing torch and building the model, then " if self.model is None else ""
+        self._progress(f"{Path(path).name}: {first}running it through {self.target} ...")
         if self.model is None:
             self.build_model(then_run=path)
         else:
             self.run_worker(lambda: self._run(self.model, path), thread=True, exclusive=True, group="torch")
+
+    def _progress(self, line: str) -> None:
+        """Says what the worker is doing (the keys keep working meanwhile)."""
+        self.query_one("#predictions", Static).update(Text(line, style="italic"))
 
     def _run(self, model: Any, path: str) -> None:
         import torch
@@ -270,7 +301,7 @@ class ModelScreen(Screen[None]):
 
     def _run_failed(self, message: str) -> None:
         self.query_one("#activation-picture").loading = False
-        self.notify(message, severity="error", timeout=8)
+        self.notify(message, severity="error", timeout=8, markup=False)
 
     def _run_done(self, result: Any, path: str) -> None:
         self.result, self.image = result, path
@@ -279,7 +310,7 @@ class ModelScreen(Screen[None]):
         if result.note:
             lines.append(escape(result.note))
         if result.predictions:
-            lines += [f"{i}. {p.label}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
+            lines += [f"{i}. {escape(p.label)}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
         self.query_one("#predictions", Static).update("\n".join(lines))
         self._show_selected()
 
@@ -288,19 +319,19 @@ class ModelScreen(Screen[None]):
         if self.result is None:
             picture.show(None, "press o to open an image")
             return
-        from PIL import Image
-
-        from cnnscope.vision.pictures import as_maps, colorize, normalize
+        from cnnscope.tui.widgets.picture import colour_bar, map_image
+        from cnnscope.vision.pictures import VIRIDIS, as_maps
 
         name = self.selected if self.selected in self.result.activations else next(iter(self.result.activations))
         maps = as_maps(self.result.activations[name])
         self.channel %= len(maps)
-        tile = Image.fromarray(colorize(normalize(maps[self.channel])))
-        scale = max(1, 64 // max(tile.size))
-        tile = tile.resize((tile.size[0] * scale, tile.size[1] * scale), Image.Resampling.NEAREST)
         picture.show(
-            tile,
-            f"\n{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])})   [ and ] change channel",
+            map_image(maps[self.channel]),
+            Text.assemble(
+                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])})",
+                "   [ and ] change channel\n",
+                colour_bar(VIRIDIS, "its lowest", "its highest"),
+            ),
         )
 
     def action_channel(self, step: int) -> None:
@@ -315,8 +346,7 @@ class ModelScreen(Screen[None]):
         self.query_one("#input-size", Input).focus()
 
     def action_models(self) -> None:
-        self.app.pop_screen()
-        self.app.call_later(cast("CnnscopeApp", self.app).open_picker)
+        cast("CnnscopeApp", self.app).open_picker(over_model=True)
 
     def action_figure(self) -> None:
         """The architecture figure of the model at its current input size (``cnnscope draw``)."""

@@ -18,7 +18,7 @@ class OpenImageScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-image"):
-            yield Label("Image to run (JPEG, PNG, WebP, BMP, GIF): type a path or pick below")
+            yield Label("Image to run: type a path or pick below (JPEG, PNG, WebP, BMP, GIF)", id="image-label")
             yield Input(placeholder="path/to/image.jpg", id="image-path")
             yield DirectoryTree(Path.cwd(), id="image-tree")
 

@@ -1,0 +1,63 @@
+"""How a model is opened for pictures: the one policy of ``run``, ``maximize``, the demos and the TUI.
+
+Which weights: those asked for (``--weights``), else the checkpoint ``cnnscope train`` saved for
+this spec, else random initial weights, and the note says which, plainly, for every output to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cnnscope.runtime.home import trained_checkpoint
+
+if TYPE_CHECKING:
+    from cnnscope.runtime.build import SpecModel
+    from cnnscope.spec import Spec
+
+RANDOM_NOTE = "weights: random, not trained (cnnscope train, or --weights FILE): outputs and predictions mean nothing"
+
+
+@dataclass(frozen=True)
+class Weights:
+    source: str | None  # the checkpoint to load; None: random initial weights
+    note: str  # what to print beside every picture and prediction
+    failed: str = ""  # why the checkpoint chosen did not load (random weights instead)
+
+    @property
+    def random(self) -> bool:
+        return self.source is None
+
+
+def choose_weights(spec_name: str, asked: str | None) -> Weights:
+    """Asked-for, else trained, else random (no torch needed: it only looks for files)."""
+    if asked:
+        return Weights(asked, f"weights: {asked}")
+    trained = trained_checkpoint(spec_name)
+    if trained.exists():
+        return Weights(str(trained), f"weights: {trained} (saved by cnnscope train)")
+    return Weights(None, RANDOM_NOTE)
+
+
+def open_model(spec: Spec, asked: str | None = None, random_if_unloadable: bool = False) -> tuple[SpecModel, Weights]:
+    """``spec`` built as a torch model in eval mode, with the weights :func:`choose_weights` picks.
+
+    A checkpoint that does not load raises its :class:`~cnnscope.errors.CheckpointError`, unless
+    ``random_if_unloadable`` (the TUI: it shows the reason and goes on with random weights).
+    """
+    from cnnscope.errors import CnnscopeError
+    from cnnscope.runtime.build import build
+    from cnnscope.runtime.weights import load_weights
+
+    model = build(spec).eval()
+    weights = choose_weights(spec.name, asked)
+    if weights.source is not None:
+        try:
+            load_weights(model, weights.source)
+        except CnnscopeError as exc:
+            if not random_if_unloadable:
+                raise
+            model = build(spec).eval()  # nothing half-loaded
+            why = f"{weights.source} did not load: {exc.message}"
+            return model, Weights(None, f"weights: random ({why})", failed=why)
+    return model, weights
