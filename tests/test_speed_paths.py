@@ -96,7 +96,7 @@ def test_fast_table_leaves_to_rich_what_it_cannot_template(markup: bool, wide: s
         table = cls(title="t")
         table.add_column("a")
         table.add_column("b", justify="right", style="cyan")
-        for cell in ("x", "[bold]y[/bold]", " padded ", "a b", "a  b", Text("t x", style="bold"), wide):
+        for cell in ("x", "[bold]y[/bold]", " padded ", "a b", "a  b", "a\tb", Text("t x", style="bold"), wide):
             table.add_row(cell, cell)
         target = Console(
             file=io.StringIO(), width=80, force_terminal=True, color_system="standard", markup=markup, emoji=markup
@@ -156,3 +156,15 @@ def test_json_commands_never_import_rich() -> None:
         "assert code == 0 and not [m for m in sys.modules if m.startswith('rich')], code\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+
+
+def test_verify_loads_neither_dynamo_nor_sympy() -> None:
+    """FlopCounterMode's first call imported torch._dynamo, and to_empty on meta tensors sympy: seconds."""
+    pytest.importorskip("torch")
+    code = (
+        "import sys, torch\nfrom cnnscope.runtime.build import build\nfrom cnnscope.runtime.verify import verify\n"
+        "assert verify(build('lenet5', init=False).eval(), torch.device('cpu')).ok\n"
+        "loaded = [m for m in ('torch._dynamo', 'sympy') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -91,8 +91,8 @@ class FastTable(Table):
             widest = 0
             for cell in cells:
                 text = cell.plain if isinstance(cell, Text) else cell
-                if not isinstance(text, str) or not text.isascii():
-                    return None
+                if not isinstance(text, str) or not text.isascii() or not text.replace("\n", "").isprintable():
+                    return None  # wide characters, tabs, control codes: rich measures them its own way
                 if isinstance(cell, str) and not literal and ("[" in text or ":" in text):
                     return None
                 widest = max(widest, max(len(line) for line in text.split("\n")) if "\n" in text else len(text))
