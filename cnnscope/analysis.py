@@ -40,6 +40,22 @@ class Field:
         size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, window.kernel, self.jump))
         return Field(size, tuple(j * s for j, s in zip(self.jump, window.stride)), self.axes)
 
+    def mixed(self, effect: Mixes) -> Receptive:
+        """After a layer that mixes one axis (see :class:`~cnnscope.layers.Mixes`)."""
+        if effect.axis not in self.axes:
+            return self
+        k = self.axes.index(effect.axis)
+        if effect.replaces:  # the axis now holds features: the field is that of the other spatial axes
+            if len(self.axes) == 1:
+                return GLOBAL
+            keep = [i for i in range(len(self.axes)) if i != k]
+            return Field(
+                tuple(self.size[i] for i in keep), tuple(self.jump[i] for i in keep), tuple(self.axes[i] for i in keep)
+            )
+        size = list(self.size)
+        size[k] += (effect.extent - 1) * self.jump[k]  # every position along the axis
+        return Field(tuple(size), self.jump, self.axes)
+
     def moved(self, dims: tuple[int, ...]) -> Field:
         """The same field after ``permute(dims)``: spatial axes keep their order of appearance."""
         order = sorted((dims.index(axis), size, jump) for axis, size, jump in zip(self.axes, self.size, self.jump))
@@ -190,7 +206,7 @@ def _receptive(effect: Effect, incoming: list[Receptive]) -> Receptive:
     if isinstance(effect, Global):
         return GLOBAL
     if isinstance(effect, Mixes):
-        return GLOBAL if effect.axis in merged.axes else merged
+        return merged.mixed(effect)
     if isinstance(effect, Moves):
         return merged.moved(effect.dims)
     return merged.through(effect)

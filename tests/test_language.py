@@ -277,3 +277,21 @@ def test_when_reads_in_channels_and_from_fills_in_templates():
     assert analysis.by_name["step.1.join"].node.inputs == ("step.1.conv", "enc2")
     assert analysis.output_shape == (12, 8, 8)
     assert analysis.spec.groups["step"] == "skip x2"
+
+
+def test_a_linear_on_a_map_is_per_position_along_the_other_axes():
+    text = """
+    input = [1, 28, 28]
+    layers = [
+      {name = "conv", type = "conv2d", out = 4, kernel = 3},
+      {name = "pool", type = "maxpool", kernel = 2},
+      {name = "fc", type = "linear", out = 10},
+      {name = "norm", type = "layernorm", from = "pool"},
+    ]
+    """
+    by_name = analyze_text(text).by_name
+    # by hand: conv r = 3, j = 1; pool 2/2: r = 3 + 1*1 = 4, j = 2. The linear turns the width into
+    # features: each output is one row of the map, whose field along the height is still 4.
+    assert by_name["fc"].receptive == Field((Fraction(4),), (Fraction(2),), (1,))
+    # a layer norm over the width keeps it spatial and sees all 13 positions: 4 + (13 - 1) * 2 = 28
+    assert by_name["norm"].receptive.size == (4, 28)

@@ -88,12 +88,16 @@ GLOBAL = Global()
 class Mixes:
     """The layer mixes all positions along one tensor axis (per sample) and no others.
 
-    ``linear`` and ``layernorm`` act on the last axis: when that axis is spatial
-    (``linear`` on a C x L map) every output sees the whole input, when it holds the
-    channels (after ``permute``, as in ConvNeXt) the receptive field is unchanged.
+    ``linear``, ``layernorm`` and ``softmax`` act on one axis. Where it holds the channels
+    (after ``permute``, as in ConvNeXt) the receptive field is unchanged. Where it is
+    spatial, each output sees that axis whole (``extent`` positions) and is still one
+    position along the others: a linear on the width of a C x H x W map turns the width into
+    features (``replaces``: the axis is no longer spatial), a layer norm keeps it spatial.
     """
 
     axis: int
+    extent: int = 1  # positions along the axis, in the input
+    replaces: bool = False  # the axis holds features afterwards (linear)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ class Linear(Layer):
         return Cost(weights=fan_in * self.out, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
 
     def window(self, inputs: list[Shape]) -> Global | Mixes:
-        return GLOBAL if len(inputs[0]) == 1 else Mixes(len(inputs[0]) - 1)
+        shape = inputs[0]
+        return GLOBAL if len(shape) == 1 else Mixes(len(shape) - 1, shape[-1], replaces=True)
 
     def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
         shape = inputs[0]

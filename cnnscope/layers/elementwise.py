@@ -257,7 +257,7 @@ class Softmax(Activation):
         return {}
 
     def window(self, inputs: list[Shape]) -> Mixes:
-        return Mixes(0)
+        return Mixes(0, inputs[0][0])
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -372,7 +372,8 @@ class LayerNorm(Layer):
         return Cost(weights=size, biases=size, flops=(4 if self.affine else 2) * numel(out))
 
     def window(self, inputs: list[Shape]) -> Mixes:
-        return Mixes(self.axis(inputs[0]))
+        axis = self.axis(inputs[0])
+        return Mixes(axis, inputs[0][axis])
 
     def cells(self) -> Cells:
         return Cells(size=self.over)
