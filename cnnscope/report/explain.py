@@ -16,12 +16,13 @@ def shown_path(path: str) -> str:
     (not a long site-packages path): shorter, and the same on every machine."""
     from cnnscope.zoo import zoo_dir
 
-    resolved = Path(path).resolve()
+    resolved, zoo = Path(path).resolve(), zoo_dir().resolve()
+    if resolved.parent == zoo and zoo.name == "zoo":  # the installed zoo (a checkout's is specs/, shown as is)
+        return f"zoo:{resolved.stem}"
     try:
         return str(resolved.relative_to(Path.cwd()))
     except ValueError:
-        pass
-    return f"zoo:{resolved.stem}" if resolved.parent == zoo_dir().resolve() else path
+        return path
 
 
 def explain(analysis: Analysis, name: str) -> list[str]:
