@@ -17,12 +17,13 @@ def shown_path(path: str) -> str:
     from cnnscope.zoo import zoo_dir
 
     resolved, zoo = Path(path).resolve(), zoo_dir().resolve()
-    if resolved.parent == zoo and zoo.name == "zoo":  # the installed zoo (a checkout's is specs/, shown as is)
+    in_zoo = resolved.parent == zoo
+    if in_zoo and zoo.name == "zoo":  # the installed zoo, wherever the working folder is
         return f"zoo:{resolved.stem}"
     try:
-        return str(resolved.relative_to(Path.cwd()))
+        return str(resolved.relative_to(Path.cwd()))  # a checkout's specs/alexnet.toml, your own net.toml
     except ValueError:
-        return path
+        return f"zoo:{resolved.stem}" if in_zoo else path
 
 
 def explain(analysis: Analysis, name: str) -> list[str]:
