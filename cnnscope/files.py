@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import signal
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +94,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     For writers that want a file name (torch.save, Pillow, numpy). Any failure, Ctrl-C or
     SIGTERM included, removes the temporary file and leaves ``path`` as it was.
     """
+    import tempfile  # here, not at the top: the CLI imports this module on every start (2 ms)
+
     path = Path(path)
     _check_destination(path)
     try:
@@ -136,6 +136,9 @@ def replaced_folder(destination: str | Path, earlier_output: Callable[[Path], bo
     this command's own: a folder of the user's is never deleted. On any failure the staging
     folder goes and the old folder stays (or comes back) intact.
     """
+    import shutil
+    import tempfile
+
     destination = Path(destination)
     where = str(destination)
     if not where or where in (".", ".."):

@@ -17,6 +17,7 @@ from cnnscope.tui.screens.model import ModelScreen
 from cnnscope.tui.widgets.layer_table import LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import Picture
+from cnnscope.vision.pictures import colorize
 
 
 @pytest.fixture(autouse=True)
@@ -155,6 +156,17 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         await pilot.press("down", "down")
         await pilot.pause()
         assert "c3: channel" in picture.caption
+        own = np.asarray(picture.image)
+        await pilot.press("s")  # every channel on the layer's scale, the bar at its real range
+        maps = screen.result.activations["c3"]
+        assert "every channel on one scale" in picture.caption
+        assert f"{float(maps.min()):.3g}" in picture.caption and f"{float(maps.max()):.3g}" in picture.caption
+        channel = maps[screen.channel]  # on the layer's range: the channel's top is the top only if it is the layer's
+        unit = (channel - maps.min()) / (maps.max() - maps.min())
+        colours = {tuple(c) for c in np.asarray(picture.image).reshape(-1, 3)}
+        assert colours == {tuple(c) for c in colorize(unit).reshape(-1, 3)}
+        await pilot.press("s")
+        assert "each channel on its own scale" in picture.caption and np.array_equal(np.asarray(picture.image), own)
 
 
 async def test_missing_image_is_a_notification_and_the_app_stays_usable(tmp_path):
@@ -178,6 +190,26 @@ async def test_filters_show_the_trained_lenet_by_default(cli):
         picture = app.screen.query_one("#filter-picture", Picture)
         assert "c1: 6x1x5x5" in picture.caption and "lenet5.safetensors" in picture.caption
         assert "▀" in text_of(picture)
+
+
+async def test_a_16_colour_terminal_draws_pictures_in_ordered_greys(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr("textual.constants.COLOR_SYSTEM", "standard")  # what TEXTUAL_COLOR_SYSTEM=standard sets
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await settle(app, pilot)
+        assert app.console.color_system == "standard"
+        picture = app.screen.query_one("#filter-picture", Picture)
+        colours = {
+            colour.number
+            for span in picture.shown_text.spans
+            if not isinstance(span.style, str)
+            for colour in (span.style.color, span.style.bgcolor)
+            if colour is not None
+        }
+        assert colours and colours <= {0, 8, 7, 15}  # black, bright black, white, bright white: no rounded hues
 
 
 SNAPSHOT_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]

@@ -211,6 +211,54 @@ def test_pictures_say_what_they_leave_out_and_share_a_scale_where_they_must():
     assert bars.caption == "the 2 most likely classes, probability per bar"
 
 
+def _foreground_codes(text, color_system: str) -> list[str]:
+    """The SGR foreground code of each half block, as a rich console of ``color_system`` writes it."""
+    import re
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), color_system=color_system, force_terminal=True, width=200)
+    console.print(text, end="")
+    codes = re.findall(r"\x1b\[([0-9;]*)m▀", console.file.getvalue())
+    tokens = [code.split(";") for code in codes]  # 30-37/90-97, 38;5;N or 38;2;R;G;B, then the background
+    return [";".join(t[: 3 if t[1] == "5" else 5]) if t[0] == "38" else t[0] for t in tokens]
+
+
+def test_a_terminal_of_16_or_256_colours_keeps_the_order_of_values():
+    ramp = Image.fromarray(np.repeat(colorize(np.linspace(0, 1, 12))[None], 2, axis=0))  # low to high, left to right
+    # what rich makes of true colour on 16 colours: viridis's dark half is one ANSI colour (the bug this fixes)
+    from rich.color import Color, ColorSystem
+
+    downgraded = [Color.from_rgb(*c).downgrade(ColorSystem.STANDARD).number for c in colorize(np.linspace(0, 1, 12))]
+    assert len(set(downgraded[:5])) == 1
+    standard = {"30": 0, "90": 1, "37": 2, "97": 3}  # black, bright black, white, bright white
+    levels = [standard[code] for code in _foreground_codes(half_blocks(ramp, 12, "standard"), "standard")]
+    assert levels == sorted(levels) and set(levels) == {0, 1, 2, 3}
+    greys = {16: 0, **{n: n - 231 for n in range(232, 256)}, 231: 25}  # black, xterm's 24 greys, white
+    codes = _foreground_codes(half_blocks(ramp, 12, "256"), "256")
+    levels = [greys[int(code.split(";")[-1])] for code in codes]
+    assert levels == sorted(levels) and len(set(levels)) == 12  # twelve values, twelve greys, in order
+    assert half_blocks(ramp, 12).spans[0].style.color.triplet == tuple(colorize(np.array(0.0)))  # true colour: as is
+
+
+def test_a_shared_scale_across_tiles_shows_the_real_range(cli, tmp_path):
+    maps = np.array([[[0.0, 1.0]], [[0.0, 10.0]]])  # two 1x2 channels, the second ten times the first
+
+    def pixels_of(picture, value: float) -> int:  # a tile's value is a 24x24 square; the colour bar has few
+        return int((np.asarray(picture.image) == colorize(np.array(value))).all(axis=-1).sum())
+
+    own, shared = activation_picture(maps, tile_pixels=48), activation_picture(maps, tile_pixels=48, shared=True)
+    assert own.caption.endswith("each on its own scale") and shared.caption.endswith("all on one scale, 0 to 10")
+    assert pixels_of(own, 1.0) >= 2 * 24 * 24 and pixels_of(own, 0.1) < 24 * 24  # each channel's top is the top
+    assert pixels_of(shared, 1.0) < 2 * 24 * 24 <= 2 * pixels_of(shared, 0.1)  # the first reaches a tenth only
+    assert not np.array_equal(np.asarray(own.image), np.asarray(shared.image))
+    image, save = tmp_path / "digit.png", tmp_path / "out"
+    digit_png(image)
+    ran = cli("run", "lenet5", "--image", str(image), "--shared-scale", "--preview", "--save", str(save))
+    assert ran.exit_code == 0, ran.output
+    assert "all on one scale" in ran.stdout and "all on one scale" in (save / "summary.md").read_text()
+
+
 def test_signed_weights_are_centred_on_zero():
     grid = np.asarray(filter_grid(np.array([[[[-1.0, 0.0, 1.0]]], [[[0.0, 0.0, 0.5]]]]), tile_pixels=3))
     colours = {tuple(c) for c in grid.reshape(-1, 3)}

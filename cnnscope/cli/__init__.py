@@ -1,14 +1,36 @@
-"""The ``cnnscope`` command line: the static commands and those that build torch models."""
+"""The ``cnnscope`` command line: the static commands and those that build torch models.
+
+The console script starts here without importing typer: :mod:`cnnscope.cli.fast` answers the forms
+scripts call most, and the typer ``app`` is built on first use (``from cnnscope.cli import app``).
+"""
+
+from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from cnnscope.cli.app import app
+if TYPE_CHECKING:
+    import typer
 
-# Importing a module registers its commands; this order is the order of --help.
-for _module in ("static", "draw", "model", "importing", "vision", "demos"):
-    import_module(f"cnnscope.cli.{_module}")
+__all__ = ["app", "main", "typer_app"]
 
-__all__ = ["app", "main"]
+
+def __getattr__(name: str) -> Any:
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return typer_app()
+
+
+def typer_app() -> typer.Typer:
+    """The typer app with every command registered (imports typer: some 40 ms)."""
+    from cnnscope.cli.app import app
+
+    # Importing a module registers its commands; this order is the order of --help.
+    for module in ("static", "draw", "model", "importing", "vision", "demos"):
+        import_module(f"cnnscope.cli.{module}")
+    # Importing the submodule cnnscope.cli.app bound its name here: the typer app takes it back.
+    globals()["app"] = app
+    return app
 
 
 def main() -> None:

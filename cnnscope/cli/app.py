@@ -7,7 +7,6 @@ signals, pipes and bugs are handled in :mod:`cnnscope.cli.entry` (130, 141, 143,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
@@ -15,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 import typer
 import typer.core
 
-from cnnscope.analysis import Analysis, analyze
+# shared with the typer-free path of cnnscope.cli.fast, re-exported for the commands
+from cnnscope.cli.fast import analyze_target as analyze_target
+from cnnscope.cli.fast import emit_json as emit_json
+from cnnscope.cli.fast import load_spec as load_spec
 from cnnscope.errors import CnnscopeError, missing_torch_extra
-from cnnscope.spec import Spec
-from cnnscope.spec.sizes import resize
-from cnnscope.zoo import load_target
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -139,17 +138,3 @@ def _options(
 def fail(exc: CnnscopeError) -> NoReturn:
     err.print(f"error: {exc}", style="red", soft_wrap=True, markup=False)
     raise typer.Exit(2)
-
-
-def load_spec(target: str, input_size: str | None = None) -> Spec:
-    spec = load_target(target)
-    return resize(spec, input_size) if input_size else spec
-
-
-def analyze_target(target: str, input_size: str | None = None) -> Analysis:
-    return analyze(load_spec(target, input_size))
-
-
-def emit_json(data: object) -> None:
-    """Indented for a person at a terminal; compact (and several times faster) in a pipe."""
-    sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n")

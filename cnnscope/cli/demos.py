@@ -154,7 +154,7 @@ def sobel_command(
         f"{image}: {picture.size[0]}x{picture.size[1]} grayscale -> G {result.magnitude.shape[1]}x"
         f"{result.magnitude.shape[0]} (valid), max |G| = {result.magnitude.max():.1f}"
     )
-    out.print(half_blocks(pictures["g"], width=min(96, out.width - 1)))
+    out.print(half_blocks(pictures["g"], width=min(96, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved gx.png, gy.png, g.png and sobel.npz to {save}/")
 
@@ -210,7 +210,7 @@ def maximize_command(
     except CnnscopeError as exc:
         fail(exc)
     out.print(f"{spec.name}.{first.name}: {inputs.shape[0]} units, {chosen_weights.note}", markup=False)
-    out.print(half_blocks(grid, width=min(96, out.width - 1)))
+    out.print(half_blocks(grid, width=min(96, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / 'units.png'}")
 
@@ -253,6 +253,6 @@ def _maximize_channel(
         f"{found.activations[-1]:.3g} in {steps} steps (seed {seed}), {chosen_weights.note}",
         markup=False,
     )
-    out.print(half_blocks(grid, width=min(64, out.width - 1)))
+    out.print(half_blocks(grid, width=min(64, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)

@@ -1,5 +1,7 @@
 """The process around the commands: exit codes, signals and standard streams, whatever happens.
 
+The typer-free path (:mod:`cnnscope.cli.fast`) answers first; what it does not serve goes to the typer app.
+
 - An option error is one line on stderr (exit 2), as every other error, not click's panel.
 - SIGTERM interrupts like Ctrl-C (temporary files go), exit 143; Ctrl-C exits 130.
 - A closed pipe (``cnnscope inspect x | head -1``) prints nothing more and exits 141, as ``yes | head`` does.
@@ -15,14 +17,7 @@ import errno
 import os
 import sys
 
-import typer
-
 from cnnscope import files
-
-# click's exceptions, found through typer (which vendors click since 0.24, and imported it before)
-_CLICK_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
-UsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
-ClickException: type[Exception] = _CLICK_ERRORS["ClickException"]
 
 BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, the shell's code for a closed pipe
 TERMINATED = 128 + 15  # SIGTERM
@@ -63,25 +58,14 @@ def _finish(code: int) -> int:
 
 def run(args: list[str] | None = None) -> int:
     """Run the command line; return the exit code (never raises)."""
-    from cnnscope.cli.app import app
+    from cnnscope.cli.fast import serve
 
     files.handle_sigterm()
     try:
-        code = app(args=args, standalone_mode=False, prog_name="cnnscope")
-        code = code if isinstance(code, int) else 0
-    except UsageError as exc:
-        context = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `cnnscope`: the help, as always
-            with contextlib.suppress(OSError):
-                typer.echo(context.get_help() if context else str(exc))
-            return _finish(2)  # as click does: no command is a usage error
-        command = context.command_path if context else "cnnscope"
-        _say(f"error: {_message(exc)} (see {command} --help)")
-        code = 2
-    except ClickException as exc:
-        _say(f"error: {_message(exc)}")
-        code = int(getattr(exc, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt):
+        code = serve(sys.argv[1:] if args is None else args)
+        if code is None:  # not a form the typer-free path serves
+            code = _run_typer(args)
+    except KeyboardInterrupt:
         code = INTERRUPTED
     except SystemExit as exc:  # typer and rich answer a broken pipe with exit 1 (after pacifying stdout)
         if type(sys.stdout).__name__ == "PacifyFlushWrapper" or _caused_by(exc, BrokenPipeError):
@@ -116,6 +100,35 @@ def run(args: list[str] | None = None) -> int:
     if files.terminated() and code in (INTERRUPTED, 1):
         code = TERMINATED
     return _finish(code)
+
+
+def _run_typer(args: list[str] | None) -> int:
+    """The typer app, its usage and click errors made one line each (importing typer: some 40 ms)."""
+    import typer
+
+    from cnnscope.cli import typer_app
+
+    # click's exceptions, found through typer (which vendors click since 0.24, and imported it before)
+    click_errors = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    usage_error: type[Exception] = click_errors["UsageError"]
+    click_exception: type[Exception] = click_errors["ClickException"]
+    try:
+        code = typer_app()(args=args, standalone_mode=False, prog_name="cnnscope")
+        return code if isinstance(code, int) else 0
+    except usage_error as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `cnnscope`: the help, as always
+            with contextlib.suppress(OSError):
+                typer.echo(context.get_help() if context else str(exc))
+            return 2  # as click does: no command is a usage error
+        command = context.command_path if context else "cnnscope"
+        _say(f"error: {_message(exc)} (see {command} --help)")
+        return 2
+    except click_exception as exc:
+        _say(f"error: {_message(exc)}")
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        return INTERRUPTED
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

@@ -23,7 +23,13 @@ DeviceOption = Annotated[
 ]
 DtypeOption = Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16.")]
 WeightsOption = Annotated[
-    str | None, typer.Option("--weights", "-w", help="A .pth/.pt state_dict or .safetensors file to load.")
+    str | None,
+    typer.Option(
+        "--weights",
+        "-w",
+        help="A .pth/.pt state_dict or .safetensors file to load, or 'torchvision': torchvision's published"
+        " ImageNet weights (torchvision-layout zoo specs; downloaded once into torch's cache).",
+    ),
 ]
 
 
@@ -32,7 +38,9 @@ PANEL = "Torch models"
 
 def _check_weights(weights: str | None) -> None:
     """A mistyped --weights is reported at once, not after torch's seconds of loading."""
-    if weights:
+    from cnnscope.runtime.published import TORCHVISION
+
+    if weights and weights != TORCHVISION:
         from pathlib import Path
 
         from cnnscope.errors import CheckpointError, require_file
@@ -54,14 +62,16 @@ def _prepare(
         from cnnscope.runtime.build import build
         from cnnscope.runtime.device import resolve_device
         from cnnscope.runtime.memory import check_model_fits
-        from cnnscope.runtime.weights import load_weights
+        from cnnscope.runtime.opening import choose_weights, load_source
 
         spec = load_spec(target, input_size)
+        if weights:
+            choose_weights(spec.name, weights)  # a spec without torchvision weights: said before building
         chosen = resolve_device(device)
         check_model_fits(spec, chosen, batch)
         model = build(spec, init=init, device=chosen).eval()
         if weights:
-            load_weights(model, weights)
+            load_source(model, spec.name, weights)
         return model.to(chosen), chosen
 
 

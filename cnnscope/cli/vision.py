@@ -50,6 +50,12 @@ def run_command(
         bool | None,
         typer.Option("--preview/--no-preview", help="Draw the layer's maps as half blocks (default: at a terminal)."),
     ] = None,
+    shared_scale: Annotated[
+        bool,
+        typer.Option(
+            "--shared-scale", help="Draw every channel's tile on one scale (the colour bar gives the real range)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
@@ -57,9 +63,10 @@ def run_command(
         from pathlib import Path
 
         from cnnscope.errors import CheckpointError, require_file
+        from cnnscope.runtime.published import TORCHVISION
 
         require_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
-        if weights:
+        if weights and weights != TORCHVISION:  # the published weights are looked for once the spec is read
             require_file(Path(weights), "a checkpoint", CheckpointError)
         with _progress() as progress:
             task = progress.add_task("importing torch", total=4)
@@ -88,7 +95,7 @@ def run_command(
 
                 raise CnnscopeError(f"no layer named '{layer}'", hint=did_you_mean(layer, result.activations))
             progress.update(task, advance=1, description="saving")
-            written = save_run(result, model, save, note) if save else []
+            written = save_run(result, model, save, note, shared_scale) if save else []
     except CnnscopeError as exc:
         fail(exc)
     if as_json:
@@ -125,21 +132,21 @@ def run_command(
     else:
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
     if preview if preview is not None else out.is_terminal:  # in a log, 48 lines of uncoloured blocks say nothing
-        _preview(model, result, layer)
+        _preview(model, result, layer, shared_scale)
     if written:
         out.print(f"saved {len(written)} files to {str(save).rstrip('/') or save}/ (summary.md lists them)")
 
 
-def _preview(model: SpecModel, result: RunResult, layer: str | None) -> None:
-    """A layer's maps as half blocks: ``layer``, else the first conv, else the output."""
+def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: bool = False) -> None:
+    """A layer's maps as half blocks: ``layer``, else the first conv, else the output (``shared``: on one scale)."""
     from cnnscope.vision.pictures import activation_picture, half_blocks
 
     convs = [n.name for n in model.spec.nodes if n.layer.draws_filters]
     name = layer or (convs[0] if convs else model.spec.nodes[-1].name)
     activation = result.activations[name]
-    picture = activation_picture(activation, max_tiles=16, tile_pixels=24)
+    picture = activation_picture(activation, max_tiles=16, tile_pixels=24, shared=shared)
     out.print(f"{name}: {fmt_shape(activation.shape)}: {picture.caption}", markup=False)
-    out.print(half_blocks(picture.image, width=min(96, out.width - 1)))
+    out.print(half_blocks(picture.image, width=min(96, out.width - 1), color_system=out.color_system))
 
 
 @app.command("train", rich_help_panel=PANEL)

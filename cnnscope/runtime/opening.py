@@ -1,7 +1,8 @@
 """How a model is opened for pictures: the one policy of ``run``, ``maximize``, the demos and the TUI.
 
-Which weights: those asked for (``--weights``), else the checkpoint ``cnnscope train`` saved for
-this spec, else random initial weights, and the note says which, plainly, for every output to show.
+Which weights: those asked for (``--weights FILE``, or ``--weights torchvision``: torchvision's
+published ImageNet weights for a torchvision-layout zoo spec), else the checkpoint ``cnnscope train``
+saved for this spec, else random initial weights, and the note says which, plainly, for every output to show.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnnscope.runtime.home import trained_checkpoint
+from cnnscope.runtime.published import TORCHVISION, describe
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from cnnscope.runtime.build import SpecModel
     from cnnscope.spec import Spec
 
@@ -30,7 +34,12 @@ class Weights:
 
 
 def choose_weights(spec_name: str, asked: str | None) -> Weights:
-    """Asked-for, else trained, else random (no torch needed: it only looks for files)."""
+    """Asked-for, else trained, else random (no torch needed: it only looks for files).
+
+    ``asked == "torchvision"`` for a spec without published weights raises its CheckpointError.
+    """
+    if asked == TORCHVISION:
+        return Weights(TORCHVISION, describe(spec_name))
     if asked:
         return Weights(asked, f"weights: {asked}")
     trained = trained_checkpoint(spec_name)
@@ -39,7 +48,24 @@ def choose_weights(spec_name: str, asked: str | None) -> Weights:
     return Weights(None, RANDOM_NOTE)
 
 
-def open_model(spec: Spec, asked: str | None = None, random_if_unloadable: bool = False) -> tuple[SpecModel, Weights]:
+def load_source(model: nn.Module, spec_name: str, source: str, progress: bool = True) -> None:
+    """Load ``source`` (a checkpoint file, or ``"torchvision"``) into ``model``, whole or not at all.
+
+    ``progress``: a download of torchvision's weights draws its bar on stderr (not under a TUI).
+    """
+    from cnnscope.runtime.weights import load_state, load_weights
+
+    if source == TORCHVISION:
+        from cnnscope.runtime.published import published_state_dict
+
+        load_state(model, published_state_dict(spec_name, progress), f"torchvision's weights of {spec_name}")
+    else:
+        load_weights(model, source)
+
+
+def open_model(
+    spec: Spec, asked: str | None = None, random_if_unloadable: bool = False, progress: bool = True
+) -> tuple[SpecModel, Weights]:
     """``spec`` built as a torch model in eval mode, with the weights :func:`choose_weights` picks.
 
     A checkpoint that does not load raises its :class:`~cnnscope.errors.CheckpointError`, unless
@@ -47,13 +73,17 @@ def open_model(spec: Spec, asked: str | None = None, random_if_unloadable: bool 
     """
     from cnnscope.errors import CnnscopeError
     from cnnscope.runtime.build import build
-    from cnnscope.runtime.weights import load_weights
 
+    try:
+        weights = choose_weights(spec.name, asked)
+    except CnnscopeError as exc:
+        if not random_if_unloadable:
+            raise
+        return build(spec).eval(), Weights(None, f"weights: random ({exc})", failed=str(exc))
     model = build(spec).eval()
-    weights = choose_weights(spec.name, asked)
     if weights.source is not None:
         try:
-            load_weights(model, weights.source)
+            load_source(model, spec.name, weights.source, progress)
         except CnnscopeError as exc:
             if not random_if_unloadable:
                 raise

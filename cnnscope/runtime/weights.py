@@ -135,11 +135,20 @@ def _listed(keys: list[str]) -> str:
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a checkpoint into ``model``; a checkpoint that does not fit is refused whole."""
-    state = read_state_dict(path)
+    return load_state(model, read_state_dict(path), str(path))
+
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+    """Load ``state`` (read from ``where``) into ``model``, whole or not at all."""
     spec = getattr(model, "spec", None)
     if spec is not None and spec.checkpoint_keys:
         state = rename_keys(state, spec.checkpoint_keys)
     own = model.state_dict()
+    # files saved before torch 0.4.1 (torchvision's DenseNet, AlexNet, VGG ...) have no batch-norm step
+    # counter, which torch's BatchNorm then starts at zero: so does cnnscope
+    counters = {k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state}
+    if counters:
+        state = {**state, **counters}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [
@@ -159,7 +168,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     if problems:
         raise CheckpointError(
             "checkpoint does not fit the model: " + "; ".join(problems),
-            path=str(path),
+            path=where,
             hint="is it for another model or layout?",
         )
     model.load_state_dict(state)

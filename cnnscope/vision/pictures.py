@@ -6,7 +6,8 @@ Tiles are enlarged by whole numbers with white gutters between them, so 5x5 kern
 crisp. Activations use viridis; signed weights a diverging map centred on zero. A map of
 one pixel per channel (C x 1 x 1) is drawn on one shared scale (each on its own would make
 every tile the same colour), a vector as labelled bars. The terminal rendering uses
-true-colour half blocks (one character cell shows two pixels).
+true-colour half blocks (one character cell shows two pixels); a terminal of 16 or 256 colours
+gets the pixels' lightness on a ramp of greys it can show, in order (:func:`terminal_colours`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ DIVERGING = np.array(
     [(33, 102, 172), (146, 197, 222), (247, 247, 247), (244, 165, 130), (178, 24, 43)], dtype=np.float64
 )
 GREYS = np.array([(0, 0, 0), (255, 255, 255)], dtype=np.float64)  # each RGB channel, dark to bright
+# Where a terminal has 16 or 256 colours, rich would round each true colour to the nearest entry
+# of its palette, and viridis's dark half all lands on one ANSI colour ("bright black"). Every
+# palette orders its greys, so there a pixel is drawn by its lightness on these, darkest first.
+# (viridis and the grey ramp grow lighter with the value; 0-15 are black, bright black, white, bright white.)
+TERMINAL_GREYS = {
+    "standard": (0, 8, 7, 15),
+    "windows": (0, 8, 7, 15),
+    "256": (16, *range(232, 256), 231),  # black, the 24 greys of xterm's palette, white
+}
 MOST_TILES = 1024  # beyond this a grid says how many it shows of how many
 MOST_BARS = 64
 INK, PAPER = (30, 30, 30), (255, 255, 255)
@@ -136,10 +146,12 @@ def activation_picture(
     max_tiles: int = MOST_TILES,
     tile_pixels: int = 48,
     bars: list[tuple[str, float]] | None = None,
+    shared: bool = False,
 ) -> Picture:
-    """A layer's output as a picture: one numbered tile per channel (each on its own scale), one
-    shared scale where each channel is a single value, labelled bars for a vector (``bars``: the
-    output layer's classes and probabilities)."""
+    """A layer's output as a picture: one numbered tile per channel (each on its own scale, or with
+    ``shared`` all on one, whose bar gives the real lowest and highest value), one shared scale where
+    each channel is a single value, labelled bars for a vector (``bars``: the output layer's classes
+    and probabilities)."""
     values = np.asarray(activation, dtype=np.float64)
     if bars is not None:
         return _bar_chart(bars, "probability", f"the {len(bars)} most likely classes")
@@ -151,11 +163,14 @@ def activation_picture(
         return _shared_grid(values.reshape(-1), tile_pixels, "channels of 1x1")
     maps = as_maps(values)
     shown = maps[:max_tiles]
-    tiles = [_enlarge(colorize(normalize(m)), tile_pixels) for m in shown]
+    units = list(normalize(shown)) if shared else [normalize(m) for m in shown]
+    tiles = [_enlarge(colorize(unit), tile_pixels) for unit in units]
     grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=list(range(1, len(tiles) + 1)))
     what = "channels" if values.ndim == 3 else "rows"
-    caption = f"{_shown(len(maps), max_tiles, what)}, each {'x'.join(map(str, maps.shape[1:]))}, each on its own scale"
-    return Picture(_framed(grid, caption, VIRIDIS, "its lowest", "its highest"), caption)
+    low, high = (_number(shown.min()), _number(shown.max())) if shared else ("its lowest", "its highest")
+    scale = f"all on one scale, {low} to {high}" if shared else "each on its own scale"
+    caption = f"{_shown(len(maps), max_tiles, what)}, each {'x'.join(map(str, maps.shape[1:]))}, {scale}"
+    return Picture(_framed(grid, caption, VIRIDIS, low, high), caption)
 
 
 def _shared_grid(values: np.ndarray, tile_pixels: int, what: str) -> Picture:
@@ -251,8 +266,21 @@ def filter_layout(shape: tuple[int, ...]) -> str:
     return "a row per filter, a column per input channel"
 
 
-def half_blocks(image: Image.Image, width: int = 64) -> Text:
-    """An image as rich Text of '▀' cells: two pixel rows per line, true colour."""
+def terminal_colours(pixels: np.ndarray, color_system: str | None = "truecolor") -> list[Color]:
+    """RGB pixels (N x 3) as the colours a terminal of ``color_system`` (rich's name) shows in order:
+    themselves in true colour, else their lightness on :data:`TERMINAL_GREYS`."""
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 3)
+    greys = TERMINAL_GREYS.get(color_system or "truecolor")
+    if greys is None:
+        return [Color.from_rgb(*pixel) for pixel in pixels]
+    lightness = pixels @ np.array([0.299, 0.587, 0.114]) / 255  # Rec. 601 luma
+    levels = np.rint(lightness * (len(greys) - 1)).astype(int).clip(0, len(greys) - 1)
+    return [Color.from_ansi(greys[level]) for level in levels]
+
+
+def half_blocks(image: Image.Image, width: int = 64, color_system: str | None = "truecolor") -> Text:
+    """An image as rich Text of '▀' cells: two pixel rows per line, in true colour, or ordered
+    greys where ``color_system`` (a rich console's) has 16 or 256 colours."""
     image = image.convert("RGB")
     scale = min(1.0, width / image.size[0])
     size = (max(1, round(image.size[0] * scale)), max(2, round(image.size[1] * scale)))
@@ -261,7 +289,8 @@ def half_blocks(image: Image.Image, width: int = 64) -> Text:
         pixels = np.vstack([pixels, np.zeros((1, *pixels.shape[1:]), dtype=np.uint8)])
     text = Text()
     for row in range(0, pixels.shape[0], 2):
-        for top, bottom in zip(pixels[row], pixels[row + 1]):
-            text.append("▀", Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom)))
+        tops, bottoms = terminal_colours(pixels[row], color_system), terminal_colours(pixels[row + 1], color_system)
+        for top, bottom in zip(tops, bottoms):
+            text.append("▀", Style(color=top, bgcolor=bottom))
         text.append("\n")
     return text

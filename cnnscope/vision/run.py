@@ -97,16 +97,19 @@ def earlier_run(folder: Path) -> bool:
     return all(entry.is_file() and RUN_FILES.fullmatch(entry.name) for entry in folder.iterdir())
 
 
-def save_run(result: RunResult, model: SpecModel, destination: str | Path, weights_note: str) -> list[str]:
+def save_run(
+    result: RunResult, model: SpecModel, destination: str | Path, weights_note: str, shared: bool = False
+) -> list[str]:
     """Write input.png, per-layer grids, filters, activations.npz and summary.md into a new folder that
-    replaces ``destination`` whole (an earlier output, or an empty folder), or nothing at all."""
+    replaces ``destination`` whole (an earlier output, or an empty folder), or nothing at all.
+    ``shared``: each layer's tiles on one scale (see :func:`activation_picture`)."""
     from cnnscope.files import replaced_folder
 
     with replaced_folder(destination, earlier_run) as staging:
-        return _write(result, model, staging, weights_note)
+        return _write(result, model, staging, weights_note, shared)
 
 
-def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str) -> list[str]:
+def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str, shared: bool = False) -> list[str]:
     spec = model.spec
     lines = [f"# {spec.name}: activations", "", weights_note, ""]
     lines += ["The input as the model receives it" + (f" ({result.note})" if result.note else "") + ":", ""]
@@ -122,7 +125,7 @@ def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str)
     for index, (name, activation) in enumerate(result.activations.items()):
         file = _file_name(index, name) + ".png"
         bars = [(p.label, p.probability) for p in result.predictions] if name == last and result.predictions else None
-        picture = activation_picture(activation, bars=bars)
+        picture = activation_picture(activation, bars=bars, shared=shared)
         picture.image.save(folder / file)
         written.append(file)
         lines += [

@@ -61,6 +61,7 @@ class ModelScreen(Screen[None]):
         Binding("g", "figure", "figure"),
         Binding("left_square_bracket", "channel(-1)", "channel -", show=False),
         Binding("right_square_bracket", "channel(1)", "channel +", show=False),
+        Binding("s", "shared_scale", "one scale for all channels", show=False),
         Binding("m", "models", "models"),
     ]
 
@@ -76,6 +77,7 @@ class ModelScreen(Screen[None]):
         self.weights_note = ""
         self.result: Any = None  # the last image run (cnnscope.vision.run.RunResult)
         self.channel = 0
+        self.shared_scale = False  # activations: each channel on its own scale, or all on the layer's
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -224,7 +226,7 @@ class ModelScreen(Screen[None]):
         image, what, ramp, low, high = filter_image(weight)
         caption = Text.assemble(
             f"{name}: {'x'.join(map(str, weight.shape))} ({what})\n",
-            colour_bar(ramp, low, high),
+            colour_bar(ramp, low, high, color_system=self.app.console.color_system),
             f"\n{self.weights_note}",
         )
         if not get_current_worker().is_cancelled:
@@ -250,7 +252,7 @@ class ModelScreen(Screen[None]):
 
         assert self.spec is not None
         try:
-            model, weights = open_model(self.spec, self.weights, random_if_unloadable=True)
+            model, weights = open_model(self.spec, self.weights, random_if_unloadable=True, progress=False)
         except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
             raise missing_torch_extra(exc, "filters and activations") or exc from None
         if weights.failed:
@@ -325,17 +327,29 @@ class ModelScreen(Screen[None]):
         name = self.selected if self.selected in self.result.activations else next(iter(self.result.activations))
         maps = as_maps(self.result.activations[name])
         self.channel %= len(maps)
+        low: float | None
+        high: float | None
+        if self.shared_scale:  # the layer's real range, so that channels compare
+            low, high = float(maps.min()), float(maps.max())
+            scale, ends = "every channel on one scale", (f"{low:.3g}", f"{high:.3g}")
+        else:
+            low = high = None
+            scale, ends = "each channel on its own scale", ("its lowest", "its highest")
         picture.show(
-            map_image(maps[self.channel]),
+            map_image(maps[self.channel], low, high),
             Text.assemble(
-                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])})",
-                "   [ and ] change channel\n",
-                colour_bar(VIRIDIS, "its lowest", "its highest"),
+                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}",
+                "   [ and ] change channel, s changes the scale\n",
+                colour_bar(VIRIDIS, *ends, color_system=self.app.console.color_system),
             ),
         )
 
     def action_channel(self, step: int) -> None:
         self.channel += step
+        self._show_activation()
+
+    def action_shared_scale(self) -> None:
+        self.shared_scale = not self.shared_scale
         self._show_activation()
 
     # --- navigation -----------------------------------------------------------------------

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from cnnscope.vision.pictures import DIVERGING, colorize, half_blocks, normalize
+from cnnscope.vision.pictures import DIVERGING, colorize, half_blocks, normalize, terminal_colours
 
 if TYPE_CHECKING:
     from cnnscope.tui.terminal import GraphicsWidget
@@ -91,16 +90,20 @@ def filter_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str,
     )
 
 
-def map_image(values: np.ndarray) -> Image.Image:
-    """One activation map, whole-number enlarged to about 64 pixels."""
-    return tile_grid([colorize(normalize(values))], 1, whole_scale(max(values.shape), 64, 64))
+def map_image(values: np.ndarray, low: float | None = None, high: float | None = None) -> Image.Image:
+    """One activation map, whole-number enlarged to about 64 pixels: on its own scale, or from ``low`` to ``high``."""
+    if low is None or high is None:
+        unit = normalize(values)
+    else:
+        unit = (np.asarray(values, dtype=np.float64) - low) / (high - low) if high > low else np.zeros(values.shape)
+    return tile_grid([colorize(unit)], 1, whole_scale(max(values.shape), 64, 64))
 
 
-def colour_bar(ramp: np.ndarray, low: str, high: str, width: int = 24) -> Text:
-    """What the colours mean, in one line: ``low ████ high``."""
+def colour_bar(ramp: np.ndarray, low: str, high: str, width: int = 24, color_system: str | None = "truecolor") -> Text:
+    """What the colours mean, in one line: ``low ████ high`` (in the colours ``color_system`` shows)."""
     bar = Text(f"{low} ")
-    for colour in colorize(np.linspace(0, 1, width), ramp):
-        bar.append("█", Style(color=Color.from_rgb(*colour)))
+    for colour in terminal_colours(colorize(np.linspace(0, 1, width), ramp), color_system):
+        bar.append("█", Style(color=colour))
     bar.append(f" {high}")
     return bar
 
@@ -135,7 +138,8 @@ class Picture(ScrollableContainer):
             # drawn one pixel to a cell would be a million styled cells)
             pane = self.size.width or FIGURE_CELLS
             width = min(image.size[0], max(8, pane - 2)) if self.fit else image.size[0]
-            picture = half_blocks(image, width=width)  # unless fitted: one pixel per cell
+            # unless fitted: one pixel per cell; ordered greys on a terminal of 16 or 256 colours
+            picture = half_blocks(image, width=width, color_system=self.app.console.color_system)
             picture.no_wrap, picture.overflow = True, "ignore"
         self.query_one(".image", Static).update(picture)
         self.query_one(".caption", Static).update(caption)
