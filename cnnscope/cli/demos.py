@@ -15,6 +15,7 @@ from cnnscope.vision.examples import LECTURE_IMAGE, LECTURE_KERNEL, POOL_EXAMPLE
 
 if TYPE_CHECKING:  # numpy and rich load inside the demo commands only, to keep every other command fast
     import numpy as np
+    from PIL import Image
     from rich.console import Group
 
 
@@ -197,16 +198,7 @@ def maximize_command(
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
         grid = filter_grid(inputs)
         if save is not None:  # a folder, as every --save takes
-            from cnnscope.files import atomic_path, os_error
-
-            if Path(save).exists() and not Path(save).is_dir():
-                raise CnnscopeError("exists and is not a folder", path=save, hint="--save takes a folder")
-            try:
-                Path(save).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise os_error(exc, save) from None
-            with atomic_path(Path(save) / "units.png") as temporary:
-                grid.save(temporary, format="PNG")
+            _save_png(grid, save, "units.png")
     except CnnscopeError as exc:
         fail(exc)
     out.print(f"{spec.name}.{first.name}: {inputs.shape[0]} units, {chosen_weights.note}", markup=False)
@@ -236,16 +228,7 @@ def _maximize_channel(
             found = maximize_channel(model, name, channel, steps, seed, step_done=lambda _: progress.advance(task))
         grid = filter_grid(found.image[None], tile_pixels=128)
         if save is not None:
-            from cnnscope.files import atomic_path, os_error
-
-            if Path(save).exists() and not Path(save).is_dir():
-                raise CnnscopeError("exists and is not a folder", path=save, hint="--save takes a folder")
-            try:
-                Path(save).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise os_error(exc, save) from None
-            with atomic_path(Path(save) / f"channel_{channel}.png") as temporary:
-                grid.save(temporary, format="PNG")
+            _save_png(grid, save, f"channel_{channel}.png")
     except CnnscopeError as exc:
         fail(exc)
     out.print(
@@ -256,3 +239,17 @@ def _maximize_channel(
     out.print(half_blocks(grid, width=min(64, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)
+
+
+def _save_png(image: Image.Image, folder: str, name: str) -> None:
+    """``image`` as ``folder/name``, written atomically; ``folder`` made if missing (every --save takes a folder)."""
+    from cnnscope.files import atomic_path, os_error
+
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise CnnscopeError("exists and is not a folder", path=folder, hint="--save takes a folder")
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, folder) from None
+    with atomic_path(Path(folder) / name) as temporary:
+        image.save(temporary, format="PNG")

@@ -49,6 +49,21 @@ if TYPE_CHECKING:
 AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
 
 
+def conv_keys(conv: Any) -> dict[str, Any]:
+    """The keys of a torch convolution module (plain or transposed), as a spec writes them."""
+    if conv.padding_mode != "zeros":
+        raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
+    return {
+        "out": conv.out_channels,
+        "kernel": compact(conv.kernel_size),
+        "stride": compact(conv.stride),
+        "padding": conv.padding if isinstance(conv.padding, str) else compact(conv.padding),
+        "dilation": compact(conv.dilation),
+        "groups": conv.groups,
+        "bias": conv.bias is not None,
+    }
+
+
 @dataclass(frozen=True)
 class Axis:
     """One spatial axis through a window: the numbers of the output-size formula."""
@@ -156,18 +171,7 @@ class Conv(Layer):
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        conv = call.module
-        if conv.padding_mode != "zeros":
-            raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
-        return {
-            "out": conv.out_channels,
-            "kernel": compact(conv.kernel_size),
-            "stride": compact(conv.stride),
-            "padding": conv.padding if isinstance(conv.padding, str) else compact(conv.padding),
-            "dilation": compact(conv.dilation),
-            "groups": conv.groups,
-            "bias": conv.bias is not None,
-        }
+        return conv_keys(call.module)
 
     def axes(self, shape: Shape) -> list[Axis]:
         axes = []
@@ -601,19 +605,7 @@ class ConvTranspose(Layer):
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        conv = call.module
-        if conv.padding_mode != "zeros":
-            raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
-        return {
-            "out": conv.out_channels,
-            "kernel": compact(conv.kernel_size),
-            "stride": compact(conv.stride),
-            "padding": compact(conv.padding),
-            "output_padding": compact(conv.output_padding),
-            "dilation": compact(conv.dilation),
-            "groups": conv.groups,
-            "bias": conv.bias is not None,
-        }
+        return {**conv_keys(call.module), "output_padding": compact(call.module.output_padding)}
 
     def sizes(self, shape: Shape) -> list[int]:
         return [
