@@ -7,6 +7,7 @@ and the exit code must be the same, and the fast path must have answered every f
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def test_the_console_script_starts_without_typer():
     helped = subprocess.run([sys.executable, "-c", code, "inspect", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert helped.returncode == 0 and helped.stderr == "typer=True\n" and "--json" in helped.stdout
     script = Path(sys.executable).with_name("cnnscope")
-    if script.exists():
+    if script.exists():  # the installed package: its zoo may lie elsewhere than this checkout's specs/
         installed = subprocess.run([str(script), "inspect", "lenet5", "--json"], capture_output=True, text=True)
-        assert (installed.returncode, installed.stdout) == (0, served.stdout)
+        assert installed.returncode == 0
+        assert {**json.loads(installed.stdout), "source": None} == {**json.loads(served.stdout), "source": None}
