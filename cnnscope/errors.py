@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Self
 
 MAX_MESSAGE = 500  # characters
@@ -92,13 +91,6 @@ def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
     if name not in TORCH_EXTRA:
         return None
     return CnnscopeError(f"{what} needs {name}, which this install lacks", hint='pip install "cnnscope[torch]" adds it')
-
-
-def require_file(path: Path, what: str, error: type[CnnscopeError]) -> None:
-    """Raise ``error`` naming ``path`` unless it is a readable regular file under the size cap for ``what``."""
-    from cnnscope.files import regular_file  # files imports this module
-
-    regular_file(path, what, error)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

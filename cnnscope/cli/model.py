@@ -43,9 +43,10 @@ def _check_weights(weights: str | None) -> None:
     if weights and weights != TORCHVISION:
         from pathlib import Path
 
-        from cnnscope.errors import CheckpointError, require_file
+        from cnnscope.errors import CheckpointError
+        from cnnscope.files import regular_file
 
-        require_file(Path(weights), "a checkpoint", CheckpointError)
+        regular_file(Path(weights), "a checkpoint", CheckpointError)
 
 
 def _prepare(

@@ -62,12 +62,13 @@ def run_command(
     try:
         from pathlib import Path
 
-        from cnnscope.errors import CheckpointError, require_file
+        from cnnscope.errors import CheckpointError
+        from cnnscope.files import regular_file
         from cnnscope.runtime.published import TORCHVISION
 
-        require_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
+        regular_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
         if weights and weights != TORCHVISION:  # the published weights are looked for once the spec is read
-            require_file(Path(weights), "a checkpoint", CheckpointError)
+            regular_file(Path(weights), "a checkpoint", CheckpointError)
         with _progress() as progress:
             task = progress.add_task("importing torch", total=4)
             from cnnscope.runtime.device import resolve_device, resolve_dtype

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnnscope.errors import CheckpointError, require_file
-from cnnscope.files import atomic_path
+from cnnscope.errors import CheckpointError
+from cnnscope.files import atomic_path, regular_file
 
 SHOWN = 3  # keys listed per kind of mismatch
 FORMATS = (".pth", ".pt", ".safetensors")
@@ -23,7 +23,7 @@ MAX_EXPANSION = 4  # a checkpoint zip may declare this many times its size unpac
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth``/``.pt`` state_dict (or ``{"state_dict": ...}``) or ``.safetensors`` file."""
     path = Path(path)
-    require_file(path, "a checkpoint", CheckpointError)
+    regular_file(path, "a checkpoint", CheckpointError)
     loaded = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]

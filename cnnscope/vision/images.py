@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnnscope.errors import CnnscopeError, require_file
+from cnnscope.errors import CnnscopeError
+from cnnscope.files import regular_file
 from cnnscope.spec import Spec
 
 MAX_PIXELS = 64_000_000  # larger images are refused as possible decompression bombs
@@ -31,7 +32,7 @@ def open_image(path: str | Path) -> Image.Image:
     """Decode a JPEG/PNG/WebP/BMP/GIF (first frame) fully, upright, or raise ImageError."""
     path = Path(path)
     where = str(path)
-    require_file(path, "an image", ImageError)
+    regular_file(path, "an image", ImageError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
