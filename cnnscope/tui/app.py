@@ -53,6 +53,9 @@ class CnnscopeApp(App[None]):
             self.post_message(event)
         self.typed = ""
 
+    def on_model_screen_picker_requested(self, message: ModelScreen.PickerRequested) -> None:
+        self.open_picker(over_model=True)
+
     def open_picker(self, over_model: bool = False) -> None:
         """``over_model``: a model is open under the picker, and escape goes back to it."""
         self.push_screen(PickerScreen(self.folder, can_go_back=over_model), self.open_model)

@@ -7,7 +7,7 @@ running an image happen in a worker thread, so the screen never freezes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane, Tree
 
@@ -32,9 +33,6 @@ from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
 from cnnscope.zoo import load_target
 
-if TYPE_CHECKING:
-    from cnnscope.tui.app import CnnscopeApp
-
 
 class SizeBox(Input):
     """The input-size field: escape leaves it unchanged, back to the table."""
@@ -49,6 +47,9 @@ class SizeBox(Input):
 
 
 class ModelScreen(Screen[None]):
+    class PickerRequested(Message):
+        """``m``: the user wants another model; the app opens the picker over this screen."""
+
     # help and quit first: the footer keeps its left end when a narrow terminal cuts it
     BINDINGS = [
         Binding("question_mark", "help", "help"),
@@ -360,7 +361,7 @@ class ModelScreen(Screen[None]):
         self.query_one("#input-size", Input).focus()
 
     def action_models(self) -> None:
-        cast("CnnscopeApp", self.app).open_picker(over_model=True)
+        self.post_message(self.PickerRequested())
 
     def action_figure(self) -> None:
         """The architecture figure of the model at its current input size (``cnnscope draw``)."""
