@@ -176,6 +176,7 @@ class _Reader:
         self.types = importers()
         self.layers: list[Imported] = []
         self.names: set[str] = set()
+        self.shapes: dict[str, Shape] = {INPUT: tuple(input_shape)}  # layer name -> output shape, as read
         self.alias: dict[fx.Node, Any] = {}  # node -> a layer name, or ("value", v), ("param", path, shape), ...
         self.called: set[str] = set()  # module paths already read
         self.skip: set[fx.Node] = set()  # nodes read as part of a pattern
@@ -293,35 +294,19 @@ class _Reader:
                     f"{path}: the module is called twice with the same weights", hint="weight sharing has no spec form"
                 )
             self.called.add(path)
-            if path not in self.names:
-                return path
-            base = path
-        elif call.parameters and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
+            return self._free_name(path)
+        if call.parameters and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
             return call.parameters[0][0]  # ConvNeXt's `layer_scale * x`: named like the parameter
-        else:
-            scope = node.meta.get("scope", "")
-            base = f"{scope}.{layer.type_name}" if scope else layer.type_name
-            if base not in self.names:
-                return base
-        suffix = 1
-        while f"{base}_{suffix}" in self.names:
-            suffix += 1
-        return f"{base}_{suffix}"
+        scope = node.meta.get("scope", "")
+        return self._free_name(f"{scope}.{layer.type_name}" if scope else layer.type_name)
 
     def _add(self, layer: Imported) -> None:
         self.names.add(layer.name)
+        self.shapes[layer.name] = layer.out
         self.layers.append(layer)
 
     def _shape_of(self, name: str) -> Shape:
-        if name == INPUT:
-            return self.graph_input
-        return next(layer.out for layer in reversed(self.layers) if layer.name == name)
-
-    @property
-    def graph_input(self) -> Shape:
-        placeholder = next(n for n in self.graph.graph.nodes if n.op == "placeholder")
-        summary = self.seen[placeholder]
-        return summary.shape if isinstance(summary, _Shape) else ()
+        return self.shapes[name]
 
     # --- patterns ---------------------------------------------------------------------------
     def _read_chunk_item(self, node: fx.Node) -> None:
