@@ -156,6 +156,24 @@ class PeerCounts(NamedTuple):
 UNCOUNTED = PeerCounts(0, 0, 0, 0, 0)
 
 
+def multiply_add_counts(cost: Cost, out: Shape, functional: bool, torchinfo: int, thop: int) -> PeerCounts:
+    """What the peers count for a conv, transposed conv or linear layer (they differ in torchinfo and thop).
+
+    fvcore and FlopCounterMode trace the op itself: its multiply-adds, 2 FLOPs each for the latter.
+    ptflops hooks the module and adds one per output for the bias. Called as a function (``F.conv2d``,
+    ``F.linear``) only the tracers see it: ptflops patches neither (its F.linear patch ships commented out).
+    """
+    if functional:
+        return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
+    return PeerCounts(
+        torchinfo=torchinfo,
+        fvcore=cost.macs,
+        ptflops=cost.macs + (numel(out) if cost.biases else 0),
+        thop=thop,
+        flopcounter=2 * cost.macs,
+    )
+
+
 @dataclass(frozen=True)
 class Cells:
     """The lecture table's descriptive columns for one layer."""

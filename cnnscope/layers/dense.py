@@ -19,6 +19,7 @@ from cnnscope.layers.base import (
     boolean,
     expect_rank,
     key,
+    multiply_add_counts,
     numel,
     positive,
     register,
@@ -90,15 +91,7 @@ class Linear(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
-        if functional:  # F.linear: only the tracers see it; ptflops ships its F.linear patch commented out
-            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
-        return PeerCounts(
-            torchinfo=cost.params,
-            fvcore=cost.macs,
-            ptflops=cost.macs + (numel(out) if self.bias else 0),
-            thop=cost.macs,
-            flopcounter=2 * cost.macs,
-        )
+        return multiply_add_counts(cost, out, functional, torchinfo=cost.params, thop=cost.macs)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn

@@ -30,6 +30,7 @@ from cnnscope.layers.base import (
     expect_rank,
     fmt_shape,
     key,
+    multiply_add_counts,
     numbers,
     numel,
     optional_per_axis,
@@ -245,15 +246,8 @@ class Conv(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
-        if functional:  # F.conv*d: only the tracers see it; ptflops patches no F.conv* (FUNCTIONAL_MAPPING)
-            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
-        return PeerCounts(
-            torchinfo=cost.params * spatial_size(out),  # every parameter once per output position
-            fvcore=cost.macs,
-            ptflops=cost.macs + (numel(out) if self.bias else 0),  # bias adds counted
-            thop=cost.macs,
-            flopcounter=2 * cost.macs,
-        )
+        # torchinfo: every parameter once per output position
+        return multiply_add_counts(cost, out, functional, torchinfo=cost.params * spatial_size(out), thop=cost.macs)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -682,15 +676,8 @@ class ConvTranspose(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
-        if functional:  # F.conv_transpose*d: only the tracers see it, as for F.conv*d
-            return UNCOUNTED._replace(fvcore=cost.macs, flopcounter=2 * cost.macs)
-        return PeerCounts(
-            torchinfo=cost.params * spatial_size(out),
-            fvcore=cost.macs,
-            ptflops=cost.macs + (numel(out) if self.bias else 0),
-            thop=numel(out) * (inputs[0][0] // self.groups) * math.prod(self.kernel),  # per output, as a conv
-            flopcounter=2 * cost.macs,
-        )
+        thop = numel(out) * (inputs[0][0] // self.groups) * math.prod(self.kernel)  # per output, as a conv
+        return multiply_add_counts(cost, out, functional, torchinfo=cost.params * spatial_size(out), thop=thop)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
