@@ -100,5 +100,9 @@ def test_verify_build_run(cli, tmp_path: Path, monkeypatch):
     Image.new("L", (28, 28), 0).save(image)
     ran = json_of(cli, "run", "lenet5", "--image", str(image), "--top", "3", "--device", "cpu")
     valid("run", ran)
-    assert len(ran["predictions"]) == 3 and ran["weights"] is None
+    assert len(ran["predictions"]) == 3 and ran["weights"] is None and ran["cam"] is None
+    mapped = json_of(cli, "run", "lenet5", "--image", str(image), "--cam", "--cam-class", "4", "--cam-layer", "c3")
+    valid("run", mapped)
+    assert mapped["cam"]["class"] == {"index": 4, "label": "4"} and mapped["cam"]["layer"] == "c3"
+    assert mapped["cam"]["method"] == "gradcam" and mapped["cam"]["hidden_share"] == 0.15
     assert sum(p["probability"] for p in ran["predictions"]) <= 1 + 1e-6

@@ -77,3 +77,4 @@ def test_capabilities_come_from_the_types():
     units = {name for name, cls in LAYER_TYPES.items() if cls.has_units}
     assert filters == {"conv2d", "conv1d"}
     assert units == {"conv2d", "conv1d", "linear"}
+    assert {name for name, cls in LAYER_TYPES.items() if cls.gives_probabilities} == {"softmax"}

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay 
     from rich.progress import Progress
 
     from cnnscope.runtime.build import SpecModel
+    from cnnscope.vision.explain import HeatMap
     from cnnscope.vision.run import RunResult
 
 PANEL = "Images, training and the TUI"
@@ -56,9 +57,36 @@ def run_command(
             "--shared-scale", help="Draw every channel's tile on one scale (the colour bar gives the real range)."
         ),
     ] = False,
+    cam: Annotated[
+        bool,
+        typer.Option(
+            "--cam",
+            help="A class-activation heat-map over the input (Grad-CAM unless --cam-method says), checked by"
+            " hiding its hottest pixels: in the terminal, and as cam.png with --save.",
+        ),
+    ] = False,
+    cam_layer: Annotated[
+        str | None, typer.Option("--cam-layer", help="Layer of the heat-map (default: the last one with a map).")
+    ] = None,
+    cam_method: Annotated[
+        str,
+        typer.Option(
+            "--cam-method",
+            help="gradcam: channels weighted by their mean gradient (Selvaraju et al. 2017). difference:"
+            " gradient x the change from the blank background, per position (for models such as the tanh"
+            " LeNet-5 whose features are not zero on an empty background).",
+        ),
+    ] = "gradcam",
+    cam_class: Annotated[
+        str | None, typer.Option("--cam-class", help="Class of the heat-map, name or index (default: the top one).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs."""
+    """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs.
+
+    With --cam, also where the image made the class: a heat-map over the input, and how much the
+    class's probability falls when its hottest 15% of pixels are hidden, against 15% hidden at random.
+    """
     try:
         from pathlib import Path
 
@@ -70,7 +98,7 @@ def run_command(
         if weights and weights != TORCHVISION:  # the published weights are looked for once the spec is read
             regular_file(Path(weights), "a checkpoint", CheckpointError)
         with _progress() as progress:
-            task = progress.add_task("importing torch", total=4)
+            task = progress.add_task("importing torch", total=5 if cam else 4)
             from cnnscope.runtime.device import resolve_device, resolve_dtype
             from cnnscope.runtime.opening import open_model
             from cnnscope.vision.labels import class_names
@@ -95,8 +123,17 @@ def run_command(
                 from cnnscope.errors import did_you_mean
 
                 raise CnnscopeError(f"no layer named '{layer}'", hint=did_you_mean(layer, result.activations))
+            heat = None
+            if cam:
+                from cnnscope.vision.explain import chosen_class, class_heat_map
+
+                progress.update(task, advance=1, description="heat-map")
+                top_class = result.predictions[0].index if result.predictions else None
+                names = class_names(spec, labels)
+                index = chosen_class(cam_class, names, top_class)
+                heat = class_heat_map(model, result.input, index, cam_layer, cam_method, names)
             progress.update(task, advance=1, description="saving")
-            written = save_run(result, model, save, note, shared_scale) if save else []
+            written = save_run(result, model, save, note, shared_scale, heat) if save else []
     except CnnscopeError as exc:
         fail(exc)
     if as_json:
@@ -113,6 +150,7 @@ def run_command(
             predictions=found,
             note=result.note,
             saved=written,
+            cam=None if heat is None else _heat_document(heat),
         )
         emit_json(document)
         return
@@ -132,10 +170,36 @@ def run_command(
         out.print(table)
     else:
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
-    if preview if preview is not None else out.is_terminal:  # in a log, 48 lines of uncoloured blocks say nothing
+    previewing = preview if preview is not None else out.is_terminal  # in a log, uncoloured blocks say nothing
+    if previewing:
         _preview(model, result, layer, shared_scale)
+    if heat is not None:
+        from cnnscope.vision.explain import heat_caption, heat_check
+
+        if previewing:
+            from cnnscope.vision.pictures import half_blocks, heat_picture
+
+            picture = heat_picture(result.seen, heat.heat, heat_caption(heat))
+            out.print(picture.caption, markup=False)
+            out.print(half_blocks(picture.image, width=min(96, out.width - 1), color_system=out.color_system))
+        for line in heat_check(heat):
+            out.print(line, markup=False)
     if written:
         out.print(f"saved {len(written)} files to {str(save).rstrip('/') or save}/ (summary.md lists them)")
+
+
+def _heat_document(heat: HeatMap) -> dict[str, object]:
+    from cnnscope.vision.explain import HIDDEN_SHARE
+
+    return {
+        "layer": heat.layer,
+        "method": heat.method,
+        "class": {"index": heat.class_index, "label": heat.label},
+        "probability": heat.probability,
+        "hidden_share": HIDDEN_SHARE,
+        "hottest_hidden": heat.hottest_hidden,
+        "random_hidden": heat.random_hidden,
+    }
 
 
 def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: bool = False) -> None:

@@ -235,6 +235,7 @@ class Layer:
     draws_filters: ClassVar[bool] = False  # weight is a bank of spatial filters to draw (conv)
     has_units: ClassVar[bool] = False  # one weight row per output unit (conv, linear): TUI filters, maximize
     fresh_output: ClassVar[bool] = False  # output is a new tensor: a fused act may overwrite it in place
+    gives_probabilities: ClassVar[bool] = False  # output sums to one over the classes (softmax): run, heat-maps
     # a small working configuration, for `cnnscope types` and the registry test
     example: ClassVar[dict[str, Any]] = {}
     example_inputs: ClassVar[tuple[Shape, ...]] = ((4, 8, 8),)

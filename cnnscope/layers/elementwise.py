@@ -246,6 +246,7 @@ class Softmax(Activation):
     type_name = "softmax"
     summary = "exp(x_i) / sum_j exp(x_j) over the channel axis"
     flops_per_element = 3
+    gives_probabilities = True
 
     imports = ("nn.Softmax", "F.softmax", "torch.softmax", "Tensor.softmax")
 

@@ -264,8 +264,10 @@ def run_document(
     predictions: list[tuple[int, str, float]] | None,
     note: str,
     saved: list[str],
+    cam: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``run --json``: top-k predictions (class index, name, probability) and the weights used."""
+    """``run --json``: top-k predictions (class index, name, probability), the weights used, and with
+    ``--cam`` the heat-map's class, layer, method and faithfulness check."""
     return {
         "schema": SCHEMA,
         "name": name,
@@ -279,4 +281,5 @@ def run_document(
         if predictions is None
         else [{"index": i, "label": label, "probability": p} for i, label, p in predictions],
         "saved": saved,
+        "cam": cam,
     }

@@ -1,8 +1,13 @@
-"""Beyond the first layer: which input excites a channel of any layer.
+"""Beyond the first layer: which input excites a channel, and where a picture made a class.
 
 :func:`maximize_channel` is gradient ascent on the input (Erhan et al. 2009; Simonyan et al.
 2013) for the mean activation of one channel, with the usual regularisation: an L2 penalty
 on the input and a small blur every few steps, from seeded noise.
+
+:func:`class_heat_map` is a class-activation heat-map over the input, by one of :data:`CAM_METHODS`,
+with a check of its own faithfulness: the class's probability once the hottest pixels are hidden
+(set to the picture's background), against as many pixels hidden at random. A map that shows
+where the evidence is lowers it far more than chance does; one that does not, says so.
 """
 
 from __future__ import annotations
@@ -17,7 +22,34 @@ from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 
 if TYPE_CHECKING:  # torch is imported where a model runs: inside the functions
+    import torch
+
     from cnnscope.runtime.build import SpecModel
+
+
+CAM_METHODS = {
+    "gradcam": "Grad-CAM (Selvaraju et al. 2017): the layer's channels weighted by the class score's mean "
+    "gradient over the map, summed, negatives cut",
+    "difference": "gradient x (activation - activation of the blank background), per position, summed over "
+    "channels, negatives cut: where the picture's difference from its empty background raises the class "
+    "score (a first-order share of the score's change, DeepLIFT's reference idea, Shrikumar et al. 2017)",
+}
+HIDDEN_SHARE = 0.15  # of the input's pixels, hidden by the faithfulness check
+RANDOM_DRAWS = 8  # random masks of the same size, averaged
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """Where the picture raised one class's score, at the input's size, and how much that holds."""
+
+    layer: str
+    method: str
+    class_index: int
+    label: str  # the class's name, or "class N"
+    heat: np.ndarray  # height x width of the input, >= 0, in the score's units (0: no part in the class)
+    probability: float  # of the class, on the picture as it is
+    hottest_hidden: float  # ... with the hottest HIDDEN_SHARE of pixels set to the background
+    random_hidden: float  # ... with as many pixels hidden at random (the mean of RANDOM_DRAWS masks)
 
 
 @dataclass(frozen=True)
@@ -28,8 +60,9 @@ class Ascent:
     activations: list[float]  # after each step
 
 
-def spatial_layer(model: SpecModel, name: str | None) -> str:
-    """``name``, checked, or the last convolution whose output is still a map."""
+def spatial_layer(model: SpecModel, name: str | None, last_map: bool = False) -> str:
+    """``name``, checked, or the last convolution whose output is still a map (with ``last_map``:
+    the last layer of any type whose output is a map, the one a classifier pools away)."""
     from cnnscope.analysis import analyze
 
     analysis = analyze(model.spec)
@@ -43,10 +76,13 @@ def spatial_layer(model: SpecModel, name: str | None) -> str:
     maps = [
         r.name
         for r in analysis.layers
-        if r.node.layer.draws_filters and len(r.output_shape) == 3 and r.output_shape[1] * r.output_shape[2] > 1
+        if (last_map or r.node.layer.draws_filters)
+        and len(r.output_shape) == 3
+        and r.output_shape[1] * r.output_shape[2] > 1
     ]  # a 1x1 map (LeNet's c5) has no "where"
     if not maps:
-        raise CnnscopeError(f"{model.spec.name} has no convolution with a 2-D output to look into")
+        kind = "layer" if last_map else "convolution"
+        raise CnnscopeError(f"{model.spec.name} has no {kind} with a 2-D output to look into")
     return maps[-1]
 
 
@@ -105,3 +141,126 @@ def _output_shape(model: SpecModel, layer: str) -> tuple[int, ...]:
     from cnnscope.analysis import analyze
 
     return analyze(model.spec).by_name[layer].output_shape
+
+
+def heat_caption(heat: HeatMap) -> str:
+    """What the heat-map picture shows, in one sentence."""
+    method = "Grad-CAM" if heat.method == "gradcam" else "gradient x difference from the blank background"
+    return f"where the picture made '{heat.label}' ({heat.probability:.1%}): {method} at {heat.layer}, 0 to its highest"
+
+
+def heat_check(heat: HeatMap) -> list[str]:
+    """The faithfulness check in sentences: hiding the hottest pixels against hiding random ones."""
+    if not heat.heat.max() > 0:
+        return [f"The heat-map is zero everywhere: no position of {heat.layer} raises P('{heat.label}')."]
+    share = f"{HIDDEN_SHARE:.0%}"
+    lines = [
+        f"Heat-map check: with the hottest {share} of pixels hidden (set to the background),"
+        f" P('{heat.label}') {heat.probability:.1%} -> {heat.hottest_hidden:.1%};"
+        f" with {share} hidden at random, {heat.random_hidden:.1%}."
+    ]
+    if heat.hottest_hidden > 0.75 * heat.probability:  # hiding them took less than a quarter of it
+        other = "difference" if heat.method == "gradcam" else "gradcam"
+        lines.append(
+            "The class barely depends on the hottest pixels: this map may not show where the evidence is"
+            f" (try --cam-method {other}, or another --cam-layer)."
+        )
+    return lines
+
+
+def chosen_class(asked: str | None, names: list[str] | None, top: int | None) -> int:
+    """The class a heat-map is for: ``asked`` as a class name or index, else the top prediction ``top``."""
+    if asked is None:
+        if top is None:
+            raise CnnscopeError("a heat-map needs a class: this model's output is not a class vector")
+        return top
+    if names and asked in names:
+        return names.index(asked)
+    if asked.isdigit():
+        return int(asked)
+    from cnnscope.errors import did_you_mean
+
+    raise CnnscopeError(f"no class named '{asked}'", hint=did_you_mean(asked, names or []) or "a class index or name")
+
+
+def class_heat_map(
+    model: SpecModel,
+    image: np.ndarray,
+    class_index: int,
+    layer: str | None = None,
+    method: str = "gradcam",
+    names: list[str] | None = None,
+) -> HeatMap:
+    """The heat-map of ``class_index`` for ``image`` (channels x height x width, as the model takes it)
+    at ``layer`` (default: the last layer whose output is a map), by ``method`` (see :data:`CAM_METHODS`).
+
+    The score is the class's output before any softmax (its log where the model ends in one). The map
+    is computed at the layer's resolution and stretched bilinearly over the input, as Grad-CAM does.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from cnnscope.vision.labels import class_label
+
+    if method not in CAM_METHODS:
+        raise CnnscopeError(f"no heat-map method '{method}'", hint=f"one of: {', '.join(CAM_METHODS)}")
+    layer = spatial_layer(model, layer, last_map=True)
+    classes = int(np.prod(_output_shape(model, model.spec.nodes[-1].name)))
+    if not 0 <= class_index < classes:
+        raise CnnscopeError(f"{model.spec.name} has classes 0-{classes - 1}, not {class_index}")
+    model.eval()
+    weight = next(model.parameters(), None)  # the input follows the model's device and --dtype
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    if weight is not None:
+        x = x.to(weight.device, weight.dtype)
+    blank = _background(x)
+    values = model.activations(x)
+    maps, score = values[layer], _log_if_softmax(model, values[model.spec.nodes[-1].name]).reshape(-1)[class_index]
+    (gradient,) = torch.autograd.grad(score, maps)
+    with torch.no_grad():
+        maps, gradient = maps.float(), gradient.float()
+        if method == "gradcam":
+            cam = (gradient.mean(dim=(2, 3), keepdim=True) * maps).sum(dim=1)
+        else:
+            cam = (gradient * (maps - model.activations(blank)[layer].float())).sum(dim=1)
+        heat = F.interpolate(F.relu(cam)[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[0, 0]
+        checked = _hidden_probabilities(model, x, blank, heat, class_index)
+    return HeatMap(layer, method, class_index, class_label(class_index, names), heat.cpu().numpy(), *checked)
+
+
+def _background(x: torch.Tensor) -> torch.Tensor:
+    """The blank picture: each channel filled with the median of the input's border (its background)."""
+    import torch
+
+    border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], dim=-1)
+    return border.median(dim=-1).values[..., None, None].expand_as(x).contiguous()
+
+
+def _log_if_softmax(model: SpecModel, output: torch.Tensor) -> torch.Tensor:
+    from cnnscope.vision.run import ends_in_softmax
+
+    return output.clamp_min(1e-12).log() if ends_in_softmax(model.spec) else output
+
+
+def _hidden_probabilities(
+    model: SpecModel, x: torch.Tensor, blank: torch.Tensor, heat: torch.Tensor, class_index: int
+) -> tuple[float, float, float]:
+    """The class's probability as it is, with the hottest pixels hidden, and with random pixels hidden."""
+    import torch
+
+    from cnnscope.vision.run import ends_in_softmax
+
+    pixels = heat.numel()
+    hidden = max(1, round(HIDDEN_SHARE * pixels))
+    generator = torch.Generator().manual_seed(0)  # the same masks every run
+    orders = [torch.argsort(heat.flatten(), descending=True, stable=True).cpu()]
+    orders += [torch.randperm(pixels, generator=generator) for _ in range(RANDOM_DRAWS)]
+    masks = torch.zeros(len(orders), pixels, dtype=torch.bool)
+    for row, order in enumerate(orders):
+        masks[row, order[:hidden]] = True
+    masks = masks.reshape(len(orders), 1, *heat.shape).to(x.device)
+    batch = torch.cat([x, torch.where(masks, blank, x)])
+    output = model(batch).float().reshape(len(batch), -1)
+    probabilities = output if ends_in_softmax(model.spec) else output.softmax(dim=1)
+    column = probabilities[:, class_index].cpu()
+    return float(column[0]), float(column[1]), float(column[2:].mean())

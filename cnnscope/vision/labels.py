@@ -26,3 +26,8 @@ def class_names(spec: Spec, override: str | None = None) -> list[str] | None:
     from cnnscope.files import read_text
 
     return [line.strip() for line in read_text(path, "a labels file").splitlines() if line.strip()]
+
+
+def class_label(index: int, names: list[str] | None) -> str:
+    """The name of class ``index``, or "class N" where the names do not say."""
+    return names[index] if names and index < len(names) else f"class {index}"

@@ -27,6 +27,8 @@ VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (
 DIVERGING = np.array(
     [(33, 102, 172), (146, 197, 222), (247, 247, 247), (244, 165, 130), (178, 24, 43)], dtype=np.float64
 )
+# inferno, sampled at five points: black through red to pale yellow, for heat over a grey picture
+INFERNO = np.array([(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)], dtype=np.float64)
 GREYS = np.array([(0, 0, 0), (255, 255, 255)], dtype=np.float64)  # each RGB channel, dark to bright
 # Where a terminal has 16 or 256 colours, rich would round each true colour to the nearest entry
 # of its palette, and viridis's dark half all lands on one ANSI colour ("bright black"). Every
@@ -216,6 +218,18 @@ def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
 def activation_grid(activation: np.ndarray, max_tiles: int = MOST_TILES, tile_pixels: int = 48) -> Image.Image:
     """The image of :func:`activation_picture`."""
     return activation_picture(activation, max_tiles, tile_pixels).image
+
+
+def heat_picture(seen: Image.Image, heat: np.ndarray, caption: str, minimum: int = 192) -> Picture:
+    """The picture the model received beside the same picture, dimmed, under its heat-map (inferno, 0
+    to the map's highest), both enlarged by a whole number to at least ``minimum`` pixels."""
+    grey = np.asarray(seen.convert("L"), dtype=np.float64)[..., None].repeat(3, axis=-1)
+    high = float(heat.max())
+    unit = np.clip(heat / high, 0, 1) if high > 0 else np.zeros_like(heat)
+    weight = 0.75 * unit[..., None]  # where there is no heat the picture shows through, dimmed
+    overlay = np.rint(0.6 * grey * (1 - weight) + colorize(unit, INFERNO) * weight).astype(np.uint8)
+    tiles = [_enlarge(grey.astype(np.uint8), minimum), _enlarge(overlay, minimum)]
+    return Picture(_framed(_tile_grid(tiles, 2, pad=4), caption, INFERNO, "0", _number(high)), caption)
 
 
 def filter_picture(

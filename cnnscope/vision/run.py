@@ -16,12 +16,15 @@ from PIL import Image
 
 from cnnscope.layers import fmt_shape
 from cnnscope.vision.images import open_image, prepare
-from cnnscope.vision.pictures import activation_picture, filter_layout, filter_picture
+from cnnscope.vision.labels import class_label
+from cnnscope.vision.pictures import activation_picture, filter_layout, filter_picture, heat_picture
 
 if TYPE_CHECKING:  # torch is imported where a model runs: importing this module stays torch-free
     import torch
 
     from cnnscope.runtime.build import SpecModel
+    from cnnscope.spec import Spec
+    from cnnscope.vision.explain import HeatMap
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Prediction:
 @dataclass
 class RunResult:
     seen: Image.Image  # the picture the model receives (resized, cropped, inverted where it was)
+    input: np.ndarray  # the input itself: channels x height x width, normalised
     note: str  # how the image was made into the input ("" when nothing needs saying)
     output: np.ndarray  # per sample
     activations: dict[str, np.ndarray]  # layer name -> output per sample, in order
@@ -52,9 +56,7 @@ def predictions(
         shifted = np.exp(output.astype(np.float64) - output.max())
         probabilities = shifted / shifted.sum()
     order = [int(i) for i in np.argsort(-probabilities)[:top]]
-    return [
-        Prediction(i, names[i] if names and i < len(names) else f"class {i}", float(probabilities[i])) for i in order
-    ]
+    return [Prediction(i, class_label(i, names), float(probabilities[i])) for i in order]
 
 
 def run_image(
@@ -70,9 +72,14 @@ def run_image(
     values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
     output = next(reversed(activations.values()))
-    last = model.spec.nodes[-1]
-    softmax = (last.act is not None and last.act.type_name == "softmax") or last.layer.type_name == "softmax"
-    return RunResult(prepared.seen, prepared.note, output, activations, predictions(output, names, top, softmax))
+    found = predictions(output, names, top, ends_in_softmax(model.spec))
+    return RunResult(prepared.seen, prepared.array, prepared.note, output, activations, found)
+
+
+def ends_in_softmax(spec: Spec) -> bool:
+    """Whether the model's output is already probabilities."""
+    last = spec.nodes[-1]
+    return (last.act is not None and last.act.gives_probabilities) or last.layer.gives_probabilities
 
 
 def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
@@ -89,7 +96,7 @@ def _file_name(index: int, name: str) -> str:
 
 
 # What ``run --save`` writes: a folder holding only these is an earlier output, and may be replaced whole.
-RUN_FILES = re.compile(r"input\.png|summary\.md|activations\.npz|(filters_)?\d{3,}_[A-Za-z0-9_.-]*\.png")
+RUN_FILES = re.compile(r"input\.png|summary\.md|activations\.npz|cam\.(png|npy)|(filters_)?\d{3,}_[A-Za-z0-9_.-]*\.png")
 
 
 def earlier_run(folder: Path) -> bool:
@@ -98,18 +105,31 @@ def earlier_run(folder: Path) -> bool:
 
 
 def save_run(
-    result: RunResult, model: SpecModel, destination: str | Path, weights_note: str, shared: bool = False
+    result: RunResult,
+    model: SpecModel,
+    destination: str | Path,
+    weights_note: str,
+    shared: bool = False,
+    heat: HeatMap | None = None,
 ) -> list[str]:
-    """Write input.png, per-layer grids, filters, activations.npz and summary.md into a new folder that
-    replaces ``destination`` whole (an earlier output, or an empty folder), or nothing at all.
-    ``shared``: each layer's tiles on one scale (see :func:`activation_picture`)."""
+    """Write input.png, per-layer grids, filters, activations.npz and summary.md (and with ``heat``
+    cam.png and cam.npy) into a new folder that replaces ``destination`` whole (an earlier output, or
+    an empty folder), or nothing at all. ``shared``: each layer's tiles on one scale (see
+    :func:`activation_picture`)."""
     from cnnscope.files import replaced_folder
 
     with replaced_folder(destination, earlier_run) as staging:
-        return _write(result, model, staging, weights_note, shared)
+        return _write(result, model, staging, weights_note, shared, heat)
 
 
-def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str, shared: bool = False) -> list[str]:
+def _write(
+    result: RunResult,
+    model: SpecModel,
+    folder: Path,
+    weights_note: str,
+    shared: bool = False,
+    heat: HeatMap | None = None,
+) -> list[str]:
     spec = model.spec
     lines = [f"# {spec.name}: activations", "", weights_note, ""]
     lines += ["The input as the model receives it" + (f" ({result.note})" if result.note else "") + ":", ""]
@@ -120,6 +140,15 @@ def _write(result: RunResult, model: SpecModel, folder: Path, weights_note: str,
         lines += ["| rank | class | probability |", "| --- | --- | --- |"]
         lines += [f"| {i + 1} | {p.label} | {p.probability:.2%} |" for i, p in enumerate(result.predictions)]
         lines.append("")
+    if heat is not None:
+        from cnnscope.vision.explain import heat_caption, heat_check
+
+        picture = heat_picture(result.seen, heat.heat, heat_caption(heat))
+        picture.image.save(folder / "cam.png")
+        np.save(folder / "cam.npy", heat.heat)
+        written += ["cam.png", "cam.npy"]
+        lines += ["## Heat-map", "", picture.caption + " (cam.npy holds its values).", "", "![heat-map](cam.png)", ""]
+        lines += [" ".join(heat_check(heat)), ""]
     lines += ["## Activations", ""]
     last = next(reversed(result.activations))
     for index, (name, activation) in enumerate(result.activations.items()):
