@@ -61,6 +61,35 @@ class Entry:
         return "activation" if isinstance(self.layer.layer, Activation) and not self.keys else self.type_name
 
 
+class Spans:
+    """Where each module's layers lie in the imported list, found once (the scans it replaces, one per
+    instance and per class, made folding quadratic in the layer count)."""
+
+    def __init__(self, layers: list[Imported]) -> None:
+        self.layers = layers
+        self.index = {layer.name: i for i, layer in enumerate(layers)}
+        self.inside: dict[str, list[int]] = {}  # module path -> indices of the layers under it, in order
+        self.last_reader: dict[str, int] = {}  # layer name -> index of the last layer that reads it
+        for i, layer in enumerate(layers):
+            for path in _parents(layer.name):
+                self.inside.setdefault(path, []).append(i)
+            for source in layer.sources:
+                self.last_reader[source] = i
+
+    def of(self, path: str) -> list[int]:
+        return self.inside.get(path, [])
+
+    def end(self, path: str) -> int:
+        """The index after the last layer under ``path``."""
+        return self.inside[path][-1] + 1
+
+
+def _parents(name: str) -> list[str]:
+    """The module paths a layer name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
+    parts = name.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts))]
+
+
 @dataclass
 class Block:
     name: str
@@ -76,11 +105,12 @@ def into_blocks(
     folded: dict[str, Block] = {}  # instance path -> its block
     blocks: dict[str, Block] = {}
     taken: set[str] = set()  # paths inside a folded instance
-    for cls in _by_size(layers, classes):
+    spans = Spans(layers)
+    for cls in _by_size(spans, classes):
         instances = [
             i
-            for i in _instances(layers, classes, cls)
-            if not any(i.path == t or i.path.startswith(t + ".") for t in taken)
+            for i in _instances(spans, classes, cls)
+            if i.path not in taken and not any(p in taken for p in _parents(i.path))
         ]
         if len(instances) < 2:
             continue
@@ -94,35 +124,35 @@ def into_blocks(
             for instance in group:
                 folded[instance.path] = block
                 taken.add(instance.path)
-    return _top_level(layers, folded), {b.name: (b.args, b.lines) for b in blocks.values()}
+    return _top_level(spans, folded), {b.name: (b.args, b.lines) for b in blocks.values()}
 
 
 # --- instances ------------------------------------------------------------------------------
-def _by_size(layers: list[Imported], classes: dict[str, str]) -> list[str]:
+def _by_size(spans: Spans, classes: dict[str, str]) -> list[str]:
     """Candidate classes, those whose instances hold most layers first."""
     sizes: Counter[str] = Counter()
     for path, cls in classes.items():
         if path and cls not in CONTAINERS:
-            sizes[cls] = max(sizes[cls], sum(1 for layer in layers if layer.name.startswith(path + ".")))
+            sizes[cls] = max(sizes[cls], len(spans.of(path)))
     return [cls for cls, size in sizes.most_common() if size > 1]
 
 
-def _instances(layers: list[Imported], classes: dict[str, str], cls: str) -> list[Instance]:
+def _instances(spans: Spans, classes: dict[str, str], cls: str) -> list[Instance]:
     """The instances of ``cls`` that run as one unit: consecutive layers, one input from outside,
     and only the last layer read from outside."""
     found = []
-    index = {layer.name: i for i, layer in enumerate(layers)}
+    index = spans.index
     for path, kind in classes.items():
         if kind != cls or not path:
             continue
-        inside = [i for i, layer in enumerate(layers) if layer.name.startswith(path + ".")]
-        if not inside or inside != list(range(inside[0], inside[-1] + 1)):
+        inside = spans.of(path)
+        if not inside or inside[-1] - inside[0] + 1 != len(inside):
             continue
-        members = [layers[i] for i in inside]
+        members = [spans.layers[i] for i in inside]
         names = {layer.name for layer in members}
         outside = {s for layer in members for s in layer.sources if s not in names}
-        read_later = {s for layer in layers[inside[-1] + 1 :] for s in layer.sources if s in names}
-        if len(outside) != 1 or read_later - {members[-1].name}:
+        read_later = any(spans.last_reader.get(layer.name, -1) > inside[-1] for layer in members[:-1])
+        if len(outside) != 1 or read_later:
             continue
         source = next(iter(outside))
         if source != INPUT and index[source] >= inside[0]:
@@ -160,8 +190,11 @@ def _clusters(instances: list[Instance]) -> list[list[Instance]]:
 
 def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     """Same lines in the same order, but for a few (at most 40 %) that only one of them has."""
-    common = _common(a, b)
-    return len(common) >= 0.6 * max(len(a), len(b))
+    if a == b:  # most instances: no table needed
+        return True
+    if min(len(a), len(b)) < 0.6 * max(len(a), len(b)):  # the common lines cannot be enough
+        return False
+    return len(_common(a, b)) >= 0.6 * max(len(a), len(b))
 
 
 def _common(a: list[Any], b: list[Any]) -> list[Any]:
@@ -413,8 +446,9 @@ def _factor(known: list[Any], vector: list[Any]) -> int | None:
 
 
 # --- the top level ------------------------------------------------------------------------------
-def _top_level(layers: list[Imported], folded: dict[str, Block]) -> list[str]:
+def _top_level(spans: Spans, folded: dict[str, Block]) -> list[str]:
     """The spec's own layer list: layers outside blocks one per line, folded instances as calls."""
+    layers = spans.layers
     lines: list[str] = []
     previous, i = INPUT, 0
     while i < len(layers):
@@ -426,23 +460,20 @@ def _top_level(layers: list[Imported], folded: dict[str, Block]) -> list[str]:
             lines.append(layer_line(layer.name, type(layer.layer), layer.keys, sources, act, layer.functional))
             previous, i = layer.name, i + 1
             continue
-        run = _run(layers, i, owner, folded)
+        run = _run(spans, owner, folded)
         source = next(s for s in layer.sources if not s.startswith(owner + "."))
         lines.append(_call(run, folded[owner], "in" if source == INPUT else source, source != previous))
-        i = _end(layers, run[-1])
+        i = spans.end(run[-1])
         previous = layers[i - 1].name
     return lines
 
 
 def _owner(name: str, folded: dict[str, Block]) -> str | None:
-    return next((path for path in folded if name.startswith(path + ".")), None)
+    """The folded instance a layer lies in (instances never nest), or None."""
+    return next((path for path in _parents(name) if path in folded), None)
 
 
-def _end(layers: list[Imported], path: str) -> int:
-    return max(j for j, layer in enumerate(layers) if layer.name.startswith(path + ".")) + 1
-
-
-def _run(layers: list[Imported], start: int, first: str, folded: dict[str, Block]) -> list[str]:
+def _run(spans: Spans, first: str, folded: dict[str, Block]) -> list[str]:
     """Instances of one block that follow each other under one parent, numbered one after another
     (``layer1.0``, ``layer1.1``; ``denselayer1``, ``denselayer2``), each fed by the one before, all
     but the first with the same arguments: one call with ``repeat``."""
@@ -451,7 +482,8 @@ def _run(layers: list[Imported], start: int, first: str, folded: dict[str, Block
     run = [first]
     if not parent or number is None:
         return run
-    block, i = folded[first], _end(layers, first)
+    layers = spans.layers
+    block, i = folded[first], spans.end(first)
     while i < len(layers):
         following = _owner(layers[i].name, folded)
         if following is None or folded[following] is not block:
@@ -464,7 +496,7 @@ def _run(layers: list[Imported], start: int, first: str, folded: dict[str, Block
         if len(run) >= 2 and block.calls[following] != block.calls[run[1]]:
             break
         run.append(following)
-        i = _end(layers, following)
+        i = spans.end(following)
     return run
 
 
