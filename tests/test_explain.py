@@ -176,5 +176,5 @@ def test_run_draws_and_saves_the_heat_map(cli, tmp_path, monkeypatch):
         (["--cam-method", "saliency"], "no heat-map method 'saliency'"),
         (["--cam-layer", "f6"], "'f6' outputs 84, not channels x height x width"),
     ):
-        refused = cli("run", "lenet5", "--image", str(image), "--cam", *wrong)
+        refused = cli("run", "lenet5", "--image", str(image), *wrong)  # each --cam-* option implies --cam
         assert refused.exit_code == 2 and message in refused.output, refused.output

@@ -62,7 +62,8 @@ def run_command(
         typer.Option(
             "--cam",
             help="A class-activation heat-map over the input (Grad-CAM unless --cam-method says), checked by"
-            " hiding its hottest pixels: in the terminal, and as cam.png with --save.",
+            " hiding its hottest pixels: in the terminal, and as cam.png with --save. Any --cam-* option"
+            " implies it.",
         ),
     ] = False,
     cam_layer: Annotated[
@@ -87,6 +88,7 @@ def run_command(
     With --cam, also where the image made the class: a heat-map over the input, and how much the
     class's probability falls when its hottest 15% of pixels are hidden, against 15% hidden at random.
     """
+    cam = cam or cam_layer is not None or cam_class is not None or cam_method != "gradcam"  # any --cam-* asks for it
     try:
         from pathlib import Path
 
