@@ -237,7 +237,7 @@ def _background(x: torch.Tensor) -> torch.Tensor:
 
 
 def _log_if_softmax(model: SpecModel, output: torch.Tensor) -> torch.Tensor:
-    from cnnscope.vision.run import ends_in_softmax
+    from cnnscope.vision.labels import ends_in_softmax
 
     return output.clamp_min(1e-12).log() if ends_in_softmax(model.spec) else output
 
@@ -248,7 +248,7 @@ def _hidden_probabilities(
     """The class's probability as it is, with the hottest pixels hidden, and with random pixels hidden."""
     import torch
 
-    from cnnscope.vision.run import ends_in_softmax
+    from cnnscope.vision.labels import ends_in_softmax
 
     pixels = heat.numel()
     hidden = max(1, round(HIDDEN_SHARE * pixels))

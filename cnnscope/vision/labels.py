@@ -1,4 +1,5 @@
-"""Class names for predictions: ImageNet-1k and the digits ship with the package."""
+"""The classes of a model's output: their names (ImageNet-1k and the digits ship with the package) and
+whether the output is already probabilities."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def class_names(spec: Spec, override: str | None = None) -> list[str] | None:
 def class_label(index: int, names: list[str] | None) -> str:
     """The name of class ``index``, or "class N" where the names do not say."""
     return names[index] if names and index < len(names) else f"class {index}"
+
+
+def ends_in_softmax(spec: Spec) -> bool:
+    """Whether the model's output is already probabilities."""
+    last = spec.nodes[-1]
+    return (last.act is not None and last.act.gives_probabilities) or last.layer.gives_probabilities

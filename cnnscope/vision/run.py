@@ -16,14 +16,13 @@ from PIL import Image
 
 from cnnscope.layers import fmt_shape
 from cnnscope.vision.images import open_image, prepare
-from cnnscope.vision.labels import class_label
+from cnnscope.vision.labels import class_label, ends_in_softmax
 from cnnscope.vision.pictures import activation_picture, filter_layout, filter_picture, heat_picture
 
 if TYPE_CHECKING:  # torch is imported where a model runs: importing this module stays torch-free
     import torch
 
     from cnnscope.runtime.build import SpecModel
-    from cnnscope.spec import Spec
     from cnnscope.vision.explain import HeatMap
 
 
@@ -74,12 +73,6 @@ def run_image(
     output = next(reversed(activations.values()))
     found = predictions(output, names, top, ends_in_softmax(model.spec))
     return RunResult(prepared.seen, prepared.array, prepared.note, output, activations, found)
-
-
-def ends_in_softmax(spec: Spec) -> bool:
-    """Whether the model's output is already probabilities."""
-    last = spec.nodes[-1]
-    return (last.act is not None and last.act.gives_probabilities) or last.layer.gives_probabilities
 
 
 def filter_layers(model: SpecModel) -> list[tuple[str, np.ndarray]]:
