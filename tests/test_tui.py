@@ -14,6 +14,7 @@ from rich.console import Console
 from cnnscope.tui.app import CnnscopeApp
 from cnnscope.tui.screens.help import HelpScreen
 from cnnscope.tui.screens.model import ModelScreen
+from cnnscope.tui.widgets.activations_pane import ActivationsPane
 from cnnscope.tui.widgets.layer_table import LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import Picture
@@ -153,15 +154,20 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         assert "▀" in text_of(picture) and "c1: channel 1/6 (28x28)" in picture.caption
         await pilot.press("right_square_bracket")
         assert "channel 2/6" in picture.caption
+        await pilot.press("left_square_bracket", "left_square_bracket")  # before the first: the last
+        assert "c1: channel 6/6" in picture.caption
+        await pilot.press("right_square_bracket")
+        assert "c1: channel 1/6" in picture.caption
         await pilot.press("down", "down")
         await pilot.pause()
         assert "c3: channel" in picture.caption
         own = np.asarray(picture.image)
         await pilot.press("s")  # every channel on the layer's scale, the bar at its real range
-        maps = screen.result.activations["c3"]
+        pane = screen.query_one(ActivationsPane)
+        maps = pane.result.activations["c3"]
         assert "every channel on one scale" in picture.caption
         assert f"{float(maps.min()):.3g}" in picture.caption and f"{float(maps.max()):.3g}" in picture.caption
-        channel = maps[screen.channel]  # on the layer's range: the channel's top is the top only if it is the layer's
+        channel = maps[pane.channel]  # on the layer's range: the channel's top is the top only if it is the layer's
         unit = (channel - maps.min()) / (maps.max() - maps.min())
         colours = {tuple(c) for c in np.asarray(picture.image).reshape(-1, 3)}
         assert colours == {tuple(c) for c in colorize(unit).reshape(-1, 3)}
@@ -327,6 +333,25 @@ async def test_escape_leaves_the_input_size_field_unchanged():
         assert box.value == "1x32x32" and row(app, "c1")["output"] == "6x28x28"
 
 
+async def test_escape_puts_back_the_size_in_force_after_a_refused_one():
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        table, box, error = (
+            app.screen.query_one(LayerTable),
+            app.screen.query_one("#input-size"),
+            app.screen.query_one("#error"),
+        )
+        await submit_size(app, pilot, "64")  # applies: 1x64x64 is the size in force, the table has the keys again
+        assert app.focused is table and row(app, "c1")["output"] == "6x60x60"
+        await submit_size(app, pilot, "abc")
+        assert error.display and "input size 'abc' is not a size" in text_of(error)
+        assert app.focused is box and box.value == "abc"  # the field keeps the keys, to correct the text
+        await pilot.press("escape")
+        assert box.value == "1x64x64" and app.focused is table and row(app, "c1")["output"] == "6x60x60"
+        assert not error.display  # the complaint went with the text it was about
+
+
 async def test_graphics_protocol_pictures_through_textual_image():
     """Where the terminal shows real pixels the pane uses textual-image's widget (here its
     half-cell variant, which needs no terminal to test)."""
@@ -365,17 +390,22 @@ async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
 
 @pytest.fixture
 def slow_build(monkeypatch):
-    """Holds the model build (torch import and build) until the test lets it go."""
+    """Holds the model build (torch import and build) until the test lets it go; ``builds`` counts them."""
     import threading
 
+    from cnnscope.tui.screens import model
+
     release = threading.Event()
-    build = ModelScreen._build
+    build = model.open_for_pictures
+    builds = []
 
-    def held(self):
+    def held(spec, asked):
+        builds.append(spec.input.shape)
         release.wait(timeout=60)
-        return build(self)
+        return build(spec, asked)
 
-    monkeypatch.setattr(ModelScreen, "_build", held)
+    monkeypatch.setattr(model, "open_for_pictures", held)
+    release.builds = builds
     yield release
     release.set()
 
@@ -390,27 +420,57 @@ async def test_filters_show_what_is_known_at_once_and_keys_never_wait(slow_build
         assert "c1: conv2d, 156 params" in picture.caption and "building the model" in picture.caption
         await pilot.press("down", "down")  # the build is still held: the keys are answered anyway
         assert app.screen.selected == "c3" and "c3: conv2d, 2,416 params" in picture.caption
+        assert len(slow_build.builds) == 1  # each layer with weights asked for the model: it is built once
         slow_build.set()
         await settle(app, pilot)
         await settle(app, pilot)
         assert "c3: 16x6x5x5" in picture.caption and picture.image is not None
 
 
-async def test_opening_an_image_shows_progress_and_stays_responsive(tmp_path, slow_build):
+async def test_opening_an_image_shows_progress_and_shares_the_build_with_the_filters(tmp_path, slow_build):
+    """The image and the filters wait for one build, the keys answered meanwhile; a size applied
+    meanwhile gets a model of its own."""
     pytest.importorskip("torch")
     image = digit_image(tmp_path / "digit.png")
     app = CnnscopeApp("lenet5")
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
-        app.screen.run_image(str(image))
+        await pilot.press("f")  # c1's filters ask for the model
+        app.screen.run_image(str(image))  # and so does the image
         await pilot.pause()
         assert "digit.png: importing torch and building the model" in text_of(app.screen.query_one("#predictions"))
-        await pilot.press("down")
-        assert app.screen.selected == "s2"
+        await pilot.press("down")  # the build is held: the keys are answered anyway
+        assert app.screen.selected == "s2" and slow_build.builds == [(1, 32, 32)]
+        await submit_size(app, pilot, "64")  # f6's weights follow the input: the model on its way is the wrong one
+        table = app.screen.query_one(LayerTable)
+        table.move_cursor(row=table.get_row_index("f6"))
+        await pilot.press("f")
         slow_build.set()
+        for _ in range(3):
+            await settle(app, pilot)
+        assert slow_build.builds == [(1, 32, 32), (1, 64, 64)]
+        picture = app.screen.query_one("#filter-picture", Picture)
+        assert "f6: 84x9720" in picture.caption and picture.image is not None  # 120 x 9 x 9 inputs at 64
+        predictions = text_of(app.screen.query_one("#predictions"))
+        assert "digit.png" in predictions and "1. " in predictions
+
+
+async def test_a_model_that_cannot_be_built_leaves_no_image_waiting(tmp_path, monkeypatch):
+    from cnnscope.errors import CnnscopeError
+    from cnnscope.tui.screens import model
+
+    def fails(spec, asked):
+        raise CnnscopeError("filters and activations needs torch, which this install lacks")
+
+    monkeypatch.setattr(model, "open_for_pictures", fails)
+    image = tmp_path / "digit.png"
+    Image.new("L", (32, 32)).save(image)
+    app = CnnscopeApp("lenet5", image=str(image))
+    async with app.run_test(size=(140, 40)) as pilot:
         await settle(app, pilot)
-        await settle(app, pilot)
-        assert "1. " in text_of(app.screen.query_one("#predictions"))
+        assert any("needs torch" in n.message for n in app._notifications)
+        assert not app.screen.query_one("#activation-picture", Picture).loading  # no spinner left turning
+        assert text_of(app.screen.query_one("#predictions")).strip() == "press o to open an image"
 
 
 def test_pane_pictures_are_whole_number_enlargements_with_gaps():

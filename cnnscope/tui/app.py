@@ -37,7 +37,7 @@ class CnnscopeApp(App[None]):
 
     async def on_mount(self) -> None:
         if self.target:
-            await self.push_screen(ModelScreen(self.target, self.image, self.weights))
+            await self.push_screen(ModelScreen(self.target, self.image, self.weights, self.graphics))
         else:
             await self.push_screen(PickerScreen(self.folder), self.open_model)
         self.call_after_refresh(self._replay_typed)
@@ -64,6 +64,6 @@ class CnnscopeApp(App[None]):
         if not target:  # escape: the model under the picker is shown again
             return
         if isinstance(self.screen, ModelScreen):  # the picker came from a model: replace it
-            self.switch_screen(ModelScreen(target, weights=self.weights))
+            self.switch_screen(ModelScreen(target, weights=self.weights, graphics=self.graphics))
         else:
-            self.push_screen(ModelScreen(target, weights=self.weights))
+            self.push_screen(ModelScreen(target, weights=self.weights, graphics=self.graphics))

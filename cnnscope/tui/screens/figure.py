@@ -7,6 +7,7 @@ Real pixels where the terminal speaks a graphics protocol, true-colour half bloc
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from rich.markup import escape
@@ -18,7 +19,10 @@ from textual.widgets import Static
 
 from cnnscope.analysis import Analysis
 from cnnscope.errors import CnnscopeError
-from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
+from cnnscope.tui.widgets.picture import new_picture
+
+if TYPE_CHECKING:
+    from cnnscope.tui.terminal import GraphicsWidget
 
 
 class FigureScreen(ModalScreen[None]):
@@ -31,16 +35,17 @@ class FigureScreen(ModalScreen[None]):
     FigureScreen > #figure { width: 95%; height: 95%; border: round $accent; background: $surface; }
     """
 
-    def __init__(self, analysis: Analysis) -> None:
+    def __init__(self, analysis: Analysis, graphics: GraphicsWidget | None = None) -> None:
+        """``graphics``: textual-image's widget class where the terminal shows real pixels."""
         super().__init__()
         self.analysis = analysis
         self.style_name: str | None = None  # None: the command's default for this net
+        self.picture = new_picture(graphics, fit=True, id="figure-picture")
 
     def compose(self) -> ComposeResult:
-        graphics = getattr(self.app, "graphics", None)
         with VerticalScroll(id="figure"):
             yield Static(id="figure-title")
-            yield GraphicsPicture(graphics, id="figure-picture") if graphics else Picture(fit=True, id="figure-picture")
+            yield self.picture
 
     def on_mount(self) -> None:
         self.show_figure()
@@ -54,7 +59,7 @@ class FigureScreen(ModalScreen[None]):
             f"[b]{name}[/b] as {style}  [dim]s switches volumes / graph; cnnscope draw {name} --out FILE.svg"
             " writes it; escape closes[/dim]"
         )
-        self.query_one("#figure-picture").loading = True
+        self.picture.loading = True
         self.run_worker(lambda: self._draw_in_thread(style), thread=True, exclusive=True, group="figure")
 
     def _draw_in_thread(self, style: str) -> None:
@@ -68,10 +73,8 @@ class FigureScreen(ModalScreen[None]):
         self.app.call_from_thread(self._show, image)
 
     def _show(self, image: Image.Image) -> None:
-        picture = self.query_one("#figure-picture")
-        assert isinstance(picture, Picture | GraphicsPicture)
-        picture.loading = False
-        picture.show(image)
+        self.picture.loading = False
+        self.picture.show(image)
 
     def action_switch_style(self) -> None:
         from cnnscope.draw import default_style

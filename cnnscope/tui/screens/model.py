@@ -1,49 +1,49 @@
 """One model: layer table, graph outline, cost chart, and a pane of details, filters and activations.
 
-Static analysis runs on the UI thread (milliseconds); importing torch, building the model and
-running an image happen in a worker thread, so the screen never freezes.
+The screen composes the widgets and routes between them: the size box and the two picture panes
+post messages, and the screen answers with the spec, the selected layer and the torch model they
+need. Static analysis runs on the UI thread (milliseconds); building the model (importing torch)
+runs in a worker thread here, drawing filters and running an image in the panes' own, so that
+the screen never freezes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, Label, Static, TabbedContent, TabPane, Tree
 
 from cnnscope.analysis import Analysis, analyze_until_error
-from cnnscope.errors import CnnscopeError, missing_torch_extra
+from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si
 from cnnscope.spec import Spec
-from cnnscope.spec.sizes import resize
+from cnnscope.tui.opened import OpenedModel, open_for_pictures
+from cnnscope.tui.screens.figure import FigureScreen
+from cnnscope.tui.screens.help import HelpScreen
 from cnnscope.tui.screens.open_image import OpenImageScreen
+from cnnscope.tui.widgets.activations_pane import ActivationsPane
 from cnnscope.tui.widgets.cost_chart import CostChart
 from cnnscope.tui.widgets.details import LayerDetails
+from cnnscope.tui.widgets.filters_pane import FiltersPane
 from cnnscope.tui.widgets.layer_table import BROKEN_ROW, LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
-from cnnscope.tui.widgets.picture import GraphicsPicture, Picture
+from cnnscope.tui.widgets.size_box import SizeBox
 from cnnscope.zoo import load_target
 
+if TYPE_CHECKING:
+    from textual.worker import Worker
 
-class SizeBox(Input):
-    """The input-size field: escape leaves it unchanged, back to the table."""
-
-    BINDINGS = [Binding("escape", "leave", "leave the field", show=False)]
-
-    def action_leave(self) -> None:
-        screen = self.screen
-        if isinstance(screen, ModelScreen) and screen.spec is not None:
-            self.value = "x".join(map(str, screen.spec.input.shape))
-        screen.query_one("#layers").focus()
+    from cnnscope.tui.terminal import GraphicsWidget
 
 
 class ModelScreen(Screen[None]):
@@ -66,19 +66,22 @@ class ModelScreen(Screen[None]):
         Binding("m", "models", "models"),
     ]
 
-    def __init__(self, target: str, image: str | None = None, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        image: str | None = None,
+        weights: str | None = None,
+        graphics: GraphicsWidget | None = None,
+    ) -> None:
+        """``graphics``: textual-image's widget class where the terminal shows real pixels."""
         super().__init__()
-        self.target, self.image, self.weights = target, image, weights
-        self.base: Spec | None = None
+        self.target, self.image, self.weights, self.graphics = target, image, weights, graphics
         self.spec: Spec | None = None
         self.analysis: Analysis | None = None
         self.error: CnnscopeError | None = None  # where the current input size breaks the model
         self.selected: str | None = None
-        self.model: Any = None  # a SpecModel once the worker has built it
-        self.weights_note = ""
-        self.result: Any = None  # the last image run (cnnscope.vision.run.RunResult)
-        self.channel = 0
-        self.shared_scale = False  # activations: each channel on its own scale, or all on the layer's
+        self.opened: OpenedModel | None = None  # the torch model, once built for the current input size
+        self.building: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -87,31 +90,16 @@ class ModelScreen(Screen[None]):
             with Vertical(id="center"):
                 with Horizontal(id="size-row"):
                     yield Label("input size")
-                    yield SizeBox(
-                        id="input-size", compact=True, tooltip="e.g. 3x227x227 or 448; enter applies, escape leaves"
-                    )
+                    yield SizeBox(id="input-size")
                 yield Static(id="error")
                 yield LayerTable(id="layers")
                 yield CostChart(id="cost")
             with TabbedContent(id="tabs"):
                 with TabPane("Details", id="details"):
                     yield LayerDetails(id="detail")
-                with TabPane("Filters", id="filters"):
-                    yield self._picture("filter-picture")
-                with TabPane("Activations", id="activations"):
-                    yield Static("press o to open an image", id="predictions")
-                    yield self._picture("activation-picture")
+                yield FiltersPane(self.graphics, id="filters")
+                yield ActivationsPane(self.graphics, id="activations")
         yield Footer(compact=True, show_command_palette=False)
-
-    def _picture(self, widget_id: str) -> Picture | GraphicsPicture:
-        graphics = getattr(self.app, "graphics", None)
-        return GraphicsPicture(graphics, id=widget_id) if graphics else Picture(id=widget_id)
-
-    def _shown_picture(self, widget_id: str) -> Picture | GraphicsPicture:
-        """The picture widget that :meth:`_picture` made (its class depends on the terminal)."""
-        picture = self.query_one(f"#{widget_id}")
-        assert isinstance(picture, Picture | GraphicsPicture)
-        return picture
 
     # --- the static side ------------------------------------------------------------------
     def on_resize(self) -> None:
@@ -119,26 +107,27 @@ class ModelScreen(Screen[None]):
 
     def on_mount(self) -> None:
         try:
-            self.base = load_target(self.target)
+            base = load_target(self.target)
         except CnnscopeError as exc:
             self.query_one("#title", Static).update(Text(f"{self.target}: this spec cannot be read", style="bold"))
             self._show_error(exc)
             return
-        self.query_one("#input-size", Input).value = "x".join(map(str, self.base.input.shape))
-        self.show_spec(self.base)
-        self.query_one("#layers", LayerTable).focus()
+        self.query_one(SizeBox).start(base)
+        self.show_spec(base)
+        self.query_one(LayerTable).focus()
         if self.image:
             self.run_image(self.image)
 
     def show_spec(self, spec: Spec) -> None:
         analysis, error = analyze_until_error(spec)
         self.error = error
-        if self.spec is not None and spec.input != self.spec.input:
-            self.model, self.result = None, None  # layer sizes may depend on the input
+        if self.spec is not None and spec.input != self.spec.input:  # layer sizes may depend on the input
+            self.opened = None
+            self.query_one(ActivationsPane).forget()
         self.spec, self.analysis = spec, analysis
-        self.query_one("#layers", LayerTable).show(analysis, error)
-        self.query_one("#outline", GraphOutline).show(analysis)
-        self.query_one("#cost", CostChart).show(analysis, self.selected)
+        self.query_one(LayerTable).show(analysis, error)
+        self.query_one(GraphOutline).show(analysis)
+        self.query_one(CostChart).show(analysis, self.selected)
         self._show_error(error)
         total = analysis.total
         if error is None:
@@ -151,36 +140,36 @@ class ModelScreen(Screen[None]):
         if self.selected in analysis.by_name:
             self._show_selected()
         else:  # the selected layer is gone or broken: show nothing stale
-            self.query_one("#detail", LayerDetails).update("")
+            self.query_one(LayerDetails).update("")
 
     def _show_error(self, error: CnnscopeError | None) -> None:
         box = self.query_one("#error", Static)
         box.update(f"[b]error[/b] {escape(str(error))}" if error else "")
         box.display = error is not None
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "input-size" or self.base is None:
-            return
-        try:
-            spec = resize(self.base, event.value)
-        except CnnscopeError as exc:
-            self._show_error(exc)
-            return
-        self.show_spec(spec)
-        self.query_one("#layers", LayerTable).focus()
+    def on_size_box_input_size_changed(self, message: SizeBox.InputSizeChanged) -> None:
+        self.show_spec(message.spec)
+        self.query_one(LayerTable).focus()
+
+    def on_size_box_input_size_refused(self, message: SizeBox.InputSizeRefused) -> None:
+        self._show_error(message.error)
+
+    def on_size_box_left(self, message: SizeBox.Left) -> None:
+        self._show_error(self.error)  # not the complaint about text the field no longer holds
+        self.query_one(LayerTable).focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value
         if name == BROKEN_ROW and self.error is not None:
-            self.query_one("#detail", LayerDetails).update(Text(f"This layer breaks the model:\n\n{self.error}"))
+            self.query_one(LayerDetails).update(Text(f"This layer breaks the model:\n\n{self.error}"))
         elif name and self.analysis and name in self.analysis.by_name:
             self.selected = name
-            self.query_one("#outline", GraphOutline).follow(name)
-            self.query_one("#cost", CostChart).select(name)
+            self.query_one(GraphOutline).follow(name)
+            self.query_one(CostChart).select(name)
             self._show_selected()
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
-        table = self.query_one("#layers", LayerTable)
+        table = self.query_one(LayerTable)
         if event.node.data and event.node.data in table.rows:
             table.move_cursor(row=table.get_row_index(event.node.data))
 
@@ -188,80 +177,48 @@ class ModelScreen(Screen[None]):
         self._show_selected()
 
     def _show_selected(self) -> None:
+        """The selected layer in the pane of the tab in view (the others catch up when shown)."""
         if not self.analysis or not self.selected:
             return
-        tab = self.query_one("#tabs", TabbedContent).active
+        tab = self.query_one(TabbedContent).active
         if tab == "details":
-            self.query_one("#detail", LayerDetails).show(self.analysis, self.selected)
+            self.query_one(LayerDetails).show(self.analysis, self.selected)
         elif tab == "filters":
-            self._show_filters()
+            self.query_one(FiltersPane).show(self.analysis.by_name.get(self.selected), self.opened)
         elif tab == "activations":
-            self._show_activation()
+            self.query_one(ActivationsPane).show(self.selected)
 
     # --- the torch side -----------------------------------------------------------------
-    def _show_filters(self) -> None:
-        """What is known without torch at once (layer, type, parameters); the picture when drawn."""
-        picture = self._shown_picture("filter-picture")
-        report = self.analysis.by_name[self.selected] if self.analysis and self.selected else None
-        if report is None or not report.node.layer.has_units:
-            picture.show(None, "filters: pick a conv or linear layer")
+    @on(FiltersPane.ModelWanted)
+    @on(ActivationsPane.ModelWanted)
+    def want_model(self) -> None:
+        """One build at a time, for the input size shown; the panes are given the model when it is ready."""
+        if self.spec is None or self.opened is not None:
             return
-        static = (
-            f"{report.name}: {report.type}, {count(report.cost.params)} params, output {fmt_shape(report.output_shape)}"
-        )
-        if self.model is None:
-            picture.show(None, f"{static}\nbuilding the model (importing torch) ...")
-            self.build_model()
-            return
-        picture.show(None, f"{static}\ndrawing ...")  # not the last layer's picture under this caption
-        self.draw_filters(report.name, static)
-
-    @work(thread=True, exclusive=True, group="picture")
-    def draw_filters(self, name: str, static: str) -> None:
-        """Draws in a thread: a large layer's grid takes a while, and keys must not wait for it."""
-        from textual.worker import get_current_worker
-
-        from cnnscope.tui.widgets.picture import colour_bar, filter_image
-
-        weight = self.model.weight(name).detach().float().numpy()
-        image, what, ramp, low, high = filter_image(weight)
-        caption = Text.assemble(
-            f"{name}: {'x'.join(map(str, weight.shape))} ({what})\n",
-            colour_bar(ramp, low, high, color_system=self.app.console.color_system),
-            f"\n{self.weights_note}",
-        )
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._filters_ready, name, image, caption)
-
-    def _filters_ready(self, name: str, image: Any, caption: Text) -> None:
-        if name == self.selected and self.query_one("#tabs", TabbedContent).active == "filters":
-            self._shown_picture("filter-picture").show(image, caption)
+        if self.building is None or self.building.is_finished:
+            self.building = self.build_model(self.spec)
 
     @work(thread=True, exclusive=True, group="torch")
-    def build_model(self, then_run: str | None = None) -> None:
+    def build_model(self, spec: Spec) -> None:
         try:
-            model, note = self._build()
+            opened = open_for_pictures(spec, self.weights)
         except CnnscopeError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
+            self.app.call_from_thread(self._build_failed, str(exc))
             return
-        self.app.call_from_thread(self._model_ready, model, note)
-        if then_run:
-            self._run(model, then_run)
+        self.app.call_from_thread(self._model_ready, opened)
 
-    def _build(self) -> tuple[Any, str]:
-        from cnnscope.runtime.opening import open_model
+    def _build_failed(self, message: str) -> None:
+        self.notify(message, severity="error", timeout=8)
+        self.query_one(ActivationsPane).no_model()
 
-        assert self.spec is not None
-        try:
-            model, weights = open_model(self.spec, self.weights, random_if_unloadable=True, progress=False)
-        except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
-            raise missing_torch_extra(exc, "filters and activations") or exc from None
-        if weights.failed:
-            self.app.call_from_thread(self.notify, weights.note, severity="error", timeout=8, markup=False)
-        return model, weights.note
-
-    def _model_ready(self, model: Any, note: str) -> None:
-        self.model, self.weights_note = model, note
+    def _model_ready(self, opened: OpenedModel) -> None:
+        if self.spec is not None and opened.model.spec.input != self.spec.input:
+            self.building = self.build_model(self.spec)  # built for an input size no longer shown
+            return
+        if opened.weights.failed:
+            self.notify(opened.note, severity="error", timeout=8, markup=False)
+        self.opened = opened
+        self.query_one(ActivationsPane).model_ready(opened)
         self._show_selected()
 
     def action_open_image(self) -> None:
@@ -275,104 +232,31 @@ class ModelScreen(Screen[None]):
         if not Path(path).exists():
             self.notify(f"no such image: {path}", severity="error", markup=False)
             return
-        self.query_one("#tabs", TabbedContent).active = "activations"
-        self.query_one("#activation-picture").loading = True
-        first = "importing torch and building the model, then " if self.model is None else ""
-        self._progress(f"{Path(path).name}: {first}running it through {self.target} ...")
-        if self.model is None:
-            self.build_model(then_run=path)
-        else:
-            self.run_worker(lambda: self._run(self.model, path), thread=True, exclusive=True, group="torch")
-
-    def _progress(self, line: str) -> None:
-        """Says what the worker is doing (the keys keep working meanwhile)."""
-        self.query_one("#predictions", Static).update(Text(line, style="italic"))
-
-    def _run(self, model: Any, path: str) -> None:
-        import torch
-
-        from cnnscope.vision.labels import class_names
-        from cnnscope.vision.run import run_image
-
-        assert self.spec is not None
-        try:
-            result = run_image(model, path, torch.device("cpu"), 5, class_names(self.spec))
-        except CnnscopeError as exc:
-            self.app.call_from_thread(self._run_failed, str(exc))
-            return
-        self.app.call_from_thread(self._run_done, result, path)
-
-    def _run_failed(self, message: str) -> None:
-        self.query_one("#activation-picture").loading = False
-        self.notify(message, severity="error", timeout=8, markup=False)
-
-    def _run_done(self, result: Any, path: str) -> None:
-        self.result, self.image = result, path
-        self.query_one("#activation-picture").loading = False
-        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(self.weights_note)}"]
-        if result.note:
-            lines.append(escape(result.note))
-        if result.predictions:
-            lines += [f"{i}. {escape(p.label)}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
-        self.query_one("#predictions", Static).update("\n".join(lines))
-        self._show_selected()
-
-    def _show_activation(self) -> None:
-        picture = self._shown_picture("activation-picture")
-        if self.result is None:
-            picture.show(None, "press o to open an image")
-            return
-        from cnnscope.tui.widgets.picture import colour_bar, map_image
-        from cnnscope.vision.pictures import VIRIDIS, as_maps
-
-        name = self.selected if self.selected in self.result.activations else next(iter(self.result.activations))
-        maps = as_maps(self.result.activations[name])
-        self.channel %= len(maps)
-        low: float | None
-        high: float | None
-        if self.shared_scale:  # the layer's real range, so that channels compare
-            low, high = float(maps.min()), float(maps.max())
-            scale, ends = "every channel on one scale", (f"{low:.3g}", f"{high:.3g}")
-        else:
-            low = high = None
-            scale, ends = "each channel on its own scale", ("its lowest", "its highest")
-        picture.show(
-            map_image(maps[self.channel], low, high),
-            Text.assemble(
-                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}",
-                "   [ and ] change channel, s changes the scale\n",
-                colour_bar(VIRIDIS, *ends, color_system=self.app.console.color_system),
-            ),
-        )
+        self.query_one(TabbedContent).active = "activations"
+        self.query_one(ActivationsPane).open_image(path, self.opened, through=self.target)
 
     def action_channel(self, step: int) -> None:
-        self.channel += step
-        self._show_activation()
+        self.query_one(ActivationsPane).step_channel(step)
 
     def action_shared_scale(self) -> None:
-        self.shared_scale = not self.shared_scale
-        self._show_activation()
+        self.query_one(ActivationsPane).toggle_scale()
 
     # --- navigation -----------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        self.query_one(TabbedContent).active = tab
 
     def action_edit_input(self) -> None:
-        self.query_one("#input-size", Input).focus()
+        self.query_one(SizeBox).focus()
 
     def action_models(self) -> None:
         self.post_message(self.PickerRequested())
 
     def action_figure(self) -> None:
         """The architecture figure of the model at its current input size (``cnnscope draw``)."""
-        from cnnscope.tui.screens.figure import FigureScreen
-
         if self.analysis is None or self.error is not None:
             self.notify("no figure: the model does not work at this input size", severity="error")
             return
-        self.app.push_screen(FigureScreen(self.analysis))
+        self.app.push_screen(FigureScreen(self.analysis, self.graphics))
 
     def action_help(self) -> None:
-        from cnnscope.tui.screens.help import HelpScreen
-
         self.app.push_screen(HelpScreen())

@@ -10,6 +10,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
@@ -29,15 +30,18 @@ def available_specs(folder: Path) -> dict[str, str]:
 
 
 class SearchBox(Input):
-    """The search field: Down and Escape leave it for the list, so the list's keys work."""
+    """The search field: Down and Escape leave it for the list (:class:`Left`), so the list's keys work."""
 
     BINDINGS = [
-        Binding("down", "to_list", "to the list", show=False),
-        Binding("escape", "to_list", "to the list (? help, q quit)"),
+        Binding("down", "leave", "to the list", show=False),
+        Binding("escape", "leave", "to the list (? help, q quit)"),
     ]
 
-    def action_to_list(self) -> None:
-        self.screen.query_one("#models", OptionList).focus()
+    class Left(Message):
+        """Down or escape: the screen gives the focus to the list."""
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
 
 
 class PickerScreen(Screen[str | None]):
@@ -104,6 +108,9 @@ class PickerScreen(Screen[str | None]):
             search.focus()
             search.insert_text_at_cursor(event.character or "")
             event.stop()
+
+    def on_search_box_left(self, message: SearchBox.Left) -> None:
+        self.query_one("#models", OptionList).focus()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

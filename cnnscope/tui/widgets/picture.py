@@ -182,6 +182,12 @@ class GraphicsPicture(ScrollableContainer):
         self.query_one(".caption", Static).update(caption)
 
 
+def new_picture(graphics: GraphicsWidget | None, fit: bool = False, **kwargs: Any) -> Picture | GraphicsPicture:
+    """Real pixels where the terminal shows them (``graphics``: textual-image's widget class), else
+    half blocks; ``fit`` (half blocks only) shrinks a picture wider than the pane to its width."""
+    return GraphicsPicture(graphics, **kwargs) if graphics else Picture(fit=fit, **kwargs)
+
+
 def _fit_cells(image: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
     """``image`` padded to whole cells, and its size in cells."""
     try:

@@ -1,0 +1,146 @@
+"""The Activations tab: an image run through the model, its predictions and one channel of a layer.
+
+The pane runs the image in a thread of its own (once the screen has built the model, asked
+with :class:`ActivationsPane.ModelWanted`), and keeps what the user browses: the channel, and
+whether the channels share the layer's scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import Static, TabPane
+
+from cnnscope.errors import CnnscopeError
+from cnnscope.layers import fmt_shape
+from cnnscope.tui.widgets.picture import colour_bar, map_image, new_picture
+from cnnscope.vision.pictures import VIRIDIS, as_maps
+
+if TYPE_CHECKING:
+    from cnnscope.tui.opened import OpenedModel
+    from cnnscope.tui.terminal import GraphicsWidget
+    from cnnscope.vision.run import RunResult
+
+NO_IMAGE = "press o to open an image"
+
+
+class ActivationsPane(TabPane):
+    class ModelWanted(Message):
+        """An image waits to run and there is no model yet: the screen builds one."""
+
+    def __init__(self, graphics: GraphicsWidget | None, id: str | None = None) -> None:
+        super().__init__("Activations", id=id)
+        self.predictions = Static(NO_IMAGE, id="predictions")
+        self.picture = new_picture(graphics, id="activation-picture")
+        self.waiting: str | None = None  # the image to run once the model is built
+        self.result: RunResult | None = None  # the last image run
+        self.layer_name: str | None = None  # the layer shown (its first layer's when the run lacks it)
+        self.channel = 0
+        self.shared_scale = False  # each channel on its own scale, or all on the layer's
+
+    def compose(self) -> ComposeResult:
+        yield self.predictions
+        yield self.picture
+
+    # --- the run ----------------------------------------------------------------------------
+    def open_image(self, path: str, opened: OpenedModel | None, through: str) -> None:
+        """Run the image at ``path`` through the model (``through`` names it), building the model first if need be."""
+        self.picture.loading = True
+        first = "importing torch and building the model, then " if opened is None else ""
+        self._progress(f"{Path(path).name}: {first}running it through {through} ...")
+        if opened is None:
+            self.waiting = path
+            self.post_message(self.ModelWanted())
+        else:
+            self.run(opened, path)
+
+    def model_ready(self, opened: OpenedModel) -> None:
+        """The model the screen built: the image waiting for it runs now."""
+        if self.waiting is not None:
+            path, self.waiting = self.waiting, None
+            self.run(opened, path)
+
+    def no_model(self) -> None:
+        """The model could not be built (the screen says why): nothing runs."""
+        self.waiting = None
+        self.picture.loading = False
+        self.predictions.update(NO_IMAGE)  # not the progress line of a run that will not come
+
+    def forget(self) -> None:
+        """The input size changed: the last run's activations no longer belong to the model shown."""
+        self.result = None
+
+    def _progress(self, line: str) -> None:
+        """Says what the worker is doing (the keys keep working meanwhile)."""
+        self.predictions.update(Text(line, style="italic"))
+
+    @work(thread=True, exclusive=True, group="run")
+    def run(self, opened: OpenedModel, path: str) -> None:
+        import torch
+
+        from cnnscope.vision.labels import class_names
+        from cnnscope.vision.run import run_image
+
+        try:
+            result = run_image(opened.model, path, torch.device("cpu"), 5, class_names(opened.model.spec))
+        except CnnscopeError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._done, result, path, opened.note)
+
+    def _failed(self, message: str) -> None:
+        self.picture.loading = False
+        self.notify(message, severity="error", timeout=8, markup=False)
+
+    def _done(self, result: RunResult, path: str, note: str) -> None:
+        self.result = result
+        self.picture.loading = False
+        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(note)}"]
+        if result.note:
+            lines.append(escape(result.note))
+        if result.predictions:
+            lines += [f"{i}. {escape(p.label)}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
+        self.predictions.update("\n".join(lines))
+        self.show(self.layer_name)
+
+    # --- what the user browses --------------------------------------------------------------
+    def show(self, layer: str | None) -> None:
+        """One channel of ``layer``'s output in the last run."""
+        self.layer_name = layer
+        if self.result is None:
+            self.picture.show(None, NO_IMAGE)
+            return
+        activations = self.result.activations
+        name = layer if layer is not None and layer in activations else next(iter(activations))
+        maps = as_maps(activations[name])
+        self.channel %= len(maps)
+        low: float | None
+        high: float | None
+        if self.shared_scale:  # the layer's real range, so that channels compare
+            low, high = float(maps.min()), float(maps.max())
+            scale, ends = "every channel on one scale", (f"{low:.3g}", f"{high:.3g}")
+        else:
+            low = high = None
+            scale, ends = "each channel on its own scale", ("its lowest", "its highest")
+        self.picture.show(
+            map_image(maps[self.channel], low, high),
+            Text.assemble(
+                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}",
+                "   [ and ] change channel, s changes the scale\n",
+                colour_bar(VIRIDIS, *ends, color_system=self.app.console.color_system),
+            ),
+        )
+
+    def step_channel(self, step: int) -> None:
+        self.channel += step
+        self.show(self.layer_name)
+
+    def toggle_scale(self) -> None:
+        self.shared_scale = not self.shared_scale
+        self.show(self.layer_name)
