@@ -173,6 +173,20 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         assert colours == {tuple(c) for c in colorize(unit).reshape(-1, 3)}
         await pilot.press("s")
         assert "each channel on its own scale" in picture.caption and np.array_equal(np.asarray(picture.image), own)
+        top = pane.result.predictions[0].label
+        await pilot.press("h")  # where the image made its top class, at the selected layer (c3, a 10x10 map)
+        await settle(app, pilot)
+        assert f"where the picture made '{top}'" in picture.caption and "Grad-CAM at c3" in picture.caption
+        assert "Heat-map check: with the hottest 15% of pixels hidden" in picture.caption
+        assert picture.image is not None and picture.image.size[0] >= 2 * 192  # the input beside its heat
+        await pilot.press("h")
+        await settle(app, pilot)
+        assert "gradient x difference from the blank background at c3" in picture.caption
+        await pilot.press("down", "down")  # c5 is 120x1x1, no map: the last layer with one (s4)
+        await settle(app, pilot)
+        assert "at s4" in picture.caption
+        await pilot.press("h")
+        assert "c5: channel" in picture.caption  # back to the activations
 
 
 async def test_missing_image_is_a_notification_and_the_app_stays_usable(tmp_path):

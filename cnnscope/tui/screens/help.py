@@ -28,6 +28,8 @@ KEYS = [
             ("o", "open an image and run it through the model"),
             ("g", "the architecture figure (s: volumes / graph)"),
             ("[ / ]", "previous / next channel of the activations"),
+            ("s", "the activations' channels on one scale, or each on its own"),
+            ("h", "where the image made its top class: Grad-CAM, difference, off"),
             ("m", "back to the model list"),
             ("?", "this help"),
             ("q", "quit"),

@@ -63,6 +63,7 @@ class ModelScreen(Screen[None]):
         Binding("left_square_bracket", "channel(-1)", "channel -", show=False),
         Binding("right_square_bracket", "channel(1)", "channel +", show=False),
         Binding("s", "shared_scale", "one scale for all channels", show=False),
+        Binding("h", "heat_map", "heat-map", show=False),
         Binding("m", "models", "models"),
     ]
 
@@ -240,6 +241,10 @@ class ModelScreen(Screen[None]):
 
     def action_shared_scale(self) -> None:
         self.query_one(ActivationsPane).toggle_scale()
+
+    def action_heat_map(self) -> None:
+        self.query_one(TabbedContent).active = "activations"
+        self.query_one(ActivationsPane).step_heat()
 
     # --- navigation -----------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:

@@ -1,8 +1,9 @@
-"""The Activations tab: an image run through the model, its predictions and one channel of a layer.
+"""The Activations tab: an image run through the model, its predictions and one channel of a layer,
+or where the image made its top class (a heat-map over it, at the selected layer).
 
 The pane runs the image in a thread of its own (once the screen has built the model, asked
-with :class:`ActivationsPane.ModelWanted`), and keeps what the user browses: the channel, and
-whether the channels share the layer's scale.
+with :class:`ActivationsPane.ModelWanted`), and keeps what the user browses: the channel,
+whether the channels share the layer's scale, and which heat-map method is shown, if any.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from cnnscope.tui.widgets.picture import colour_bar, map_image, new_picture
 from cnnscope.vision.pictures import VIRIDIS, as_maps
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from cnnscope.tui.opened import OpenedModel
     from cnnscope.tui.terminal import GraphicsWidget
     from cnnscope.vision.run import RunResult
 
 NO_IMAGE = "press o to open an image"
+HEAT_METHODS = (None, "gradcam", "difference")  # what h steps through: the activations, then each method
 
 
 class ActivationsPane(TabPane):
@@ -40,6 +44,8 @@ class ActivationsPane(TabPane):
         self.picture = new_picture(graphics, id="activation-picture")
         self.waiting: str | None = None  # the image to run once the model is built
         self.result: RunResult | None = None  # the last image run
+        self.opened: OpenedModel | None = None  # the model it ran through (heat-maps need its gradients)
+        self.heat_method: str | None = None  # a heat-map method shown instead of the activations
         self.layer_name: str | None = None  # the layer shown (its first layer's when the run lacks it)
         self.channel = 0
         self.shared_scale = False  # each channel on its own scale, or all on the layer's
@@ -74,7 +80,7 @@ class ActivationsPane(TabPane):
 
     def forget(self) -> None:
         """The input size changed: the last run's activations no longer belong to the model shown."""
-        self.result = None
+        self.result, self.opened = None, None
 
     def _progress(self, line: str) -> None:
         """Says what the worker is doing (the keys keep working meanwhile)."""
@@ -92,16 +98,16 @@ class ActivationsPane(TabPane):
         except CnnscopeError as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._done, result, path, opened.note)
+        self.app.call_from_thread(self._done, result, path, opened)
 
     def _failed(self, message: str) -> None:
         self.picture.loading = False
         self.notify(message, severity="error", timeout=8, markup=False)
 
-    def _done(self, result: RunResult, path: str, note: str) -> None:
-        self.result = result
+    def _done(self, result: RunResult, path: str, opened: OpenedModel) -> None:
+        self.result, self.opened = result, opened
         self.picture.loading = False
-        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(note)}"]
+        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(opened.note)}"]
         if result.note:
             lines.append(escape(result.note))
         if result.predictions:
@@ -118,6 +124,9 @@ class ActivationsPane(TabPane):
             return
         activations = self.result.activations
         name = layer if layer is not None and layer in activations else next(iter(activations))
+        if self.heat_method is not None and self.opened is not None:
+            self._show_heat(self.opened, self.result, name, self.heat_method)
+            return
         maps = as_maps(activations[name])
         self.channel %= len(maps)
         low: float | None
@@ -144,3 +153,42 @@ class ActivationsPane(TabPane):
     def toggle_scale(self) -> None:
         self.shared_scale = not self.shared_scale
         self.show(self.layer_name)
+
+    def step_heat(self) -> None:
+        """The activations, then the heat-map of each method, in turn."""
+        self.heat_method = HEAT_METHODS[(HEAT_METHODS.index(self.heat_method) + 1) % len(HEAT_METHODS)]
+        self.show(self.layer_name)
+
+    # --- heat-maps --------------------------------------------------------------------------
+    def _show_heat(self, opened: OpenedModel, result: RunResult, layer: str, method: str) -> None:
+        """The top class's heat-map at ``layer`` where its output is a map, else at the last map."""
+        if not result.predictions:
+            self.picture.show(None, "no heat-map: the model's output is not a class vector")
+            return
+        maps = result.activations[layer]
+        at = layer if maps.ndim == 3 and maps.shape[1] * maps.shape[2] > 1 else None
+        self.picture.show(None, Text(f"heat-map of '{result.predictions[0].label}' ({method}) ..."))
+        self.draw_heat(opened, result, at, method)
+
+    @work(thread=True, exclusive=True, group="heat")
+    def draw_heat(self, opened: OpenedModel, result: RunResult, layer: str | None, method: str) -> None:
+        """Takes a forward and a backward pass and ten forward passes for the check: in a thread."""
+        from textual.worker import get_current_worker
+
+        from cnnscope.vision.explain import class_heat_map, heat_caption, heat_check
+        from cnnscope.vision.labels import class_names
+        from cnnscope.vision.pictures import heat_picture
+
+        assert result.predictions  # _show_heat asked for a class output
+        model = opened.model
+        heat = class_heat_map(model, result.input, result.predictions[0].index, layer, method, class_names(model.spec))
+        picture = heat_picture(result.seen, heat.heat, heat_caption(heat))
+        caption = Text(
+            "\n".join([picture.caption, *heat_check(heat), "h: the next method, or back to the activations"])
+        )
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._heat_drawn, result, method, picture.image, caption)
+
+    def _heat_drawn(self, result: RunResult, method: str, image: Image.Image, caption: Text) -> None:
+        if result is self.result and method == self.heat_method:  # still what the user asks to see
+            self.picture.show(image, caption)
