@@ -34,7 +34,24 @@ class Mean(nn.Module):
         return x.mean(dim=tuple(range(2, x.ndim)))
 
 
-class Concat(nn.Module):
+class Inline(nn.Module):
+    """A module whose forward is one Python expression over its inputs.
+
+    The generated forward (:mod:`cnnscope.runtime.forward`) writes the expression where a module
+    call would be, as torchvision writes ``out += identity``, unless a hook could see the module.
+    The expression must compute what ``forward`` does, op for op; ``torch`` is in its scope.
+    """
+
+    def expression(self, inputs: list[str]) -> str:
+        """``forward`` on the tensors named ``inputs``, as an expression."""
+        raise NotImplementedError
+
+    def in_place(self, inputs: list[str]) -> str | None:
+        """The same values written into the first input (which nothing else reads), or None."""
+        return None
+
+
+class Concat(Inline):
     def __init__(self, axis: int) -> None:
         super().__init__()
         self.axis = axis
@@ -42,21 +59,37 @@ class Concat(nn.Module):
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=self.axis + 1)
 
+    def expression(self, inputs: list[str]) -> str:
+        joined = ", ".join(inputs) + ("," if len(inputs) == 1 else "")
+        return f"torch.cat(({joined}), dim={self.axis + 1})"
 
-class Add(nn.Module):
+
+class Add(Inline):
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         total = xs[0]
         for x in xs[1:]:
             total = total + x
         return total
 
+    def expression(self, inputs: list[str]) -> str:
+        return " + ".join(inputs)
 
-class Mul(nn.Module):
+    def in_place(self, inputs: list[str]) -> str:
+        # add_ keeps the first input's dtype, where + would promote (float16 + float32 under autocast)
+        same_dtype = " == ".join(f"{x}.dtype" for x in inputs)
+        total = inputs[0] + "".join(f".add_({x})" for x in inputs[1:])
+        return f"{total} if {same_dtype} else {self.expression(inputs)}"
+
+
+class Mul(Inline):
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         product = xs[0]
         for x in xs[1:]:
             product = product * x
         return product
+
+    def expression(self, inputs: list[str]) -> str:
+        return " * ".join(inputs)
 
 
 class Permute(nn.Module):

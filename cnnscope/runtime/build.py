@@ -17,6 +17,7 @@ from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
 from cnnscope.layers import Activation, Layer, Shape
 from cnnscope.layers.modules import load_own_names
+from cnnscope.runtime.forward import Step, generate, observed
 from cnnscope.runtime.memory import check_fits
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
@@ -28,6 +29,10 @@ class SpecModel(nn.Module):
     A fused ``act`` runs after the layer's module (so a forward hook on ``conv1`` sees
     its output before the activation, and like torchvision's in-place ReLU the
     activation may then overwrite that tensor).
+
+    ``forward`` runs Python generated for the spec (``forward_source``, see
+    :mod:`cnnscope.runtime.forward`); ``activations``, and ``forward`` whenever a hook could
+    tell the difference, run the steps in a loop. Both give the same values.
     """
 
     def __init__(self, spec: Spec) -> None:
@@ -37,21 +42,38 @@ class SpecModel(nn.Module):
         analysis = analyze(spec)
         params = analysis.total.params
         check_fits(4 * params, f"building {spec.name} ({params:,} float32 parameters)")
-        self._steps: list[tuple[str, tuple[str, ...], nn.Module, nn.Module | None]] = []
+        self._steps: list[Step] = []
         for report in analysis.layers:
             node = report.node
             module = node.layer.torch_module(list(report.input_shapes))
             self._attach(node.name, module)
             act = _activation(node.act, node.layer, report.output_shape) if node.act else None
-            self._steps.append((node.name, node.inputs, module, act))
+            fresh = node.layer.fresh_output and act is None  # an activation's backward may need its output
+            in_place = _in_place_twin(node.layer, module, list(report.input_shapes))
+            self._steps.append(Step(node.name, node.inputs, module, act, fresh, in_place))
         last_use: dict[str, int] = {}
-        for index, (_, inputs, _, _) in enumerate(self._steps):
-            for name in inputs:
+        for index, step in enumerate(self._steps):
+            for name in step.inputs:
                 last_use[name] = index
         # each tensor is freed once, after the step that last reads it (a name may appear twice in `from`)
         self._release = [
-            [n for n in dict.fromkeys(inputs) if last_use[n] == i] for i, (_, inputs, _, _) in enumerate(self._steps)
+            [n for n in dict.fromkeys(step.inputs) if last_use[n] == i] for i, step in enumerate(self._steps)
         ]
+        self._generated = generate(self._steps, INPUT, spec.name)
+
+    @property
+    def forward_source(self) -> str:
+        """The Python that ``forward`` runs (``m[k]`` calls the k-th module; comments name the layers)."""
+        return self._generated.source
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        del state["_generated"]  # compiled code does not pickle: made again from the steps
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._generated = generate(self._steps, INPUT, self.spec.name)
 
     def _attach(self, name: str, module: nn.Module) -> None:
         *path, leaf = name.split(".")
@@ -74,8 +96,15 @@ class SpecModel(nn.Module):
         return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = self._run(x, keep=False)
-        return values[self._steps[-1][0]]
+        generated = self._generated
+        if observed(generated.watched, x):
+            return self.forward_steps(x)
+        return generated.function(generated.calls, x)
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` as the loop over the steps, which it falls back to while a hook is watching
+        (equal values; for comparisons and benchmarks)."""
+        return self._run(x, keep=False)[self._steps[-1].name]
 
     def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output (after its fused activation), in execution order."""
@@ -85,7 +114,7 @@ class SpecModel(nn.Module):
 
     def _run(self, x: torch.Tensor, keep: bool) -> dict[str, torch.Tensor]:
         values: dict[str, torch.Tensor] = {INPUT: x}
-        for (name, inputs, module, act), release in zip(self._steps, self._release):
+        for (name, inputs, module, act, _, _), release in zip(self._steps, self._release):
             out = module(*(values[i] for i in inputs))
             if act is not None:
                 out = act(out)
@@ -103,6 +132,16 @@ def _activation(act: Activation, layer: Layer, shape: Shape) -> nn.Module:
     if hasattr(module, "inplace") and layer.fresh_output:
         cast(Any, module).inplace = True  # a plain flag: nn.Module's __setattr__ is typed for tensors and modules
     return module
+
+
+def _in_place_twin(layer: Layer, module: nn.Module, inputs: list[Shape]) -> nn.Module | None:
+    """An activation layer's module, once more, in place: the generated forward runs it where
+    the layer's input is a tensor that nothing else reads (torchvision's ``ReLU(inplace=True)``)."""
+    if not isinstance(layer, Activation) or getattr(module, "inplace", True):
+        return None
+    twin = layer.torch_module(inputs)
+    cast(Any, twin).inplace = True  # a plain flag: nn.Module's __setattr__ is typed for tensors and modules
+    return twin
 
 
 def _add_module(parent: nn.Module, part: str, module: nn.Module, layer: str) -> None:

@@ -1,0 +1,175 @@
+"""A spec model's forward pass as straight-line Python, generated and compiled once per model.
+
+A spec is already a straight-line program (layers in order, inputs by name), so its forward is
+written out as one: each tensor lives in a local variable while a later layer reads it (names are
+reused, ``del`` frees the rest at once, as the step loop did), each layer's module is called
+directly, and no dictionary is consulted. ``SpecModel.forward_source`` shows the code::
+
+    x1 = m[4](x)  # layer1.0.conv1
+    x1 = m[5](x1)  # layer1.0.bn1
+    x1 = m[6](x1)  # layer1.0.relu1, in place
+    ...
+    x1 = x1.add_(x) if x1.dtype == x.dtype else x1 + x  # layer1.0.add, in place
+    del x
+
+Why source text, and not ``torch.fx`` code generation: fx's code reaches every module through
+attribute chains from ``self`` (``getattr(self.layer1, "0").conv1``: ``nn.Module.__getattr__`` at
+every step of every call), and a ``GraphModule`` is a class of its own per instance, with its own
+rules for copying and saving. Here the modules arrive as one tuple ``m`` (``m[k]`` is an index
+into it), so copying or pickling the model needs nothing but the source to be compiled again.
+
+What the generated code does differently from the step loop is never visible in the values,
+which are the loop's bit for bit:
+
+- A module that can say its forward as an expression (:class:`cnnscope.layers.modules.Inline`:
+  add, concat, mul) is written as that expression, ``a + b`` or ``torch.cat((a, b), dim=1)``, as
+  torchvision writes ``out += identity``.
+- A fused activation (no submodule of the model) has its ``forward`` called directly.
+- In place, as torchvision does: an add may write into its first input, and an activation layer
+  into its input, where that input is a new tensor of a ``fresh_output`` layer (without a fused
+  activation, whose backward may need its output) that no other layer reads. The arithmetic is
+  the same; only the copy is saved (an add whose inputs differ in dtype, under autocast, is
+  written ``a + b``: ``add_`` would keep the first one's).
+
+Whatever could observe those differences sends the forward through the step loop instead: a hook
+on a module written as an expression or replaced by an in-place twin, or on a layer whose output
+would be overwritten (these are ``Generated.watched``), any global module hook (torch's
+``FlopCounterMode`` installs some, so ``verify`` counts the loop), ``torch.jit`` tracing and
+``torch.fx`` tracing (which records module calls).
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn.modules import module as torch_modules
+
+from cnnscope.layers.modules import Inline
+
+HookDict = dict[int, Any]
+ForwardFunction = Callable[[tuple[Callable[..., Any], ...], torch.Tensor], torch.Tensor]
+
+_numbers = itertools.count()
+
+
+class Step(NamedTuple):
+    """One layer of the forward pass, as :class:`SpecModel` holds it."""
+
+    name: str
+    inputs: tuple[str, ...]
+    module: nn.Module  # the layer's (registered) module
+    act: nn.Module | None  # a fused activation, run on the module's output
+    fresh: bool  # the layer's output is a new tensor that no backward needs: it may be overwritten
+    in_place: nn.Module | None  # an activation layer's twin that overwrites its input (see module docstring)
+
+
+class Generated(NamedTuple):
+    source: str
+    function: ForwardFunction  # function(calls, x)
+    calls: tuple[Callable[..., Any], ...]  # the tuple ``m`` of the source
+    watched: tuple[HookDict, ...]  # hook dictionaries: any entry in one sends the forward through the step loop
+
+
+def observed(watched: tuple[HookDict, ...], x: object) -> bool:
+    """Whether a hook or a tracer could tell the generated forward from the step loop: a hook in
+    ``watched`` or a global one, ``torch.jit`` tracing, or torch.fx's proxy in place of a tensor
+    (``cnnscope import`` reads a model's layers from the module calls that fx records)."""
+    return bool(
+        not isinstance(x, torch.Tensor)
+        or any(watched)
+        or torch_modules._global_forward_hooks
+        or torch_modules._global_forward_pre_hooks
+        or torch_modules._global_backward_hooks
+        or torch_modules._global_backward_pre_hooks
+        or torch._C._get_tracing_state()
+    )
+
+
+def _hooks(module: nn.Module) -> tuple[HookDict, ...]:
+    return (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
+
+
+def generate(steps: Sequence[Step], model_input: str, title: str) -> Generated:
+    """The forward pass of ``steps`` (the model input is named ``model_input``) as compiled Python."""
+    readers = Counter(name for step in steps for name in step.inputs)
+    last_use = {name: i for i, step in enumerate(steps) for name in step.inputs}
+    output = steps[-1].name
+    last_use[output] = len(steps)  # returned
+    producers = {step.name: step for step in steps}
+
+    calls: list[Callable[..., Any]] = []
+    watched: list[HookDict] = []
+    slot_of: dict[str, str] = {model_input: "x"}
+    free: list[str] = []  # slots whose tensor nothing reads any more
+    count = 1  # slots made so far ("x", "x1", "x2", ...)
+    lines = ["def forward(m, x):"]
+
+    def call(target: Callable[..., Any], args: str) -> str:
+        calls.append(target)
+        return f"m[{len(calls) - 1}]({args})"
+
+    def overwritable(name: str) -> Step | None:
+        """The step that made ``name``, if its one reader (the step at hand) may overwrite it."""
+        producer = producers.get(name)
+        return producer if producer is not None and producer.fresh and readers[name] == 1 else None
+
+    for index, step in enumerate(steps):
+        args = [slot_of[name] for name in step.inputs]
+        note = ""
+        if isinstance(step.module, Inline):
+            producer = overwritable(step.inputs[0])
+            in_place = step.module.in_place(args) if producer is not None else None
+            if producer is not None and in_place is not None:
+                expression, note = in_place, ", in place"
+                watched += _hooks(producer.module)
+            else:
+                expression = step.module.expression(args)
+            watched += _hooks(step.module)
+        elif step.in_place is not None and len(args) == 1 and (producer := overwritable(step.inputs[0])):
+            expression, note = call(step.in_place.forward, args[0]), ", in place"
+            watched += _hooks(producer.module) + _hooks(step.module)
+        else:
+            expression = call(step.module, ", ".join(args))
+        if step.act is not None:
+            expression = call(step.act.forward, expression)
+            note += f", then {step.act!r}"
+
+        done = [slot_of.pop(name) for name in dict.fromkeys(step.inputs) if last_use[name] == index]
+        if done:
+            slot = done.pop(0)
+        elif free:
+            slot = free.pop(0)
+        else:
+            slot, count = f"x{count}", count + 1
+        lines.append(f"    {slot} = {expression}  # {step.name}{note}")
+        if done:
+            lines.append(f"    del {', '.join(done)}")
+            free = sorted(free + done, key=_slot_order)
+        if step.name in last_use:
+            slot_of[step.name] = slot
+        else:  # nothing reads it: free it now (the loop kept such outputs to the end)
+            lines.append(f"    del {slot}")
+            free = sorted([*free, slot], key=_slot_order)
+    lines.append(f"    return {slot_of[output]}")
+    source = "\n".join(lines) + "\n"
+    unique = tuple({id(hooks): hooks for hooks in watched}.values())  # a layer may be watched twice
+    return Generated(source, _compile(source, title), tuple(calls), unique)
+
+
+def _slot_order(slot: str) -> int:
+    return int(slot[1:] or 0)
+
+
+def _compile(source: str, title: str) -> ForwardFunction:
+    filename = f"<forward of {title} #{next(_numbers)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
+    namespace: dict[str, Any] = {"torch": torch}
+    exec(compile(source, filename, "exec"), namespace)
+    function: ForwardFunction = namespace["forward"]
+    return function
