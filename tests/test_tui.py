@@ -18,7 +18,7 @@ from cnnscope.tui.widgets.activations_pane import ActivationsPane
 from cnnscope.tui.widgets.layer_table import LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import Picture
-from cnnscope.vision.pictures import colorize
+from cnnscope.vision.pictures import DIVERGING, colorize
 
 
 @pytest.fixture(autouse=True)
@@ -500,6 +500,14 @@ def test_pane_pictures_are_whole_number_enlargements_with_gaps():
     assert (first[0::2, 0::2] == first[1::2, 1::2]).all()  # squares, not smoothed
     assert len({tuple(p) for p in first.reshape(-1, 3)}) == len({tuple(p) for p in first[::2, ::2].reshape(-1, 3)})
     assert (pixels[:, 10] == GAP).all() and (pixels[10, :] == GAP).all()  # the gaps
+    # a linear layer: its matrix, pixel (i, j) = unit i's weight on input j, within bounds however wide
+    weight = rng.normal(size=(84, 9720))
+    image, what, *_ = filter_image(weight)
+    assert image.size == (512, 84) and "(84 units, inputs 1-512 of 9720)" in what
+    pixels, bound = np.asarray(image), np.abs(weight[:, :512]).max()
+    assert (pixels[3, 7] == colorize(np.array((weight[3, 7] / bound + 1) / 2), DIVERGING)).all()
+    image, what, *_ = filter_image(rng.normal(size=(10, 12)))  # small: each weight an 8x8 square
+    assert image.size == (12 * 8, 10 * 8) and "(10 units, 12 inputs)" in what
 
 
 async def test_the_picture_pane_shows_pixels_one_to_a_cell_and_scrolls():

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 GAP = (48, 48, 48)  # between tiles: dark grey, distinct from every colour of the ramps' ends
 MOST_TILE_ROWS = 64  # filters shown in the pane (the caption says so when there are more)
 MOST_INPUTS = 16
+MOST_MATRIX_SIDE = 512  # units and inputs of a linear layer's matrix shown (an image as wide as 9,720 inputs is not)
 FIGURE_CELLS = 120
 
 
@@ -48,15 +49,34 @@ def whole_scale(side: int, at_least: int = 6, at_most: int = 8) -> int:
     return max(1, min(at_most, math.ceil(at_least / max(1, side))))
 
 
+def _matrix_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str, str]:
+    """A linear layer's weights: pixel (row i, column j) is unit i's weight on input j, on one
+    diverging scale centred on zero; at most :data:`MOST_MATRIX_SIDE` of each, the caption says which."""
+    units, inputs = weight.shape
+    shown = weight[:MOST_MATRIX_SIDE, :MOST_MATRIX_SIDE]
+    bound = float(np.abs(shown).max()) or 1.0
+    parts = [f"units 1-{len(shown)} of {units}" if len(shown) < units else f"{units} units"]
+    parts.append(f"inputs 1-{shown.shape[1]} of {inputs}" if shown.shape[1] < inputs else f"{inputs} inputs")
+    scale = max(1, min(8, 96 // max(shown.shape)))
+    return (
+        tile_grid([colorize((shown / bound + 1) / 2, DIVERGING)], 1, scale),
+        f"the weight matrix, a row per unit and a column per input ({', '.join(parts)}), one scale, white = 0",
+        DIVERGING,
+        f"{-bound:.3g}",
+        f"{bound:.3g}",
+    )
+
+
 def filter_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str, str]:
     """Filters for the pane: the image, what it shows, and its colour bar (ramp, low, high).
 
     RGB tiles for a layer on 3 input channels (each stretched to its own range), else a row per
-    filter and a column per input channel on one diverging scale centred on zero.
+    filter and a column per input channel on one diverging scale centred on zero; a linear layer's
+    matrix as it is, a row per unit and a column per input.
     """
     weight = np.asarray(weight, dtype=np.float64)
-    if weight.ndim == 2:  # linear: each row as a strip
-        weight = weight[:, None, None, :]
+    if weight.ndim == 2:
+        return _matrix_image(weight)
     if weight.ndim == 3:  # conv1d: (out, in, k) as 1 x k strips
         weight = weight[:, :, None, :]
     total, inputs = weight.shape[0], weight.shape[1]
