@@ -4,8 +4,14 @@
 2013) for the mean activation of one channel, with the usual regularisation: an L2 penalty
 on the input and a small blur every few steps, from seeded noise.
 
-:func:`class_heat_map` is a class-activation heat-map over the input, by one of :data:`CAM_METHODS`,
-with a check of its own faithfulness: the class's probability once the hottest pixels are hidden
+:func:`class_heat_map` is a class-activation heat-map over the input, by one of :data:`CAM_METHODS`:
+Grad-CAM (Selvaraju et al. 2017), the layer's channels weighted by the class score's mean gradient
+over the map, summed, negatives cut; or "difference", gradient x (activation - its value on the
+blank background) per position, summed over channels, negatives cut: where the picture's difference
+from its empty background raises the class score (a first-order share of the score's change, the
+reference of DeepLIFT, Shrikumar et al. 2017). Grad-CAM reads a zero activation as "nothing here";
+the difference method is for models whose features are not zero on an empty background. Each map
+comes with a check of its own faithfulness: the class's probability once the hottest pixels are hidden
 (set to the picture's background), against as many pixels hidden at random. A map that shows
 where the evidence is lowers it far more than chance does; one that does not, says so.
 """
@@ -27,13 +33,8 @@ if TYPE_CHECKING:  # torch is imported where a model runs: inside the functions
     from cnnscope.runtime.build import SpecModel
 
 
-CAM_METHODS = {
-    "gradcam": "Grad-CAM (Selvaraju et al. 2017): the layer's channels weighted by the class score's mean "
-    "gradient over the map, summed, negatives cut",
-    "difference": "gradient x (activation - activation of the blank background), per position, summed over "
-    "channels, negatives cut: where the picture's difference from its empty background raises the class "
-    "score (a first-order share of the score's change, DeepLIFT's reference idea, Shrikumar et al. 2017)",
-}
+# the heat-map methods, with the names captions give them (the module's docstring and `run --help` explain them)
+CAM_METHODS = {"gradcam": "Grad-CAM", "difference": "gradient x difference from the blank background"}
 HIDDEN_SHARE = 0.15  # of the input's pixels, hidden by the faithfulness check
 RANDOM_DRAWS = 8  # random masks of the same size, averaged
 
@@ -145,7 +146,7 @@ def _output_shape(model: SpecModel, layer: str) -> tuple[int, ...]:
 
 def heat_caption(heat: HeatMap) -> str:
     """What the heat-map picture shows, in one sentence."""
-    method = "Grad-CAM" if heat.method == "gradcam" else "gradient x difference from the blank background"
+    method = CAM_METHODS[heat.method]
     return f"where the picture made '{heat.label}' ({heat.probability:.1%}): {method} at {heat.layer}, 0 to its highest"
 
 

@@ -21,6 +21,7 @@ from textual.widgets import Static, TabPane
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.tui.widgets.picture import colour_bar, map_image, new_picture
+from cnnscope.vision.explain import CAM_METHODS
 from cnnscope.vision.pictures import VIRIDIS, as_maps
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from cnnscope.vision.run import RunResult
 
 NO_IMAGE = "press o to open an image"
-HEAT_METHODS = (None, "gradcam", "difference")  # what h steps through: the activations, then each method
+HEAT_METHODS = (None, *CAM_METHODS)  # what h steps through: the activations, then each method
 
 
 class ActivationsPane(TabPane):
