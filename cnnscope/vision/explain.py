@@ -260,8 +260,8 @@ def _hidden_probabilities(
     for row, order in enumerate(orders):
         masks[row, order[:hidden]] = True
     masks = masks.reshape(len(orders), 1, *heat.shape).to(x.device)
-    batch = torch.cat([x, torch.where(masks, blank, x)])
-    output = model(batch).float().reshape(len(batch), -1)
+    inputs = [x, *torch.where(masks, blank, x).split(1)]  # one at a time: no more memory than the run took
+    output = torch.cat([model(one).float().reshape(1, -1) for one in inputs])
     probabilities = output if ends_in_softmax(model.spec) else output.softmax(dim=1)
     column = probabilities[:, class_index].cpu()
     return float(column[0]), float(column[1]), float(column[2:].mean())
