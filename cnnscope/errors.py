@@ -95,7 +95,9 @@ def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean ...?' hint for a misspelt name (a layer, block, key or model), or None."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    same_letters = [choice for choice in choices if choice.casefold() == word.casefold()]  # 'C1' for 'c1'
+    close = same_letters or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 

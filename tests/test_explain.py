@@ -30,11 +30,11 @@ def test_gradient_ascent_beats_every_real_digit():
 
 def test_layers_and_channels_are_checked():
     model = cnnscope.build("lenet5")
-    assert spatial_layer(model, None) == "c3"  # the last convolution whose output is still a map
+    assert spatial_layer(model.spec, None) == "c3"  # the last convolution whose output is still a map
     with pytest.raises(CnnscopeError, match="'c3' has channels 0-15, not 16"):
         maximize_channel(model, "c3", 16, steps=1)
     with pytest.raises(CnnscopeError, match="'f6' outputs 84, not channels x height x width"):
-        spatial_layer(model, "f6")
+        spatial_layer(model.spec, "f6")
 
 
 def test_the_command_finds_and_saves_a_channels_input(cli, tmp_path):
@@ -162,6 +162,7 @@ def test_run_draws_and_saves_the_heat_map(cli, tmp_path, monkeypatch):
     assert ran.exit_code == 0, ran.output
     assert "where the picture made '3'" in ran.stdout and "Grad-CAM at s4" in ran.stdout and "▀" in ran.stdout
     assert "Heat-map check: with the hottest 15% of pixels hidden" in ran.stdout
+    assert "P('3')" in cli("run", "lenet5", "--image", str(image), "--cam-class", " 3 ").stdout
     assert np.load(save / "cam.npy").shape == (32, 32)
     from PIL import Image
 
@@ -175,6 +176,9 @@ def test_run_draws_and_saves_the_heat_map(cli, tmp_path, monkeypatch):
         (["--cam-class", "seven"], "no class named 'seven'"),
         (["--cam-method", "saliency"], "no heat-map method 'saliency'"),
         (["--cam-layer", "f6"], "'f6' outputs 84, not channels x height x width"),
+        (["--cam-layer", "c5"], "'c5' outputs 120x1x1: one position, nowhere for a heat-map to point"),
+        (["--cam-layer", "C1"], "did you mean 'c1'?"),
+        (["--cam-class", "-1"], "lenet5 has classes 0-9, not -1"),
     ):
         refused = cli("run", "lenet5", "--image", str(image), *wrong)  # each --cam-* option implies --cam
         assert refused.exit_code == 2 and message in refused.output, refused.output

@@ -49,6 +49,7 @@ def one_line_error(result: subprocess.CompletedProcess, code: int = 2, says: str
     assert result.returncode == code, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert message.count("\n") == 0 and message.startswith("error:"), message[-2000:]
+    assert result.stderr == message + "\n", result.stderr[:200]  # not even a blank line before it
     assert says.lower() in message.lower(), message
     assert len(message) < 800
     return message
@@ -284,6 +285,9 @@ def test_sobel_and_maximize_write_whole_files_or_none(tmp_path: Path) -> None:
     assert lightness.returncode == 0, lightness.stderr
     assert sorted(p.name for p in (tmp_path / "edges").iterdir()) == ["g.png", "gx.png", "gy.png", "sobel.npz"]
     one_line_error(cnnscope("sobel", str(_digit_image(tmp_path / "d.png")), "--save", "", cwd=tmp_path), says="--save")
+    digit = str(tmp_path / "d.png")  # errors found once torch is loaded, under a progress bar, and before it
+    one_line_error(cnnscope("run", "lenet5", "--image", digit, "--dtype", "float64", cwd=tmp_path), says="float64")
+    one_line_error(cnnscope("run", "unet", "--image", digit, "--cam", cwd=tmp_path), says="not a vector of classes")
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir()

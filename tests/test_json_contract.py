@@ -105,4 +105,6 @@ def test_verify_build_run(cli, tmp_path: Path, monkeypatch):
     valid("run", mapped)
     assert mapped["cam"]["class"] == {"index": 4, "label": "4"} and mapped["cam"]["layer"] == "c3"
     assert mapped["cam"]["method"] == "gradcam" and mapped["cam"]["hidden_share"] == 0.15
+    hottest, probability = mapped["cam"]["hottest_hidden"], mapped["cam"]["probability"]
+    assert mapped["cam"]["flagged"] == (hottest > 0.75 * probability)
     assert sum(p["probability"] for p in ran["predictions"]) <= 1 + 1e-6

@@ -15,7 +15,7 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
 import cnnscope  # noqa: E402
 from cnnscope.vision.images import open_image, prepare  # noqa: E402
-from cnnscope.vision.pictures import activation_picture, colorize, filter_grid, filter_picture, half_blocks  # noqa: E402
+from cnnscope.vision.pictures import activation_picture, colorize, filter_picture, half_blocks  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 
 CHINA = Path(sklearn_datasets.__file__).parent / "images" / "china.jpg"  # a real photo shipped by scikit-learn
@@ -188,8 +188,8 @@ def test_pictures():
     # framed under a caption and over a colour bar, at least 360 pixels wide
     assert picture.caption == "10 channels, each 7x5, each on its own scale"
     assert picture.image.size[0] == 360 and picture.image.size[1] > 3 * (14 + 2) + 2
-    assert filter_grid(np.random.default_rng(0).normal(size=(8, 3, 5, 5))).mode == "RGB"
-    wide, narrow = filter_grid(np.ones((4, 60, 3, 3))), filter_grid(np.ones((4, 2, 3, 3)))
+    assert filter_picture(np.random.default_rng(0).normal(size=(8, 3, 5, 5))).image.mode == "RGB"
+    wide, narrow = filter_picture(np.ones((4, 60, 3, 3))).image, filter_picture(np.ones((4, 2, 3, 3))).image
     assert wide.size[0] > narrow.size[0]
     text = half_blocks(Image.new("RGB", (10, 7), (255, 0, 0)), width=10)
     assert text.plain.count("\n") == 4 and text.plain.count("▀") == 40
@@ -260,7 +260,7 @@ def test_a_shared_scale_across_tiles_shows_the_real_range(cli, tmp_path):
 
 
 def test_signed_weights_are_centred_on_zero():
-    grid = np.asarray(filter_grid(np.array([[[[-1.0, 0.0, 1.0]]], [[[0.0, 0.0, 0.5]]]]), tile_pixels=3))
+    grid = np.asarray(filter_picture(np.array([[[[-1.0, 0.0, 1.0]]], [[[0.0, 0.0, 0.5]]]]), tile_pixels=3).image)
     colours = {tuple(c) for c in grid.reshape(-1, 3)}
     assert (247, 247, 247) in colours  # zero is white, whatever the range
 

@@ -7,6 +7,7 @@ signals, pipes and bugs are handled in :mod:`cnnscope.cli.entry` (130, 141, 143,
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
@@ -44,8 +45,27 @@ class _Command(typer.core.TyperCommand):
 
 class _Typer(typer.Typer):
     def command(self, *args: Any, **kwargs: Any) -> Any:
+        """As typer's, with the docstring's paragraphs reflowed for the terminal (see :func:`reflowed`)."""
         kwargs.setdefault("cls", _Command)
-        return super().command(*args, **kwargs)
+        register = super().command
+
+        def decorator(function: Any) -> Any:
+            if "help" not in kwargs and function.__doc__:
+                kwargs["help"] = reflowed(inspect.getdoc(function) or "")
+            return register(*args, **kwargs)(function)
+
+        return decorator
+
+
+def reflowed(text: str) -> str:
+    """Each paragraph on one line, for rich to wrap at the terminal's width: in "rich" markup mode a
+    docstring's line breaks are kept, and wrapped again they leave a ragged half line at 80 columns.
+    Paragraphs holding lists or indented lines keep their lines."""
+    paragraphs = text.split("\n\n")
+    return "\n\n".join(
+        p if any(line.startswith((" ", "-", "*", "$", "|")) for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs
+    )
 
 
 app = _Typer(

@@ -183,7 +183,7 @@ def maximize_command(
     try:
         from cnnscope.runtime.opening import open_model
         from cnnscope.vision import demos
-        from cnnscope.vision.pictures import filter_grid, half_blocks
+        from cnnscope.vision.pictures import filter_picture, half_blocks
 
         if save is not None and not save.strip():
             raise CnnscopeError("--save needs a folder name")
@@ -196,13 +196,13 @@ def maximize_command(
         inputs = demos.maximizing_inputs(weight)
         if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
-        grid = filter_grid(inputs)
+        picture = filter_picture(inputs)
         if save is not None:  # a folder, as every --save takes
-            _save_png(grid, save, "units.png")
+            _save_png(picture.image, save, "units.png")
     except CnnscopeError as exc:
         fail(exc)
     out.print(f"{spec.name}.{first.name}: {inputs.shape[0]} units, {chosen_weights.note}", markup=False)
-    out.print(half_blocks(grid, width=min(96, out.width - 1), color_system=out.color_system))
+    out.print(half_blocks(picture.unframed, width=min(96, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / 'units.png'}")
 
@@ -216,19 +216,19 @@ def _maximize_channel(
 
         from cnnscope.runtime.opening import open_model
         from cnnscope.vision.explain import maximize_channel, spatial_layer
-        from cnnscope.vision.pictures import filter_grid, half_blocks
+        from cnnscope.vision.pictures import filter_picture, half_blocks
 
         if save is not None and not save.strip():
             raise CnnscopeError("--save needs a folder name")
         spec = load_spec(target)
+        name = spatial_layer(spec, layer)  # before torch's seconds of loading
         model, chosen_weights = open_model(spec, weights)  # asked-for, else trained, else random
-        name = spatial_layer(model, layer)
-        with Progress(console=err, transient=True) as progress:
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"gradient ascent on {name}, channel {channel}", total=steps)
             found = maximize_channel(model, name, channel, steps, seed, step_done=lambda _: progress.advance(task))
-        grid = filter_grid(found.image[None], tile_pixels=128)
+        picture = filter_picture(found.image[None], tile_pixels=128)
         if save is not None:
-            _save_png(grid, save, f"channel_{channel}.png")
+            _save_png(picture.image, save, f"channel_{channel}.png")
     except CnnscopeError as exc:
         fail(exc)
     out.print(
@@ -236,7 +236,7 @@ def _maximize_channel(
         f"{found.activations[-1]:.3g} in {steps} steps (seed {seed}), {chosen_weights.note}",
         markup=False,
     )
-    out.print(half_blocks(grid, width=min(64, out.width - 1), color_system=out.color_system))
+    out.print(half_blocks(picture.unframed, width=min(64, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)
 

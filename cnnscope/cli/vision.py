@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay 
     from rich.progress import Progress
 
     from cnnscope.runtime.build import SpecModel
+    from cnnscope.spec import Spec
     from cnnscope.vision.explain import HeatMap
     from cnnscope.vision.run import RunResult
 
@@ -31,6 +32,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # in a log, a bar draws nothing but a stray empty line
     )
 
 
@@ -99,16 +101,27 @@ def run_command(
         regular_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
         if weights and weights != TORCHVISION:  # the published weights are looked for once the spec is read
             regular_file(Path(weights), "a checkpoint", CheckpointError)
+        if save is not None and not save.strip():
+            raise CnnscopeError("--save needs a folder name")
+        spec = load_spec(target)  # what can be checked without torch is checked before its seconds of loading
+        from cnnscope.vision.labels import class_names
+
+        names = class_names(spec, labels)
+        if layer is not None:
+            _check_layer(spec, layer)
+        cam_class_index = None
+        if cam:
+            from cnnscope.vision.explain import chosen_class, heat_map_layer
+
+            cam_layer = heat_map_layer(spec, cam_layer, cam_method)
+            if cam_class is not None:
+                cam_class_index = chosen_class(spec, cam_class, names, None)
         with _progress() as progress:
             task = progress.add_task("importing torch", total=5 if cam else 4)
             from cnnscope.runtime.device import resolve_device, resolve_dtype
             from cnnscope.runtime.opening import open_model
-            from cnnscope.vision.labels import class_names
             from cnnscope.vision.run import run_image, save_run
 
-            if save is not None and not save.strip():
-                raise CnnscopeError("--save needs a folder name")
-            spec = load_spec(target)
             chosen = resolve_device(device)
             from cnnscope.runtime.memory import check_model_fits
 
@@ -119,20 +132,15 @@ def run_command(
             progress.update(task, advance=1, description=chosen_weights.note)
             model = model.to(chosen, resolve_dtype(dtype))
             progress.update(task, advance=1, description=f"running {image}")
-            result = run_image(model, image, chosen, top, class_names(spec, labels))
+            result = run_image(model, image, chosen, top, names)
             note = chosen_weights.note
-            if layer is not None and layer not in result.activations:
-                from cnnscope.errors import did_you_mean
-
-                raise CnnscopeError(f"no layer named '{layer}'", hint=did_you_mean(layer, result.activations))
             heat = None
             if cam:
-                from cnnscope.vision.explain import chosen_class, class_heat_map
+                from cnnscope.vision.explain import class_heat_map
 
                 progress.update(task, advance=1, description="heat-map")
                 top_class = result.predictions[0].index if result.predictions else None
-                names = class_names(spec, labels)
-                index = chosen_class(cam_class, names, top_class)
+                index = cam_class_index if cam_class_index is not None else chosen_class(spec, None, names, top_class)
                 heat = class_heat_map(model, result.input, index, cam_layer, cam_method, names)
             progress.update(task, advance=1, description="saving")
             written = save_run(result, model, save, note, shared_scale, heat) if save else []
@@ -183,15 +191,24 @@ def run_command(
 
             picture = heat_picture(result.seen, heat.heat, heat_caption(heat))
             out.print(picture.caption, markup=False)
-            out.print(half_blocks(picture.image, width=min(96, out.width - 1), color_system=out.color_system))
+            out.print(half_blocks(picture.unframed, width=min(96, out.width - 1), color_system=out.color_system))
         for line in heat_check(heat):
             out.print(line, markup=False)
     if written:
         out.print(f"saved {len(written)} files to {str(save).rstrip('/') or save}/ (summary.md lists them)")
 
 
+def _check_layer(spec: Spec, layer: str) -> None:
+    from cnnscope.analysis import analyze
+    from cnnscope.errors import did_you_mean
+
+    by_name = analyze(spec).by_name
+    if layer not in by_name:
+        raise CnnscopeError(f"no layer named '{layer}'", hint=did_you_mean(layer, by_name))
+
+
 def _heat_document(heat: HeatMap) -> dict[str, object]:
-    from cnnscope.vision.explain import HIDDEN_SHARE
+    from cnnscope.vision.explain import HIDDEN_SHARE, flagged
 
     return {
         "layer": heat.layer,
@@ -201,6 +218,7 @@ def _heat_document(heat: HeatMap) -> dict[str, object]:
         "hidden_share": HIDDEN_SHARE,
         "hottest_hidden": heat.hottest_hidden,
         "random_hidden": heat.random_hidden,
+        "flagged": flagged(heat),
     }
 
 
@@ -213,7 +231,7 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: boo
     activation = result.activations[name]
     picture = activation_picture(activation, max_tiles=16, tile_pixels=24, shared=shared)
     out.print(f"{name}: {fmt_shape(activation.shape)}: {picture.caption}", markup=False)
-    out.print(half_blocks(picture.image, width=min(96, out.width - 1), color_system=out.color_system))
+    out.print(half_blocks(picture.unframed, width=min(96, out.width - 1), color_system=out.color_system))
 
 
 @app.command("train", rich_help_panel=PANEL)

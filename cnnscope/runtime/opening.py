@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from cnnscope.runtime.build import SpecModel
     from cnnscope.spec import Spec
 
-RANDOM_NOTE = "weights: random, not trained (cnnscope train, or --weights FILE): outputs and predictions mean nothing"
+RANDOM_NOTE = (
+    "weights: random (seed 0), not trained (cnnscope train, or --weights FILE): outputs and predictions mean nothing"
+)
+RANDOM_SEED = 0  # random weights are the same every run: a picture or a bug report can be made again
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,26 @@ def open_model(
     except CnnscopeError as exc:
         if not random_if_unloadable:
             raise
-        return build(spec).eval(), Weights(None, f"weights: random ({exc})", failed=str(exc))
-    model = build(spec).eval()
-    if weights.source is not None:
-        try:
-            load_source(model, spec.name, weights.source, progress)
-        except CnnscopeError as exc:
-            if not random_if_unloadable:
-                raise
-            model = build(spec).eval()  # nothing half-loaded
-            why = f"{weights.source} did not load: {exc.message}"
-            return model, Weights(None, f"weights: random ({why})", failed=why)
+        return _random(spec), Weights(None, f"weights: random ({exc})", failed=str(exc))
+    if weights.source is None:
+        return _random(spec), weights
+    model = build(spec, init=False).eval()  # every weight is loaded next: none drawn at random first
+    try:
+        load_source(model, spec.name, weights.source, progress)
+    except CnnscopeError as exc:
+        if not random_if_unloadable:
+            raise
+        why = f"{weights.source} did not load: {exc.message}"
+        return _random(spec), Weights(None, f"weights: random ({why})", failed=why)  # nothing half-loaded
     return model, weights
+
+
+def _random(spec: Spec) -> SpecModel:
+    """``spec`` with torch's initial weights drawn from :data:`RANDOM_SEED`, the caller's random state untouched."""
+    import torch
+
+    from cnnscope.runtime.build import build
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return build(spec).eval()

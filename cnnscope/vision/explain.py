@@ -31,12 +31,14 @@ if TYPE_CHECKING:  # torch is imported where a model runs: inside the functions
     import torch
 
     from cnnscope.runtime.build import SpecModel
+    from cnnscope.spec import Spec
 
 
 # the heat-map methods, with the names captions give them (the module's docstring and `run --help` explain them)
 CAM_METHODS = {"gradcam": "Grad-CAM", "difference": "gradient x difference from the blank background"}
 HIDDEN_SHARE = 0.15  # of the input's pixels, hidden by the faithfulness check
 RANDOM_DRAWS = 8  # random masks of the same size, averaged
+UNLIKELY = 0.05  # a class less probable than this leaves the check nothing to lower
 
 
 @dataclass(frozen=True)
@@ -61,19 +63,14 @@ class Ascent:
     activations: list[float]  # after each step
 
 
-def spatial_layer(model: SpecModel, name: str | None, last_map: bool = False) -> str:
+def spatial_layer(spec: Spec, name: str | None, last_map: bool = False) -> str:
     """``name``, checked, or the last convolution whose output is still a map (with ``last_map``:
-    the last layer of any type whose output is a map, the one a classifier pools away)."""
+    the last layer of any type whose output is a map, the one a classifier pools away, and a
+    named layer must have more than one position: a 1x1 map has no "where")."""
     from cnnscope.analysis import analyze
+    from cnnscope.errors import did_you_mean
 
-    analysis = analyze(model.spec)
-    if name is not None:
-        if name not in analysis.by_name:
-            raise CnnscopeError(f"no layer named '{name}'", hint="`cnnscope inspect` lists the layer names")
-        if len(analysis.by_name[name].output_shape) != 3:
-            shape = fmt_shape(analysis.by_name[name].output_shape)
-            raise CnnscopeError(f"'{name}' outputs {shape}, not channels x height x width")
-        return name
+    analysis = analyze(spec)
     maps = [
         r.name
         for r in analysis.layers
@@ -81,9 +78,22 @@ def spatial_layer(model: SpecModel, name: str | None, last_map: bool = False) ->
         and len(r.output_shape) == 3
         and r.output_shape[1] * r.output_shape[2] > 1
     ]  # a 1x1 map (LeNet's c5) has no "where"
+    if name is not None:
+        if name not in analysis.by_name:
+            hint = did_you_mean(name, analysis.by_name) or "`cnnscope inspect` lists the layer names"
+            raise CnnscopeError(f"no layer named '{name}'", hint=hint)
+        shape = analysis.by_name[name].output_shape
+        if len(shape) != 3:
+            raise CnnscopeError(f"'{name}' outputs {fmt_shape(shape)}, not channels x height x width")
+        if last_map and shape[1] * shape[2] == 1:
+            raise CnnscopeError(
+                f"'{name}' outputs {fmt_shape(shape)}: one position, nowhere for a heat-map to point",
+                hint=f"a layer with a map, such as '{maps[-1]}'" if maps else None,
+            )
+        return name
     if not maps:
         kind = "layer" if last_map else "convolution"
-        raise CnnscopeError(f"{model.spec.name} has no {kind} with a 2-D output to look into")
+        raise CnnscopeError(f"{spec.name} has no {kind} with a 2-D output to look into")
     return maps[-1]
 
 
@@ -160,28 +170,60 @@ def heat_check(heat: HeatMap) -> list[str]:
         f" P('{heat.label}') {heat.probability:.1%} -> {heat.hottest_hidden:.1%};"
         f" with {share} hidden at random, {heat.random_hidden:.1%}."
     ]
-    if heat.hottest_hidden > 0.75 * heat.probability:  # hiding them took less than a quarter of it
+    if heat.probability < UNLIKELY:
+        lines.append(f"P('{heat.label}') is under {UNLIKELY:.0%} to begin with: hiding pixels cannot show much.")
+    elif flagged(heat):
         other = "difference" if heat.method == "gradcam" else "gradcam"
         lines.append(
             "The class barely depends on the hottest pixels: this map may not show where the evidence is"
-            f" (try --cam-method {other}, or another --cam-layer)."
+            f" (try --cam-method {other}, or an earlier --cam-layer, whose map is finer)."
         )
     return lines
 
 
-def chosen_class(asked: str | None, names: list[str] | None, top: int | None) -> int:
+def flagged(heat: HeatMap) -> bool:
+    """Whether hiding the hottest pixels took less than a quarter of the class's probability away."""
+    return heat.hottest_hidden > 0.75 * heat.probability
+
+
+def heat_map_layer(spec: Spec, layer: str | None, method: str) -> str:
+    """The layer a heat-map of ``spec`` is drawn at, once what can be known without running it holds:
+    the method exists, the output is a vector of classes, the layer has a map."""
+    from cnnscope.analysis import analyze
+
+    if method not in CAM_METHODS:
+        raise CnnscopeError(f"no heat-map method '{method}'", hint=f"one of: {', '.join(CAM_METHODS)}")
+    output = analyze(spec).output_shape
+    if len(output) != 1:
+        raise CnnscopeError(
+            f"a heat-map needs a class: {spec.name} outputs {fmt_shape(output)}, not a vector of classes"
+        )
+    return spatial_layer(spec, layer, last_map=True)
+
+
+def chosen_class(spec: Spec, asked: str | None, names: list[str] | None, top: int | None) -> int:
     """The class a heat-map is for: ``asked`` as a class name or index, else the top prediction ``top``."""
     if asked is None:
         if top is None:
             raise CnnscopeError("a heat-map needs a class: this model's output is not a class vector")
         return top
+    asked = asked.strip()
     if names and asked in names:
         return names.index(asked)
-    if asked.isdigit():
-        return int(asked)
+    if asked.lstrip("-").isdigit():
+        return _class_in_range(spec, int(asked))
     from cnnscope.errors import did_you_mean
 
     raise CnnscopeError(f"no class named '{asked}'", hint=did_you_mean(asked, names or []) or "a class index or name")
+
+
+def _class_in_range(spec: Spec, index: int) -> int:
+    from cnnscope.analysis import analyze
+
+    classes = int(np.prod(analyze(spec).output_shape))
+    if not 0 <= index < classes:
+        raise CnnscopeError(f"{spec.name} has classes 0-{classes - 1}, not {index}")
+    return index
 
 
 def class_heat_map(
@@ -203,12 +245,8 @@ def class_heat_map(
 
     from cnnscope.vision.labels import class_label
 
-    if method not in CAM_METHODS:
-        raise CnnscopeError(f"no heat-map method '{method}'", hint=f"one of: {', '.join(CAM_METHODS)}")
-    layer = spatial_layer(model, layer, last_map=True)
-    classes = int(np.prod(_output_shape(model, model.spec.nodes[-1].name)))
-    if not 0 <= class_index < classes:
-        raise CnnscopeError(f"{model.spec.name} has classes 0-{classes - 1}, not {class_index}")
+    layer = heat_map_layer(model.spec, layer, method)
+    _class_in_range(model.spec, class_index)
     model.eval()
     weight = next(model.parameters(), None)  # the input follows the model's device and --dtype
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
@@ -261,7 +299,7 @@ def _hidden_probabilities(
         masks[row, order[:hidden]] = True
     masks = masks.reshape(len(orders), 1, *heat.shape).to(x.device)
     inputs = [x, *torch.where(masks, blank, x).split(1)]  # one at a time: no more memory than the run took
-    output = torch.cat([model(one).float().reshape(1, -1) for one in inputs])
+    output = torch.cat([model(one).double().reshape(1, -1) for one in inputs])  # as run's predictions
     probabilities = output if ends_in_softmax(model.spec) else output.softmax(dim=1)
     column = probabilities[:, class_index].cpu()
     return float(column[0]), float(column[1]), float(column[2:].mean())

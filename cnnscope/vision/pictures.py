@@ -50,6 +50,11 @@ class Picture:
 
     image: Image.Image
     caption: str
+    body: Image.Image | None = None  # the image without its caption and colour bar (a terminal preview)
+
+    @property
+    def unframed(self) -> Image.Image:
+        return self.body if self.body is not None else self.image
 
 
 def normalize(values: np.ndarray) -> np.ndarray:
@@ -172,7 +177,7 @@ def activation_picture(
     low, high = (_number(shown.min()), _number(shown.max())) if shared else ("its lowest", "its highest")
     scale = f"all on one scale, {low} to {high}" if shared else "each on its own scale"
     caption = f"{_shown(len(maps), max_tiles, what)}, each {'x'.join(map(str, maps.shape[1:]))}, {scale}"
-    return Picture(_framed(grid, caption, VIRIDIS, low, high), caption)
+    return Picture(_framed(grid, caption, VIRIDIS, low, high), caption, grid)
 
 
 def _shared_grid(values: np.ndarray, tile_pixels: int, what: str) -> Picture:
@@ -186,7 +191,7 @@ def _shared_grid(values: np.ndarray, tile_pixels: int, what: str) -> Picture:
     tiles = [np.full((square, square, 3), colour, dtype=np.uint8) for colour in colorize(unit)]
     grid = _tile_grid(tiles, side, pad=1)
     caption = f"{_shown(values.size, count, what)}, one square each, row by row, all on one scale"
-    return Picture(_framed(grid, caption, VIRIDIS, _number(low), _number(high)), caption)
+    return Picture(_framed(grid, caption, VIRIDIS, _number(low), _number(high)), caption, grid)
 
 
 def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
@@ -215,21 +220,25 @@ def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
     return Picture(image, caption)
 
 
-def activation_grid(activation: np.ndarray, max_tiles: int = MOST_TILES, tile_pixels: int = 48) -> Image.Image:
-    """The image of :func:`activation_picture`."""
-    return activation_picture(activation, max_tiles, tile_pixels).image
-
-
-def heat_picture(seen: Image.Image, heat: np.ndarray, caption: str, minimum: int = 192) -> Picture:
-    """The picture the model received beside the same picture, dimmed, under its heat-map (inferno, 0
-    to the map's highest), both enlarged by a whole number to at least ``minimum`` pixels."""
+def heat_overlay(seen: Image.Image, heat: np.ndarray) -> Image.Image:
+    """The picture the model received, dimmed to grey, under its heat-map (inferno from 0 to the
+    map's highest), one pixel per input pixel: where there is no heat the picture shows through."""
     grey = np.asarray(seen.convert("L"), dtype=np.float64)[..., None].repeat(3, axis=-1)
     high = float(heat.max())
     unit = np.clip(heat / high, 0, 1) if high > 0 else np.zeros_like(heat)
-    weight = 0.75 * unit[..., None]  # where there is no heat the picture shows through, dimmed
-    overlay = np.rint(0.6 * grey * (1 - weight) + colorize(unit, INFERNO) * weight).astype(np.uint8)
-    tiles = [_enlarge(grey.astype(np.uint8), minimum), _enlarge(overlay, minimum)]
-    return Picture(_framed(_tile_grid(tiles, 2, pad=4), caption, INFERNO, "0", _number(high)), caption)
+    weight = 0.75 * unit[..., None]
+    return Image.fromarray(np.rint(0.6 * grey * (1 - weight) + colorize(unit, INFERNO) * weight).astype(np.uint8))
+
+
+def heat_picture(seen: Image.Image, heat: np.ndarray, caption: str, minimum: int = 192) -> Picture:
+    """The picture the model received beside its :func:`heat_overlay`, both enlarged by a whole
+    number to at least ``minimum`` pixels, under ``caption`` and over the heat's colour bar."""
+    tiles = [
+        _enlarge(np.asarray(seen.convert("RGB")), minimum),
+        _enlarge(np.asarray(heat_overlay(seen, heat)), minimum),
+    ]
+    grid = _tile_grid(tiles, 2, pad=4)
+    return Picture(_framed(grid, caption, INFERNO, "0", _number(float(heat.max()))), caption, grid)
 
 
 def filter_picture(
@@ -252,7 +261,7 @@ def filter_picture(
         tiles = [_enlarge((255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8), tile_pixels) for f in weight]
         grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=numbers)
         caption = f"{_shown(total, max_filters, 'filters')}, RGB, each stretched to its own range"
-        return Picture(_framed(grid, caption, GREYS, "its lowest", "its highest"), caption)
+        return Picture(_framed(grid, caption, GREYS, "its lowest", "its highest"), caption, grid)
     inputs = min(weight.shape[1], max_inputs)
     bound = float(np.abs(weight[:, :inputs]).max()) or 1.0
     tiles = [_enlarge(colorize((f[i] / bound + 1) / 2, DIVERGING), tile_pixels) for f in weight for i in range(inputs)]
@@ -261,18 +270,11 @@ def filter_picture(
     channels = f", inputs 1-{inputs} of {weight.shape[1]}" if weight.shape[1] > inputs else ""
     layout = "a row per filter, a column per input channel, " if inputs > 1 else ""
     caption = f"{_shown(total, max_filters, 'filters')}{channels}, {layout}one scale centred on zero (white)"
-    return Picture(_framed(grid, caption, DIVERGING, _number(-bound), _number(bound)), caption)
-
-
-def filter_grid(
-    weight: np.ndarray, max_filters: int | None = None, max_inputs: int = 16, tile_pixels: int = 24
-) -> Image.Image:
-    """The image of :func:`filter_picture`."""
-    return filter_picture(weight, max_filters, max_inputs, tile_pixels).image
+    return Picture(_framed(grid, caption, DIVERGING, _number(-bound), _number(bound)), caption, grid)
 
 
 def filter_layout(shape: tuple[int, ...]) -> str:
-    """How :func:`filter_grid` lays out weights of this shape, for captions."""
+    """How :func:`filter_picture` lays out weights of this shape, for captions."""
     if len(shape) == 4 and shape[1] == 3:
         return "RGB, a tile per filter"
     if len(shape) < 2 or shape[1] == 1 or len(shape) == 2:
