@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnscope.runtime.opening import RANDOM_NOTE, choose_weights
+from cnnscope.runtime.opening import choose_weights
+from cnnscope.zoo import load_target
 
 torch = pytest.importorskip("torch")
 
@@ -33,12 +34,17 @@ def save_trained(home: Path) -> Path:
 
 
 def test_asked_for_else_trained_else_random(home, tmp_path):
-    assert choose_weights("lenet5", None).source is None and choose_weights("lenet5", None).note == RANDOM_NOTE
+    lenet5 = load_target("lenet5")
+    random = choose_weights(lenet5, None)
+    assert random.source is None and "random (seed 0), not trained (cnnscope train, or --weights FILE)" in random.note
+    # the ways to real weights that a spec has: train only a digit model, torchvision's where published
+    assert "(--weights torchvision, or --weights FILE)" in choose_weights(load_target("resnet18"), None).note
+    assert "(--weights FILE)" in choose_weights(load_target("unet"), None).note
     trained = save_trained(home)
-    chosen = choose_weights("lenet5", None)
+    chosen = choose_weights(lenet5, None)
     assert chosen.source == str(trained) and chosen.note == f"weights: {trained} (saved by cnnscope train)"
     asked = tmp_path / "mine.safetensors"
-    assert choose_weights("lenet5", str(asked)).source == str(asked)  # asked for wins over trained
+    assert choose_weights(lenet5, str(asked)).source == str(asked)  # asked for wins over trained
 
 
 def test_run_maximize_and_the_tui_open_the_same_weights(home, tmp_path, cli):

@@ -67,7 +67,7 @@ def _prepare(
 
         spec = load_spec(target, input_size)
         if weights:
-            choose_weights(spec.name, weights)  # a spec without torchvision weights: said before building
+            choose_weights(spec, weights)  # a spec without torchvision weights: said before building
         chosen = resolve_device(device)
         check_model_fits(spec, chosen, batch)
         model = build(spec, init=init, device=chosen).eval()

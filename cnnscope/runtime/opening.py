@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnnscope.runtime.home import trained_checkpoint
-from cnnscope.runtime.published import TORCHVISION, describe
+from cnnscope.runtime.published import TORCHVISION, TORCHVISION_MODELS, describe
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from cnnscope.runtime.build import SpecModel
     from cnnscope.spec import Spec
 
-RANDOM_NOTE = (
-    "weights: random (seed 0), not trained (cnnscope train, or --weights FILE): outputs and predictions mean nothing"
-)
 RANDOM_SEED = 0  # random weights are the same every run: a picture or a bug report can be made again
 
 
@@ -36,19 +33,28 @@ class Weights:
         return self.source is None
 
 
-def choose_weights(spec_name: str, asked: str | None) -> Weights:
+def choose_weights(spec: Spec, asked: str | None) -> Weights:
     """Asked-for, else trained, else random (no torch needed: it only looks for files).
 
     ``asked == "torchvision"`` for a spec without published weights raises its CheckpointError.
     """
     if asked == TORCHVISION:
-        return Weights(TORCHVISION, describe(spec_name))
+        return Weights(TORCHVISION, describe(spec.name))
     if asked:
         return Weights(asked, f"weights: {asked}")
-    trained = trained_checkpoint(spec_name)
+    trained = trained_checkpoint(spec.name)
     if trained.exists():
         return Weights(str(trained), f"weights: {trained} (saved by cnnscope train)")
-    return Weights(None, RANDOM_NOTE)
+    return Weights(None, random_note(spec))
+
+
+def random_note(spec: Spec) -> str:
+    """The note of random weights, naming the ways to real ones that this spec has."""
+    ways = ["cnnscope train"] if spec.preprocess.labels == "digits" else []  # a digit model learns offline
+    ways += ["--weights torchvision"] if spec.name in TORCHVISION_MODELS else []
+    ways.append("--weights FILE")
+    ways_out = ", or ".join(ways)
+    return f"weights: random (seed {RANDOM_SEED}), not trained ({ways_out}): outputs and predictions mean nothing"
 
 
 def load_source(model: nn.Module, spec_name: str, source: str, progress: bool = True) -> None:
@@ -78,7 +84,7 @@ def open_model(
     from cnnscope.runtime.build import build
 
     try:
-        weights = choose_weights(spec.name, asked)
+        weights = choose_weights(spec, asked)
     except CnnscopeError as exc:
         if not random_if_unloadable:
             raise
