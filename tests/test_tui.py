@@ -18,7 +18,8 @@ from cnnscope.tui.widgets.activations_pane import ActivationsPane
 from cnnscope.tui.widgets.layer_table import LayerTable
 from cnnscope.tui.widgets.outline import GraphOutline
 from cnnscope.tui.widgets.picture import Picture
-from cnnscope.vision.pictures import DIVERGING, colorize
+from cnnscope.vision.explain import class_heat_map
+from cnnscope.vision.pictures import DIVERGING, VIRIDIS, colorize, heat_overlay
 
 
 @pytest.fixture(autouse=True)
@@ -178,7 +179,13 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         await settle(app, pilot)
         assert f"where the picture made '{top}'" in picture.caption and "Grad-CAM at c3" in picture.caption
         assert "Heat-map check: with the hottest 15% of pixels hidden" in picture.caption
-        assert picture.image is not None and picture.image.size[0] >= 2 * 192  # the input beside its heat
+        # the input dimmed under its heat, a pixel per input pixel, enlarged to the pane: not the saved
+        # figure (its title, two tiles and colour bar) drawn as giant pixels
+        heat = class_heat_map(pane.opened.model, pane.result.input, pane.result.predictions[0].index, "c3")
+        assert np.array_equal(np.asarray(picture.image), np.asarray(heat_overlay(pane.result.seen, heat.heat)))
+        assert picture.image.size == pane.result.seen.size == (32, 32)
+        assert f"0 {'█' * 6}" in picture.caption and f"█ {float(heat.heat.max()):.3g}" in picture.caption  # its bar
+        assert picture.max_scroll_x == 0  # all of it in view, the caption wrapped
         await pilot.press("h")
         await settle(app, pilot)
         assert "gradient x difference from the blank background at c3" in picture.caption
@@ -187,6 +194,151 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         assert "at s4" in picture.caption
         await pilot.press("h")
         assert "c5: channel" in picture.caption  # back to the activations
+
+
+def picture_room(picture) -> int:
+    """The columns a pane has for a picture: its own, less the vertical scrollbar's."""
+    return picture.content_region.width - picture.styles.scrollbar_size_vertical
+
+
+def drawn_lines(picture) -> list[str]:
+    return [line for line in text_of(picture.query_one(".image")).splitlines() if line.strip()]
+
+
+def drawn_pixels(picture) -> np.ndarray:
+    """The pixels the pane draws, read back from its half blocks (top: the colour, bottom: the background)."""
+    rows = []
+    for line in picture.query_one(".image").content.split("\n"):
+        cells = sorted(line.spans, key=lambda span: span.start)
+        if cells:
+            rows.append([span.style.color.triplet for span in cells])
+            rows.append([span.style.bgcolor.triplet for span in cells])
+    return np.array(rows, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+async def test_a_single_map_is_enlarged_by_the_largest_whole_number_that_fits_the_pane(tmp_path, size, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setattr("textual.constants.COLOR_SYSTEM", "truecolor")  # pixels drawn as they are, to compare
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5", image=str(image))
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        picture = app.screen.query_one("#activation-picture", Picture)
+        table = app.screen.query_one(LayerTable)
+        for layer, side in (("c1", 28), ("s2", 14), ("c3", 10), ("s4", 5)):
+            table.move_cursor(row=table.get_row_index(layer))
+            await pilot.pause()
+            lines = drawn_lines(picture)  # a pixel per column, two per row
+            scale, rest = divmod(len(lines[0]), side)
+            room = picture_room(picture)
+            assert rest == 0 and {len(line) for line in lines} == {side * scale}
+            assert len(lines) == math.ceil(side * scale / 2)
+            assert scale >= 1 and side * scale <= room, (layer, scale, room)
+            assert scale == 8 or side * (scale + 1) > room, (layer, scale, room)  # the largest that fits
+            assert picture.image.size == (side, side)  # a pixel per value, enlarged by the pane
+            pixels = np.asarray(picture.image).repeat(scale, axis=0).repeat(scale, axis=1)
+            assert np.array_equal(drawn_pixels(picture)[: side * scale], pixels)  # squares, never smoothed
+            assert picture.max_scroll_x == 0  # the map and its caption (wrapped) in view: nothing cut at the edge
+        await pilot.press("s")  # the shared scale's bar ends are numbers: still on one line, whole
+        bar = next(line for line in text_of(picture.query_one(".caption")).splitlines() if "█" in line)
+        assert bar.startswith(f"{float(app.screen.query_one(ActivationsPane).result.activations['s4'].min()):.3g} ")
+
+
+async def test_a_map_follows_the_pane_when_the_terminal_is_resized_and_a_wide_one_scrolls(tmp_path):
+    pytest.importorskip("torch")
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5", image=str(image))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        picture = app.screen.query_one("#activation-picture", Picture)
+        table = app.screen.query_one(LayerTable)
+        table.move_cursor(row=table.get_row_index("c3"))  # 10x10
+        await pilot.pause()
+        before = len(drawn_lines(picture)[0]) // 10
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        await pilot.pause()
+        room, scale = picture_room(picture), len(drawn_lines(picture)[0]) // 10
+        assert scale != before and 10 * scale <= room < 10 * (scale + 1)
+        await submit_size(app, pilot, "100")  # c1 is 96x96: wider than the pane, at its own size it scrolls
+        app.screen.run_image(str(image))
+        for _ in range(2):
+            await settle(app, pilot)
+        table.move_cursor(row=table.get_row_index("c1"))
+        await pilot.pause()
+        assert picture.image.size == (96, 96) and {len(line) for line in drawn_lines(picture)} == {96}
+        assert picture.max_scroll_x > 0
+
+
+def test_a_colour_bar_narrows_to_the_line_and_keeps_its_ends():
+    from cnnscope.tui.widgets.picture import Bar, with_bar
+
+    bar = Bar(VIRIDIS, "its lowest", "its highest")
+    narrow = with_bar("caption", bar, 30, "truecolor").plain.splitlines()
+    assert narrow[0] == "caption" and len(narrow[1]) <= 30
+    assert narrow[1] == f"its lowest {'█' * (30 - 23)} its highest"
+    assert with_bar("caption", bar, 200, "truecolor").plain.splitlines()[1].count("█") == 24  # at most 24
+
+
+async def test_a_new_input_size_forgets_the_last_run(tmp_path):
+    """The predictions, activations and heat-maps of a 32x32 run do not belong to the model at 64."""
+    pytest.importorskip("torch")
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5", image=str(image))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        pane = app.screen.query_one(ActivationsPane)
+        picture = app.screen.query_one("#activation-picture", Picture)
+        assert "1. " in text_of(app.screen.query_one("#predictions")) and picture.image is not None
+        await submit_size(app, pilot, "64")
+        await settle(app, pilot)
+        assert text_of(app.screen.query_one("#predictions")).strip() == "press o to open an image"
+        assert pane.result is None and picture.image is None and not picture.caption.strip()
+        await pilot.press("h")  # no heat-map of the forgotten run either
+        await settle(app, pilot)
+        assert picture.image is None and "press o" in text_of(app.screen.query_one("#predictions"))
+        await pilot.press("h")  # back to the activations
+        app.screen.run_image(str(image))  # run again: at the new size
+        for _ in range(2):
+            await settle(app, pilot)
+        assert pane.result.input.shape == (1, 64, 64) and "1. " in text_of(app.screen.query_one("#predictions"))
+
+
+async def test_an_image_running_when_the_size_changes_runs_again_at_the_new_size(tmp_path, monkeypatch):
+    import threading
+
+    from cnnscope.vision import run
+
+    pytest.importorskip("torch")
+    release, sizes, run_image = threading.Event(), [], run.run_image
+
+    def held(model, *args, **kwargs):
+        sizes.append(model.spec.input.shape)
+        if len(sizes) == 1:
+            release.wait(timeout=60)
+        return run_image(model, *args, **kwargs)
+
+    monkeypatch.setattr(run, "run_image", held)
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5", image=str(image))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(600):  # until the run at 32x32 has started (the model built first)
+            await pilot.pause(0.05)
+            if sizes:
+                break
+        await submit_size(app, pilot, "64")
+        for _ in range(600):  # the new model built and the image run through it
+            await pilot.pause(0.05)
+            if len(sizes) == 2:
+                break
+        release.set()  # the run at 32x32 ends last: it is not the one shown
+        for _ in range(3):
+            await settle(app, pilot)
+        assert sizes == [(1, 32, 32), (1, 64, 64)]
+        pane = app.screen.query_one(ActivationsPane)
+        assert pane.result.input.shape == (1, 64, 64) and "1. " in text_of(app.screen.query_one("#predictions"))
+        assert not app.screen.query_one("#activation-picture", Picture).loading
 
 
 async def test_missing_image_is_a_notification_and_the_app_stays_usable(tmp_path):
@@ -381,6 +533,21 @@ async def test_graphics_protocol_pictures_through_textual_image():
         assert "c1: 6x1x5x5" in picture.caption and "weights: random" in picture.caption
 
 
+async def test_graphics_protocol_maps_keep_about_64_pixels(tmp_path):
+    """Real pixels are small: a map is enlarged by a whole number to about 64 of them, whatever the pane."""
+    pytest.importorskip("torch")
+    widget = pytest.importorskip("textual_image.widget")
+    image = digit_image(tmp_path / "digit.png")
+    app = CnnscopeApp("lenet5", image=str(image), graphics=widget.HalfcellImage)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        picture = app.screen.query_one("#activation-picture")
+        shown = np.asarray(picture.query_one(".image").image)
+        expected = np.asarray(picture.image).repeat(3, axis=0).repeat(3, axis=1)  # c1: 28x28, 3 x 28 = 84 >= 64
+        assert picture.image.size == (28, 28) and np.array_equal(shown[:84, :84], expected)
+        assert "c1: channel 1/6" in picture.caption and "its lowest █" in picture.caption
+
+
 async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
     app = CnnscopeApp("googlenet_tv")
     async with app.run_test(size=(160, 48)) as pilot:
@@ -400,6 +567,57 @@ async def test_the_outline_draws_branches_side_by_side_and_follows_the_table():
         # four paths on four lanes, three branching off the input, joined by the concat
         assert sum(label.startswith("├") for label in labels) == 3, labels
         assert any(label.startswith("● ┘ ┘ ┘ output") for label in labels), labels
+
+
+@pytest.mark.parametrize(
+    ("target", "size", "opened"),
+    [
+        ("lenet5", (120, 40), None),
+        ("googlenet_tv", (120, 40), "inception3a.branch3.1.conv"),
+        ("googlenet_tv", (200, 50), "inception4e.branch4.1.conv"),
+    ],
+)
+async def test_the_outline_never_shows_part_of_a_shape(target, size, opened):
+    """A line too long for the outline is shortened: a shape cut mid-number would read as another shape."""
+    from cnnscope.layers import fmt_shape
+
+    app = CnnscopeApp(target)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        outline = app.screen.query_one("#outline", GraphOutline)
+        if opened:  # blocks opened around a layer deep inside
+            table = app.screen.query_one(LayerTable)
+            table.move_cursor(row=table.get_row_index(opened))
+            for _ in range(100):
+                await pilot.pause()
+                if outline.cursor_node is not None and outline.cursor_node.data == opened:
+                    break
+        assert outline.virtual_size.width <= outline.scrollable_content_region.width  # nothing past the edge
+        shapes = 0
+        for y in range(outline.size.height):
+            node = outline.get_node_at_line(outline.scroll_offset.y + y)
+            report = app.screen.analysis.by_name.get(node.data) if node is not None and node.data else None
+            if report is None:
+                continue
+            words = outline.render_line(y).text.split()
+            shape = fmt_shape(report.output_shape)
+            shapes += shape in words
+            assert shape in words or not any(shape.startswith(word) for word in words if word[0].isdigit()), words
+        assert shapes > 0  # where there is room, the shapes are shown
+
+
+async def test_the_help_says_which_layer_the_heat_map_is_of():
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        keys = app.screen.query_one("#help Static")
+        text = text_of(keys)
+        heat = " ".join(text[text.index(" h ") : text.index(" m ")].split())
+        assert "at the selected layer" in heat and "at the last layer with one" in heat
+        assert "Grad-CAM, difference, off" in heat
+        assert keys.size.height == len(text.rstrip("\n").splitlines())  # no line wrapped at 80 columns
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ KEYS = [
             ("g", "the architecture figure (s: volumes / graph)"),
             ("[ / ]", "previous / next channel of the activations"),
             ("s", "the activations' channels on one scale, or each on its own"),
-            ("h", "where the image made its top class: Grad-CAM, difference, off"),
+            (
+                "h",
+                "heat-map of the top class at the selected layer (if it has no\n"
+                "map, at the last layer with one): Grad-CAM, difference, off",
+            ),
             ("m", "back to the model list"),
             ("?", "this help"),
             ("q", "quit"),
@@ -45,7 +49,8 @@ class HelpScreen(ModalScreen[None]):
         lines = []
         for title, keys in KEYS:
             lines.append(f"[b]{title}[/b]")
-            lines += [f"  [reverse] {key} [/reverse]  {what}" for key, what in keys]
+            for key, what in keys:  # a description's further lines under its first
+                lines.append(f"  [reverse] {key} [/reverse]  " + what.replace("\n", "\n" + " " * (len(key) + 6)))
             lines.append("")
         lines.append("[dim]escape closes this help; it scrolls if the terminal is short[/dim]")
         with Vertical(id="help"):

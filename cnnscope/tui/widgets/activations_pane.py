@@ -20,9 +20,9 @@ from textual.widgets import Static, TabPane
 
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
-from cnnscope.tui.widgets.picture import colour_bar, map_image, new_picture
+from cnnscope.tui.widgets.picture import Bar, map_image, new_picture
 from cnnscope.vision.explain import CAM_METHODS
-from cnnscope.vision.pictures import VIRIDIS, as_maps
+from cnnscope.vision.pictures import INFERNO, VIRIDIS, as_maps
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -44,6 +44,8 @@ class ActivationsPane(TabPane):
         self.predictions = Static(NO_IMAGE, id="predictions")
         self.picture = new_picture(graphics, id="activation-picture")
         self.waiting: str | None = None  # the image to run once the model is built
+        self.running: str | None = None  # the image being run
+        self.runs = 0  # counts the runs started: a run's result is dropped if another started since
         self.result: RunResult | None = None  # the last image run
         self.opened: OpenedModel | None = None  # the model it ran through (heat-maps need its gradients)
         self.heat_method: str | None = None  # a heat-map method shown instead of the activations
@@ -65,13 +67,13 @@ class ActivationsPane(TabPane):
             self.waiting = path
             self.post_message(self.ModelWanted())
         else:
-            self.run(opened, path)
+            self._start(opened, path)
 
     def model_ready(self, opened: OpenedModel) -> None:
         """The model the screen built: the image waiting for it runs now."""
         if self.waiting is not None:
             path, self.waiting = self.waiting, None
-            self.run(opened, path)
+            self._start(opened, path)
 
     def no_model(self) -> None:
         """The model could not be built (the screen says why): nothing runs."""
@@ -80,15 +82,30 @@ class ActivationsPane(TabPane):
         self.predictions.update(NO_IMAGE)  # not the progress line of a run that will not come
 
     def forget(self) -> None:
-        """The input size changed: the last run's activations no longer belong to the model shown."""
+        """The input size changed: the last run (its predictions, activations and heat-maps) no longer
+        belongs to the model shown, and the image must run again at the new size. An image still
+        waiting for its model runs through the new one, and so does one being run now."""
         self.result, self.opened = None, None
+        self.runs += 1  # a run in progress went through the model of the old size: its result is dropped
+        if self.running is not None and self.waiting is None:
+            self.waiting, self.running = self.running, None
+            self.post_message(self.ModelWanted())
+        if self.waiting is None:
+            self.picture.loading = False
+            self.predictions.update(NO_IMAGE)
+        self.show(self.layer_name)
 
     def _progress(self, line: str) -> None:
         """Says what the worker is doing (the keys keep working meanwhile)."""
         self.predictions.update(Text(line, style="italic"))
 
+    def _start(self, opened: OpenedModel, path: str) -> None:
+        self.runs += 1
+        self.running = path
+        self.run(opened, path, self.runs)
+
     @work(thread=True, exclusive=True, group="run")
-    def run(self, opened: OpenedModel, path: str) -> None:
+    def run(self, opened: OpenedModel, path: str, number: int) -> None:
         import torch
 
         from cnnscope.vision.labels import class_names
@@ -97,15 +114,20 @@ class ActivationsPane(TabPane):
         try:
             result = run_image(opened.model, path, torch.device("cpu"), 5, class_names(opened.model.spec))
         except CnnscopeError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.app.call_from_thread(self._failed, str(exc), number)
             return
-        self.app.call_from_thread(self._done, result, path, opened)
+        self.app.call_from_thread(self._done, result, path, opened, number)
 
-    def _failed(self, message: str) -> None:
-        self.picture.loading = False
-        self.notify(message, severity="error", timeout=8, markup=False)
+    def _failed(self, message: str, number: int) -> None:
+        if number == self.runs:
+            self.running = None
+            self.picture.loading = False
+            self.notify(message, severity="error", timeout=8, markup=False)
 
-    def _done(self, result: RunResult, path: str, opened: OpenedModel) -> None:
+    def _done(self, result: RunResult, path: str, opened: OpenedModel, number: int) -> None:
+        if number != self.runs:  # another run started since, or the input size changed
+            return
+        self.running = None
         self.result, self.opened = result, opened
         self.picture.loading = False
         lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(opened.note)}"]
@@ -120,8 +142,8 @@ class ActivationsPane(TabPane):
     def show(self, layer: str | None) -> None:
         """One channel of ``layer``'s output in the last run."""
         self.layer_name = layer
-        if self.result is None:
-            self.picture.show(None, NO_IMAGE)
+        if self.result is None:  # nothing to show: the line above says what to do
+            self.picture.show(None)
             return
         activations = self.result.activations
         name = layer if layer is not None and layer in activations else next(iter(activations))
@@ -140,11 +162,10 @@ class ActivationsPane(TabPane):
             scale, ends = "each channel on its own scale", ("its lowest", "its highest")
         self.picture.show(
             map_image(maps[self.channel], low, high),
-            Text.assemble(
-                f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}",
-                "   [ and ] change channel, s changes the scale\n",
-                colour_bar(VIRIDIS, *ends, color_system=self.app.console.color_system),
-            ),
+            f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}"
+            "   [ and ] change channel, s changes the scale",
+            Bar(VIRIDIS, *ends),
+            grow=True,
         )
 
     def step_channel(self, step: int) -> None:
@@ -178,18 +199,21 @@ class ActivationsPane(TabPane):
 
         from cnnscope.vision.explain import class_heat_map, heat_caption, heat_check
         from cnnscope.vision.labels import class_names
-        from cnnscope.vision.pictures import heat_picture
+        from cnnscope.vision.pictures import heat_overlay
 
         assert result.predictions  # _show_heat asked for a class output
         model = opened.model
         heat = class_heat_map(model, result.input, result.predictions[0].index, layer, method, class_names(model.spec))
-        picture = heat_picture(result.seen, heat.heat, heat_caption(heat))
-        caption = Text(
-            "\n".join([picture.caption, *heat_check(heat), "h: the next method, or back to the activations"])
-        )
+        # the input under its heat, a pixel per input pixel (the pane enlarges it to its width): the
+        # saved figure's caption, second tile and bar would be drawn as giant pixels in the pane
+        image = heat_overlay(result.seen, heat.heat)
+        bar = Bar(INFERNO, "0", f"{float(heat.heat.max()):.3g}")
+        notes = "\n".join([*heat_check(heat), "h: the next method, or back to the activations"])
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._heat_drawn, result, method, picture.image, caption)
+            self.app.call_from_thread(self._heat_drawn, result, method, image, heat_caption(heat), bar, notes)
 
-    def _heat_drawn(self, result: RunResult, method: str, image: Image.Image, caption: Text) -> None:
+    def _heat_drawn(
+        self, result: RunResult, method: str, image: Image.Image, caption: str, bar: Bar, notes: str
+    ) -> None:
         if result is self.result and method == self.heat_method:  # still what the user asks to see
-            self.picture.show(image, caption)
+            self.picture.show(image, caption, bar, notes, grow=True)  # the check under the map: it can wait

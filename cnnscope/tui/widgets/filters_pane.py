@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
@@ -19,7 +18,7 @@ from textual.worker import get_current_worker
 from cnnscope.analysis import LayerReport
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
-from cnnscope.tui.widgets.picture import colour_bar, filter_image, new_picture
+from cnnscope.tui.widgets.picture import Bar, filter_image, new_picture
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -60,14 +59,10 @@ class FiltersPane(TabPane):
         """Draws in a thread: a large layer's grid takes a while, and keys must not wait for it."""
         weight = opened.model.weight(name).detach().float().numpy()
         image, what, ramp, low, high = filter_image(weight)
-        caption = Text.assemble(
-            f"{name}: {'x'.join(map(str, weight.shape))} ({what})\n",
-            colour_bar(ramp, low, high, color_system=self.app.console.color_system),
-            f"\n{opened.note}",
-        )
+        caption = f"{name}: {'x'.join(map(str, weight.shape))} ({what})\n{opened.note}"
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._drawn, name, image, caption)
+            self.app.call_from_thread(self._drawn, name, image, caption, Bar(ramp, low, high))
 
-    def _drawn(self, name: str, image: Image.Image, caption: Text) -> None:
+    def _drawn(self, name: str, image: Image.Image, caption: str, bar: Bar) -> None:
         if name == self.layer_name:
-            self.picture.show(image, caption)
+            self.picture.show(image, caption, bar)

@@ -6,12 +6,17 @@ each on a lane: a branch that runs beside the main path (inception's four paths,
 passes by, ``┐`` a value that branches off to a new lane and ``┘`` a lane that joins the
 item's lane (a concat, an add). Blocks fold; the outline follows the layer selected in the
 table, opening the blocks around it.
+
+A line too long for the outline is shortened, never cut at its edge (a shape cut mid-number
+reads as another shape): closer spacing, then without its inputs, then without its shape, and
+at last cut with "…".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -38,7 +43,12 @@ class GraphOutline(Tree[str]):
 
     def show(self, analysis: Analysis) -> None:
         self.clear()
+        self._shorter: dict[int, list[Text]] = {}  # node id -> its label shortened, less and less
         self.root.label = f"{analysis.spec.name}  ({fmt_shape(analysis.spec.input.shape)})"
+        self._shorter[self.root.id] = [
+            Text(f"{analysis.spec.name} ({fmt_shape(analysis.spec.input.shape)})"),
+            Text(analysis.spec.name),  # the title above says the input size too
+        ]
         self._by_name: dict[str, TreeNode[str]] = {}
         top = _items(analysis, ())
         self._add(self.root, top, analysis, scope=())
@@ -63,17 +73,57 @@ class GraphOutline(Tree[str]):
                 kind = analysis.spec.groups.get(item.key, "block")
                 label = Text.assemble((lanes, LANE_STYLE), (short, "bold"), f"  {kind}")
                 branch = parent.add(label, data=item.key)
+                self._shorter[branch.id] = [Text.assemble((lanes, LANE_STYLE), (short, "bold"), f" {kind}")]
                 self._by_name[item.key] = branch
                 self._add(branch, item.children, analysis, (*scope, item.key))
                 continue
             report = item.report
-            label = Text.assemble(
-                (lanes, LANE_STYLE), short, "  ", (report.type, "cyan"), f"  {fmt_shape(report.output_shape)}"
-            )
+            sources = ""
             if report.node.layer.merges:
-                sources = ", ".join(_short(s, item.key[:prefix]) for s in report.node.inputs)
-                label.append(f"  <- {sources}", style=LANE_STYLE)
-            self._by_name[item.key] = parent.add_leaf(label, data=item.key)
+                sources = "<- " + ", ".join(_short(s, item.key[:prefix]) for s in report.node.inputs)
+            shape = fmt_shape(report.output_shape)
+            labels = [  # as drawn, then shorter and shorter
+                _label(lanes, short, report.type, shape, sources, gap=2),
+                _label(lanes, short, report.type, shape, sources, gap=1),
+                _label(lanes, short, report.type, shape, "", gap=1),
+                _label(lanes, short, report.type, "", "", gap=1),
+            ]
+            leaf = parent.add_leaf(labels[0], data=item.key)
+            self._shorter[leaf.id] = labels[1:]
+            self._by_name[item.key] = leaf
+
+    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
+        """The node's label, shortened to the outline's width where it would not fit."""
+        label = super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - depth * self.guide_depth  # the guides before it
+        if room <= 0 or label.cell_len <= room:
+            return label
+        prefix = label[: len(label) - len(node.label)]  # the fold icon
+        for shorter in getattr(self, "_shorter", {}).get(node.id, []):
+            label = Text.assemble(prefix, shorter)
+            label.stylize(style, len(prefix))
+            if label.cell_len <= room:
+                return label
+        label.truncate(room, overflow="ellipsis")
+        return label
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        self._invalidate()  # the room for the labels changed
+
+
+def _label(lanes: str, name: str, kind: str, shape: str, sources: str, gap: int) -> Text:
+    """A layer's line: its lanes, name, type, output shape and (a merge) what it reads; parts left
+    empty are left out."""
+    space = " " * gap
+    label = Text.assemble((lanes, LANE_STYLE), name, space, (kind, "cyan"))
+    if shape:
+        label.append(f"{space}{shape}")
+    if sources:
+        label.append(f"{space}{sources}", style=LANE_STYLE)
+    return label
 
 
 def _items(analysis: Analysis, scope: tuple[str, ...]) -> list[_Item]:

@@ -3,13 +3,15 @@ terminal speaks a graphics protocol (Kitty's or Sixel), through textual-image.
 
 A picture is shown at its own size, one pixel to a half cell (or to a screen pixel): never
 stretched to the pane nor smoothed; the pane scrolls instead (both ways), and never wraps.
-Tiles are enlarged by whole numbers and separated by gaps (:func:`tile_grid`).
+Tiles are enlarged by whole numbers and separated by gaps (:func:`tile_grid`); a single map is
+enlarged by the pane, by the largest whole number with which it fits the pane's width. Captions
+wrap at the pane's width, their colour bar as wide as the line allows.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -29,6 +31,17 @@ MOST_TILE_ROWS = 64  # filters shown in the pane (the caption says so when there
 MOST_INPUTS = 16
 MOST_MATRIX_SIDE = 512  # units and inputs of a linear layer's matrix shown (an image as wide as 9,720 inputs is not)
 FIGURE_CELLS = 120
+MOST_GROWTH = 8  # a single map's enlargement in half blocks: a 1x1 map is not a pane-wide square
+GRAPHICS_MAP_PIXELS = 64  # a single map's width at least, in screen pixels (graphics protocols)
+BAR_CELLS = 24  # the colour bar's width where the pane allows
+
+
+class Bar(NamedTuple):
+    """A caption's colour bar: what the colours of ``ramp`` mean, from ``low`` to ``high``."""
+
+    ramp: np.ndarray
+    low: str
+    high: str
 
 
 def tile_grid(tiles: list[np.ndarray], columns: int, scale: int, gap: int = 1) -> Image.Image:
@@ -111,15 +124,25 @@ def filter_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str,
 
 
 def map_image(values: np.ndarray, low: float | None = None, high: float | None = None) -> Image.Image:
-    """One activation map, whole-number enlarged to about 64 pixels: on its own scale, or from ``low`` to ``high``."""
+    """One activation map, a pixel per value (the picture widget enlarges it): on its own scale, or
+    from ``low`` to ``high``."""
     if low is None or high is None:
         unit = normalize(values)
     else:
         unit = (np.asarray(values, dtype=np.float64) - low) / (high - low) if high > low else np.zeros(values.shape)
-    return tile_grid([colorize(unit)], 1, whole_scale(max(values.shape), 64, 64))
+    return Image.fromarray(colorize(unit))
 
 
-def colour_bar(ramp: np.ndarray, low: str, high: str, width: int = 24, color_system: str | None = "truecolor") -> Text:
+def enlarged(image: Image.Image, scale: int) -> Image.Image:
+    """``image`` with each pixel a ``scale`` x ``scale`` square (never smoothed)."""
+    if scale == 1:
+        return image
+    return image.resize((image.size[0] * scale, image.size[1] * scale), Image.Resampling.NEAREST)
+
+
+def colour_bar(
+    ramp: np.ndarray, low: str, high: str, width: int = BAR_CELLS, color_system: str | None = "truecolor"
+) -> Text:
     """What the colours mean, in one line: ``low ████ high`` (in the colours ``color_system`` shows)."""
     bar = Text(f"{low} ")
     for colour in terminal_colours(colorize(np.linspace(0, 1, width), ramp), color_system):
@@ -128,48 +151,83 @@ def colour_bar(ramp: np.ndarray, low: str, high: str, width: int = 24, color_sys
     return bar
 
 
+def with_bar(caption: str | Text, bar: Bar | None, cells: int, color_system: str | None) -> Text:
+    """``caption`` over its colour bar, the bar narrowed so that the line fits in ``cells`` (the
+    caption wraps; a bar broken over two lines would no longer read as one scale)."""
+    text = caption.copy() if isinstance(caption, Text) else Text(caption)
+    if bar is None:
+        return text
+    room = cells - len(bar.low) - len(bar.high) - 2 if cells > 0 else BAR_CELLS
+    return Text.assemble(text, "\n", colour_bar(*bar, width=max(6, min(BAR_CELLS, room)), color_system=color_system))
+
+
 class Picture(ScrollableContainer):
-    """Shows ``image`` at its own size as half blocks, with a caption; scrolls, never wraps."""
+    """Shows ``image`` at its own size as half blocks, between a caption and notes; scrolls, never
+    wraps (the text wraps at the pane's width)."""
 
     DEFAULT_CSS = """
     Picture { height: 1fr; overflow: auto auto; }
     Picture > .image { width: auto; height: auto; text-wrap: nowrap; }
-    Picture > .caption { width: auto; height: auto; }
+    Picture > .caption, Picture > .notes { width: 100%; height: auto; }
     """
 
     def __init__(self, fit: bool = False, **kwargs: Any) -> None:
         """``fit``: shrink a picture wider than the pane to its width (a figure, not tiles to count)."""
         super().__init__(**kwargs)
         self.fit = fit
-        self.image: Image.Image | None = None
-        self.caption = ""
+        self.image: Image.Image | None = None  # as given (a ``grow`` picture is drawn enlarged)
+        self.caption = ""  # all the text shown (caption, bar and notes), plain
         self.shown_text = Text()  # what is drawn, as text (tests read it)
-        self.shown_caption: str | Text = ""
+        self.shown: tuple[str | Text, Bar | None, str | Text, bool] = ("", None, "", False)
 
     def compose(self) -> ComposeResult:  # the caption first: it stays in view however tall the picture
         yield Static(classes="caption")
         yield Static(classes="image")
+        yield Static(classes="notes")
 
-    def show(self, image: Image.Image | None, caption: str | Text = "") -> None:
-        self.image, self.caption = image, str(caption)
+    def show(
+        self,
+        image: Image.Image | None,
+        caption: str | Text = "",
+        bar: Bar | None = None,
+        notes: str | Text = "",
+        grow: bool = False,
+    ) -> None:
+        """``image`` under ``caption`` and its colour ``bar``, over ``notes`` (what can wait for a
+        scroll). ``grow`` (a single map): enlarged by the largest whole number, at most
+        :data:`MOST_GROWTH`, with which it fits the pane's width, again when the pane is resized."""
+        self.image, self.shown = image, (caption, bar, notes, grow)
+        self._draw()
+
+    def _draw(self) -> None:
+        caption, bar, notes, grow = self.shown
+        # the pane's columns, less the vertical scrollbar's: reserved, or its coming and going would
+        # change the enlargement that decides whether it comes
+        room = max(0, self.size.width - self.styles.scrollbar_size_vertical)
+        text = with_bar(caption, bar, room, self.app.console.color_system)
         picture = Text(no_wrap=True, overflow="ignore")
+        image = self.image
+        if image is not None and grow and room:
+            image = enlarged(image, max(1, min(MOST_GROWTH, room // image.size[0])))
         if image is not None:
             # a figure fits the pane (120 cells while the pane has no size yet: a 2,000-pixel-wide PNG
             # drawn one pixel to a cell would be a million styled cells)
-            pane = self.size.width or FIGURE_CELLS
-            width = min(image.size[0], max(8, pane - 2)) if self.fit else image.size[0]
+            width = min(image.size[0], max(8, room or FIGURE_CELLS)) if self.fit else image.size[0]
             # unless fitted: one pixel per cell; ordered greys on a terminal of 16 or 256 colours
             picture = half_blocks(image, width=width, color_system=self.app.console.color_system)
             picture.no_wrap, picture.overflow = True, "ignore"
+        self.query_one(".caption", Static).update(text)
         self.query_one(".image", Static).update(picture)
-        self.query_one(".caption", Static).update(caption)
         self.query_one(".image", Static).display = image is not None
-        self.shown_caption = caption
-        self.shown_text = Text.assemble(caption if isinstance(caption, Text) else Text(caption), "\n", picture)
+        self.query_one(".notes", Static).update(Text(notes) if isinstance(notes, str) else notes)  # not markup
+        self.query_one(".notes", Static).display = bool(notes)
+        self.shown_text = Text.assemble(text, "\n", picture, notes)
+        self.caption = "\n".join(part for part in (text.plain, str(notes)) if part)
 
     def on_resize(self) -> None:
-        if self.fit and self.image is not None:
-            self.show(self.image, self.shown_caption)
+        _, bar, _, grow = self.shown
+        if bar is not None or (self.image is not None and (self.fit or grow)):
+            self._draw()
 
 
 class GraphicsPicture(ScrollableContainer):
@@ -178,7 +236,7 @@ class GraphicsPicture(ScrollableContainer):
 
     DEFAULT_CSS = """
     GraphicsPicture { height: 1fr; overflow: auto auto; }
-    GraphicsPicture > .caption { width: auto; height: auto; }
+    GraphicsPicture > .caption, GraphicsPicture > .notes { width: 100%; height: auto; }
     """
 
     def __init__(self, image_widget: GraphicsWidget, **kwargs: Any) -> None:
@@ -186,20 +244,46 @@ class GraphicsPicture(ScrollableContainer):
         self.image_widget = image_widget
         self.image: Image.Image | None = None
         self.caption = ""
+        self.shown: tuple[str | Text, Bar | None, str | Text] = ("", None, "")
 
     def compose(self) -> ComposeResult:
         yield Static(classes="caption")
         yield self.image_widget(classes="image")
+        yield Static(classes="notes")
 
-    def show(self, image: Image.Image | None, caption: str | Text = "") -> None:
-        self.image, self.caption = image, str(caption)
+    def show(
+        self,
+        image: Image.Image | None,
+        caption: str | Text = "",
+        bar: Bar | None = None,
+        notes: str | Text = "",
+        grow: bool = False,
+    ) -> None:
+        """As :meth:`Picture.show`, but ``grow`` enlarges a single map by a whole number to about
+        :data:`GRAPHICS_MAP_PIXELS` screen pixels, whatever the pane's width."""
+        self.image, self.shown = image, (caption, bar, notes)
         shown = self.query_one(".image", self.image_widget)
         if image is not None:
+            if grow:
+                image = enlarged(image, whole_scale(max(image.size), GRAPHICS_MAP_PIXELS, GRAPHICS_MAP_PIXELS))
             image, (columns, rows) = _fit_cells(image)
             shown.styles.width, shown.styles.height = columns, rows
         shown.image = image
         shown.display = image is not None
-        self.query_one(".caption", Static).update(caption)
+        self.query_one(".notes", Static).update(Text(notes) if isinstance(notes, str) else notes)  # not markup
+        self.query_one(".notes", Static).display = bool(notes)
+        self._draw_caption()
+
+    def _draw_caption(self) -> None:
+        caption, bar, notes = self.shown
+        room = max(0, self.size.width - self.styles.scrollbar_size_vertical)
+        text = with_bar(caption, bar, room, self.app.console.color_system)
+        self.query_one(".caption", Static).update(text)
+        self.caption = "\n".join(part for part in (text.plain, str(notes)) if part)
+
+    def on_resize(self) -> None:
+        if self.shown[1] is not None:
+            self._draw_caption()
 
 
 def new_picture(graphics: GraphicsWidget | None, fit: bool = False, **kwargs: Any) -> Picture | GraphicsPicture:
