@@ -193,6 +193,8 @@ def test_pictures():
     assert wide.size[0] > narrow.size[0]
     text = half_blocks(Image.new("RGB", (10, 7), (255, 0, 0)), width=10)
     assert text.plain.count("\n") == 4 and text.plain.count("▀") == 40
+    last = text.spans[-1].style  # 7 rows: the last cell's lower half is the terminal's, not black
+    assert last.color.triplet == (255, 0, 0) and last.bgcolor is None
 
 
 def test_pictures_say_what_they_leave_out_and_share_a_scale_where_they_must():

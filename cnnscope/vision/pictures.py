@@ -301,11 +301,11 @@ def half_blocks(image: Image.Image, width: int = 64, color_system: str | None = 
     scale = min(1.0, width / image.size[0])
     size = (max(1, round(image.size[0] * scale)), max(2, round(image.size[1] * scale)))
     pixels = np.asarray(image.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.NEAREST))
-    if pixels.shape[0] % 2:
-        pixels = np.vstack([pixels, np.zeros((1, *pixels.shape[1:]), dtype=np.uint8)])
     text = Text()
     for row in range(0, pixels.shape[0], 2):
-        tops, bottoms = terminal_colours(pixels[row], color_system), terminal_colours(pixels[row + 1], color_system)
+        tops = terminal_colours(pixels[row], color_system)
+        # an odd last row has no pixel below it: the terminal's own background there, not black
+        bottoms = terminal_colours(pixels[row + 1], color_system) if row + 1 < pixels.shape[0] else [None] * len(tops)
         for top, bottom in zip(tops, bottoms):
             text.append("▀", Style(color=top, bgcolor=bottom))
         text.append("\n")

@@ -58,7 +58,7 @@ class SizeBox(Input):
         except CnnscopeError as exc:
             self.post_message(self.InputSizeRefused(exc))
             return
-        self.in_force = size_text(spec.input.shape)
+        self.value = self.in_force = size_text(spec.input.shape)  # '64' applied reads 1x64x64: what it means
         self.post_message(self.InputSizeChanged(spec))
 
     def action_leave(self) -> None:
