@@ -14,13 +14,12 @@ from cnnscope.vision.explain import maximize_channel, spatial_layer  # noqa: E40
 from cnnscope.vision.train import load_digits  # noqa: E402
 
 
-def test_gradient_ascent_beats_every_real_digit():
-    torch.manual_seed(0)
-    model = cnnscope.build("lenet5").eval()
+def test_gradient_ascent_beats_every_real_digit(trained_lenet):
+    model, data = trained_lenet
     found = maximize_channel(model, "c3", 5, steps=40, seed=1)
     assert found.image.shape == (1, 32, 32)
     assert found.activations[-1] > found.activations[0]
-    digits = load_digits((32, 32)).test_x[:200]
+    digits = data.test_x[:200]
     with torch.no_grad():
         real = model.activations(digits)["c3"][:, 5].mean(dim=(1, 2))
     assert found.activations[-1] > float(real.max())
