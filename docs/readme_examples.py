@@ -2,7 +2,8 @@
 
 A fenced block of README.md that starts with ``$ cnnscope COMMAND ...`` for a static command
 (inspect, compare, list, types, check) and holds that one command is an example: its text is the
-command line and then exactly what the command prints, at COLUMNS=100, run from the repository root.
+command line and then exactly what the command prints, at COLUMNS=100, run from a folder outside
+the checkout, as an installed cnnscope prints it (a zoo spec is ``zoo:alexnet``, not ``specs/alexnet.toml``).
 Blocks of other commands (import, run, train: they need torch, files or minutes) are left alone.
 
     python docs/readme_examples.py           # exit 1 and a diff when an example has drifted
@@ -17,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +30,17 @@ BLOCK = re.compile(r"^```\n(\$ cnnscope (\w+)[^\n]*)\n(.*?)^```$", re.S | re.M)
 def output_of(command_line: str) -> str:
     argv = shlex.split(command_line.removeprefix("$ cnnscope "), comments=True)
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])  # this checkout's code
     env.pop("FORCE_COLOR", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "cnnscope", *argv], capture_output=True, text=True, cwd=ROOT, env=env, check=False
-    )
+    with tempfile.TemporaryDirectory() as elsewhere:
+        result = subprocess.run(
+            [sys.executable, "-m", "cnnscope", *argv],
+            capture_output=True,
+            text=True,
+            cwd=elsewhere,
+            env=env,
+            check=False,
+        )
     return result.stdout
 
 

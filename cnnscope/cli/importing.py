@@ -61,7 +61,7 @@ def import_command(
         fail(exc)
     lines = sum(1 for line in spec.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     summary = (
-        f"{len(spec.nodes)} layers in {lines} lines; outputs equal to the original's"
+        f"{len(spec.nodes)} layers in {lines} lines of TOML (besides comments); outputs equal to the original's"
         f" (largest difference {difference:.1g} of the output's scale)"
     )
     if destination:
