@@ -103,13 +103,18 @@ def build_command(
 
         precision = resolve_dtype(dtype)
         model, chosen = _prepare(target, input_size, weights, device, batch)
+        if autocast and chosen.type != "cuda":
+            raise CnnscopeError(
+                f"--autocast is CUDA's mixed precision, and the model runs on {chosen}",
+                hint="--device cuda, or --dtype bfloat16 for lower precision on the CPU",
+            )
         model = model.to(precision)
         spec = model.spec
         images = len(spec.input.shape) == 3 and not spec.input.is_tokens
         x = example_input(spec, batch, chosen, precision)
         if images and (channels_last if channels_last is not None else chosen.type == "cuda"):
             model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(chosen.type, enabled=autocast and chosen.type == "cuda"):
+        with torch.autocast(chosen.type, enabled=autocast):
             run_forward(model, x)  # warm-up
             synchronize(chosen)
             start = time.perf_counter()
