@@ -15,6 +15,7 @@ at last cut with "…".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -41,9 +42,13 @@ class _Item:
 class GraphOutline(Tree[str]):
     """Layers nested in their block instances, each line prefixed with its lanes."""
 
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, **kwargs)
+        self._shorter: dict[int, list[Text]] = {}  # node id -> its label shortened, less and less
+
     def show(self, analysis: Analysis) -> None:
         self.clear()
-        self._shorter: dict[int, list[Text]] = {}  # node id -> its label shortened, less and less
+        self._shorter = {}
         self.root.label = f"{analysis.spec.name}  ({fmt_shape(analysis.spec.input.shape)})"
         self._shorter[self.root.id] = [
             Text(f"{analysis.spec.name} ({fmt_shape(analysis.spec.input.shape)})"),
@@ -102,7 +107,7 @@ class GraphOutline(Tree[str]):
         if room <= 0 or label.cell_len <= room:
             return label
         prefix = label[: len(label) - len(node.label)]  # the fold icon
-        for shorter in getattr(self, "_shorter", {}).get(node.id, []):
+        for shorter in self._shorter.get(node.id, []):
             label = Text.assemble(prefix, shorter)
             label.stylize(style, len(prefix))
             if label.cell_len <= room:
