@@ -764,3 +764,20 @@ def test_the_macs_chart_has_an_axis_marks_the_selection_and_names_the_heaviest()
     axis = lines[4]
     column = axis.index("└") + 1 + names.index("c5")
     assert axis[column] == "▲" and "c5 48.00K (12%)" in axis
+
+
+async def test_a_model_with_no_map_says_it_has_no_heat_map(tmp_path):
+    """An MLP on pixels has a class output but no map to point into: h says so, the app stays up."""
+    pytest.importorskip("torch")
+    spec = tmp_path / "mlp.toml"
+    spec.write_text(
+        'name = "mlp"\ninput = [1, 8, 8]\n'
+        'layers = [{name = "flatten", type = "flatten"}, {name = "fc", type = "linear", out = 10}]\n'
+    )
+    app = CnnscopeApp(str(spec), image=str(digit_image(tmp_path / "digit.png")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("h")
+        await settle(app, pilot)
+        picture = app.screen.query_one("#activation-picture", Picture)
+        assert "no heat-map: mlp has no layer with a 2-D output" in picture.caption and app.is_running

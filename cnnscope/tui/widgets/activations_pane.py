@@ -203,7 +203,13 @@ class ActivationsPane(TabPane):
 
         assert result.predictions  # _show_heat asked for a class output
         model = opened.model
-        heat = class_heat_map(model, result.input, result.predictions[0].index, layer, method, class_names(model.spec))
+        try:
+            heat = class_heat_map(
+                model, result.input, result.predictions[0].index, layer, method, class_names(model.spec)
+            )
+        except CnnscopeError as exc:  # a model with no map to point into (an MLP on pixels)
+            self.app.call_from_thread(self._heat_failed, result, method, f"no heat-map: {exc}")
+            return
         # the input under its heat, a pixel per input pixel (the pane enlarges it to its width): the
         # saved figure's caption, second tile and bar would be drawn as giant pixels in the pane
         image = heat_overlay(result.seen, heat.heat)
@@ -211,6 +217,10 @@ class ActivationsPane(TabPane):
         notes = "\n".join([*heat_check(heat), "h: the next method, or back to the activations"])
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._heat_drawn, result, method, image, heat_caption(heat), bar, notes)
+
+    def _heat_failed(self, result: RunResult, method: str, message: str) -> None:
+        if result is self.result and method == self.heat_method:
+            self.picture.show(None, Text(message))
 
     def _heat_drawn(
         self, result: RunResult, method: str, image: Image.Image, caption: str, bar: Bar, notes: str
