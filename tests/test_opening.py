@@ -47,6 +47,15 @@ def test_asked_for_else_trained_else_random(home, tmp_path):
     assert choose_weights(lenet5, str(asked)).source == str(asked)  # asked for wins over trained
 
 
+def test_a_checkpoint_under_the_home_folder_is_named_from_it(home, tmp_path, monkeypatch):
+    save_trained(home)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert (
+        choose_weights(load_target("lenet5"), None).note
+        == "weights: ~/home/lenet5.safetensors (saved by cnnscope train)"
+    )
+
+
 def test_run_maximize_and_the_tui_open_the_same_weights(home, tmp_path, cli):
     from cnnscope.runtime.opening import open_model
     from cnnscope.zoo import load_target

@@ -8,6 +8,7 @@ saved for this spec, else random initial weights, and the note says which, plain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnscope.runtime.home import trained_checkpoint
@@ -44,8 +45,17 @@ def choose_weights(spec: Spec, asked: str | None) -> Weights:
         return Weights(asked, f"weights: {asked}")
     trained = trained_checkpoint(spec.name)
     if trained.exists():
-        return Weights(str(trained), f"weights: {trained} (saved by cnnscope train)")
+        return Weights(str(trained), f"weights: {_short_path(trained)} (saved by cnnscope train)")
     return Weights(None, random_note(spec))
+
+
+def _short_path(path: Path) -> str:
+    """``~/...`` for a path under the home folder (``~/.cache/cnnscope/lenet5.safetensors``): shorter
+    beside every picture, and a shell reads it as it is."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
 
 
 def random_note(spec: Spec) -> str:
