@@ -159,7 +159,7 @@ def test_run_draws_and_saves_the_heat_map(cli, tmp_path, monkeypatch):
     torch.manual_seed(0)  # random weights (no checkpoint in this CNNSCOPE_HOME), the same each time
     ran = cli("run", "lenet5", "--image", str(image), "--cam", "--cam-class", "3", "--preview", "--save", str(save))
     assert ran.exit_code == 0, ran.output
-    assert "where the picture made '3'" in ran.stdout and "Grad-CAM at s4" in ran.stdout and "▀" in ran.stdout
+    assert "Where the picture made '3'" in ran.stdout and "Grad-CAM at s4" in ran.stdout and "▀" in ran.stdout
     assert "Heat-map check: with the hottest 15% of pixels hidden" in ran.stdout
     assert "P('3')" in cli("run", "lenet5", "--image", str(image), "--cam-class", " 3 ").stdout
     assert np.load(save / "cam.npy").shape == (32, 32)

@@ -177,7 +177,7 @@ async def test_load_an_image_and_browse_activation_tiles(tmp_path):
         top = pane.result.predictions[0].label
         await pilot.press("h")  # where the image made its top class, at the selected layer (c3, a 10x10 map)
         await settle(app, pilot)
-        assert f"where the picture made '{top}'" in picture.caption and "Grad-CAM at c3" in picture.caption
+        assert f"Where the picture made '{top}'" in picture.caption and "Grad-CAM at c3" in picture.caption
         assert "Heat-map check: with the hottest 15% of pixels hidden" in picture.caption
         # the input dimmed under its heat, a pixel per input pixel, enlarged to the pane: not the saved
         # figure (its title, two tiles and colour bar) drawn as giant pixels

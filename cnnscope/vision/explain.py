@@ -157,7 +157,7 @@ def _output_shape(model: SpecModel, layer: str) -> tuple[int, ...]:
 def heat_caption(heat: HeatMap) -> str:
     """What the heat-map picture shows, in one sentence."""
     method = CAM_METHODS[heat.method]
-    return f"where the picture made '{heat.label}' ({heat.probability:.1%}): {method} at {heat.layer}, 0 to its highest"
+    return f"Where the picture made '{heat.label}' ({heat.probability:.1%}): {method} at {heat.layer}, 0 to its highest"
 
 
 def heat_check(heat: HeatMap) -> list[str]:
