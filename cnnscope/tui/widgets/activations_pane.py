@@ -130,11 +130,12 @@ class ActivationsPane(TabPane):
         self.running = None
         self.result, self.opened = result, opened
         self.picture.loading = False
-        lines = [f"[b]{escape(Path(path).name)}[/b]  {escape(opened.note)}"]
-        if result.note:
-            lines.append(escape(result.note))
-        if result.predictions:
-            lines += [f"{i}. {escape(p.label)}  {p.probability:.1%}" for i, p in enumerate(result.predictions, 1)]
+        # the predictions run on in one paragraph: in a narrow pane, a line each left the picture 5 rows
+        ranked = "  ".join(
+            f"{i}. {escape(p.label)} {p.probability:.1%}" for i, p in enumerate(result.predictions or [], 1)
+        )
+        lines = [f"[b]{escape(Path(path).name)}[/b]  {ranked or 'output not a class vector'}"]
+        lines += [f"[dim]{escape(note)}[/dim]" for note in (opened.note, result.note) if note]
         self.predictions.update("\n".join(lines))
         self.show(self.layer_name)
 
@@ -162,9 +163,9 @@ class ActivationsPane(TabPane):
             scale, ends = "each channel on its own scale", ("its lowest", "its highest")
         self.picture.show(
             map_image(maps[self.channel], low, high),
-            f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}"
-            "   [ and ] change channel, s changes the scale",
+            f"{name}: channel {self.channel + 1}/{len(maps)} ({fmt_shape(maps.shape[1:])}), {scale}",
             Bar(VIRIDIS, *ends),
+            "[ and ] change the channel, s the scale, h shows the heat-map",  # under the map: it can wait
             grow=True,
         )
 
