@@ -166,6 +166,8 @@ def test_run_draws_and_saves_the_heat_map(cli, tmp_path, monkeypatch):
     from PIL import Image
 
     assert Image.open(save / "cam.png").size[0] >= 2 * 192  # the input beside it under its heat
+    assert Image.open(save / "input.png").size == (192, 192)  # 32x32, each pixel a 6x6 square
+    assert "each pixel drawn 6x6" in (save / "summary.md").read_text()
     assert (
         "## Heat-map" in (save / "summary.md").read_text()
         and "![heat-map](cam.png)" in (save / "summary.md").read_text()

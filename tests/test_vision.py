@@ -44,6 +44,7 @@ def test_run_on_a_real_photo_saves_everything(cli, tmp_path):
     assert "top-5" in result.stdout and "▀" in result.stdout
     files = {p.name for p in save.iterdir()}
     assert {"input.png", "summary.md", "activations.npz", "000_conv1.png", "filters_000_conv1.png"} <= files
+    assert Image.open(save / "input.png").size == (224, 224)  # large enough: drawn as it is
     with np.load(save / "activations.npz") as saved:
         assert saved["conv1"].shape == (64, 112, 112) and saved["fc"].shape == (1000,)
     summary = (save / "summary.md").read_text()

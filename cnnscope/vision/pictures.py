@@ -99,6 +99,13 @@ def _enlarge(tile: np.ndarray, minimum: int) -> np.ndarray:
     return tile.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def enlarged(image: Image.Image, minimum: int = 192) -> tuple[Image.Image, int]:
+    """``image`` with each pixel a square of whole-number side, at least ``minimum`` pixels across
+    (a 32x32 input is a speck at native size), and that side."""
+    factor = max(1, math.ceil(minimum / max(image.size)))
+    return image.resize((image.size[0] * factor, image.size[1] * factor), Image.Resampling.NEAREST), factor
+
+
 def _number(value: float) -> str:
     return f"{value:.3g}"
 

@@ -17,7 +17,7 @@ from PIL import Image
 from cnnscope.layers import fmt_shape
 from cnnscope.vision.images import open_image, prepare
 from cnnscope.vision.labels import class_label, ends_in_softmax
-from cnnscope.vision.pictures import activation_picture, filter_layout, filter_picture, heat_picture
+from cnnscope.vision.pictures import activation_picture, enlarged, filter_layout, filter_picture, heat_picture
 
 if TYPE_CHECKING:  # torch is imported where a model runs: importing this module stays torch-free
     import torch
@@ -125,9 +125,12 @@ def _write(
 ) -> list[str]:
     spec = model.spec
     lines = [f"# {spec.name}: activations", "", weights_note, ""]
-    lines += ["The input as the model receives it" + (f" ({result.note})" if result.note else "") + ":", ""]
+    seen, factor = enlarged(result.seen)
+    about = [result.note] if result.note else []
+    about += [f"each pixel drawn {factor}x{factor}"] if factor > 1 else []
+    lines += ["The input as the model receives it" + (f" ({'; '.join(about)})" if about else "") + ":", ""]
     lines += ["![input](input.png)", ""]
-    result.seen.save(folder / "input.png")
+    seen.save(folder / "input.png")
     written = ["input.png"]
     if result.predictions:
         lines += ["| rank | class | probability |", "| --- | --- | --- |"]
