@@ -63,6 +63,11 @@ class Ascent:
     activations: list[float]  # after each step
 
 
+def is_map(shape: tuple[int, ...]) -> bool:
+    """Channels x height x width with more than one position: a 1x1 map (LeNet's c5) has no "where"."""
+    return len(shape) == 3 and shape[1] * shape[2] > 1
+
+
 def spatial_layer(spec: Spec, name: str | None, last_map: bool = False) -> str:
     """``name``, checked, or the last convolution whose output is still a map (with ``last_map``:
     the last layer of any type whose output is a map, the one a classifier pools away, and a
@@ -71,13 +76,7 @@ def spatial_layer(spec: Spec, name: str | None, last_map: bool = False) -> str:
     from cnnscope.errors import did_you_mean
 
     analysis = analyze(spec)
-    maps = [
-        r.name
-        for r in analysis.layers
-        if (last_map or r.node.layer.draws_filters)
-        and len(r.output_shape) == 3
-        and r.output_shape[1] * r.output_shape[2] > 1
-    ]  # a 1x1 map (LeNet's c5) has no "where"
+    maps = [r.name for r in analysis.layers if (last_map or r.node.layer.draws_filters) and is_map(r.output_shape)]
     if name is not None:
         if name not in analysis.by_name:
             hint = did_you_mean(name, analysis.by_name) or "`cnnscope inspect` lists the layer names"
@@ -85,7 +84,7 @@ def spatial_layer(spec: Spec, name: str | None, last_map: bool = False) -> str:
         shape = analysis.by_name[name].output_shape
         if len(shape) != 3:
             raise CnnscopeError(f"'{name}' outputs {fmt_shape(shape)}, not channels x height x width")
-        if last_map and shape[1] * shape[2] == 1:
+        if last_map and not is_map(shape):
             raise CnnscopeError(
                 f"'{name}' outputs {fmt_shape(shape)}: one position, nowhere for a heat-map to point",
                 hint=f"a layer with a map, such as '{maps[-1]}'" if maps else None,

@@ -93,17 +93,22 @@ def _tile_grid(tiles: list[np.ndarray], columns: int, pad: int = 2, numbers: lis
     return image
 
 
+def whole_factor(side: int, minimum: int) -> int:
+    """The least whole number that makes ``side`` pixels at least ``minimum`` (1 if they are already)."""
+    return max(1, math.ceil(minimum / side))
+
+
 def _enlarge(tile: np.ndarray, minimum: int) -> np.ndarray:
     """Whole-number enlargement (each value a square of pixels), never smoothing."""
-    factor = max(1, math.ceil(minimum / max(tile.shape[:2])))
+    factor = whole_factor(max(tile.shape[:2]), minimum)
     return tile.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-def enlarged(image: Image.Image, minimum: int = 192) -> tuple[Image.Image, int]:
-    """``image`` with each pixel a square of whole-number side, at least ``minimum`` pixels across
-    (a 32x32 input is a speck at native size), and that side."""
-    factor = max(1, math.ceil(minimum / max(image.size)))
-    return image.resize((image.size[0] * factor, image.size[1] * factor), Image.Resampling.NEAREST), factor
+def enlarged(image: Image.Image, scale: int) -> Image.Image:
+    """``image`` with each pixel a ``scale`` x ``scale`` square (never smoothed)."""
+    if scale == 1:
+        return image
+    return image.resize((image.size[0] * scale, image.size[1] * scale), Image.Resampling.NEAREST)
 
 
 def _number(value: float) -> str:

@@ -17,7 +17,14 @@ from PIL import Image
 from cnnscope.layers import fmt_shape
 from cnnscope.vision.images import open_image, prepare
 from cnnscope.vision.labels import class_label, ends_in_softmax
-from cnnscope.vision.pictures import activation_picture, enlarged, filter_layout, filter_picture, heat_picture
+from cnnscope.vision.pictures import (
+    activation_picture,
+    enlarged,
+    filter_layout,
+    filter_picture,
+    heat_picture,
+    whole_factor,
+)
 
 if TYPE_CHECKING:  # torch is imported where a model runs: importing this module stays torch-free
     import torch
@@ -125,7 +132,8 @@ def _write(
 ) -> list[str]:
     spec = model.spec
     lines = [f"# {spec.name}: activations", "", weights_note, ""]
-    seen, factor = enlarged(result.seen)
+    factor = whole_factor(max(result.seen.size), 192)  # a 32x32 input is a speck at native size
+    seen = enlarged(result.seen, factor)
     about = [result.note] if result.note else []
     about += [f"each pixel drawn {factor}x{factor}"] if factor > 1 else []
     lines += ["The input as the model receives it" + (f" ({'; '.join(about)})" if about else "") + ":", ""]

@@ -21,7 +21,7 @@ from textual.widgets import Static, TabPane
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.tui.widgets.picture import Bar, map_image, new_picture
-from cnnscope.vision.explain import CAM_METHODS
+from cnnscope.vision.explain import CAM_METHODS, is_map
 from cnnscope.vision.pictures import INFERNO, VIRIDIS, as_maps
 
 if TYPE_CHECKING:
@@ -188,8 +188,7 @@ class ActivationsPane(TabPane):
         if not result.predictions:
             self.picture.show(None, "no heat-map: the model's output is not a class vector")
             return
-        maps = result.activations[layer]
-        at = layer if maps.ndim == 3 and maps.shape[1] * maps.shape[2] > 1 else None
+        at = layer if is_map(result.activations[layer].shape) else None
         self.picture.show(None, Text(f"heat-map of '{result.predictions[0].label}' ({method}) ..."))
         self.draw_heat(opened, result, at, method)
 

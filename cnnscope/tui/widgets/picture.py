@@ -21,7 +21,15 @@ from textual.app import ComposeResult
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from cnnscope.vision.pictures import DIVERGING, colorize, half_blocks, normalize, terminal_colours
+from cnnscope.vision.pictures import (
+    DIVERGING,
+    colorize,
+    enlarged,
+    half_blocks,
+    normalize,
+    terminal_colours,
+    whole_factor,
+)
 
 if TYPE_CHECKING:
     from cnnscope.tui.terminal import GraphicsWidget
@@ -59,7 +67,7 @@ def tile_grid(tiles: list[np.ndarray], columns: int, scale: int, gap: int = 1) -
 
 def whole_scale(side: int, at_least: int = 6, at_most: int = 8) -> int:
     """The whole-number enlargement that makes a tile of ``side`` pixels about ``at_least`` wide."""
-    return max(1, min(at_most, math.ceil(at_least / max(1, side))))
+    return min(at_most, whole_factor(max(1, side), at_least))
 
 
 def _matrix_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str, str]:
@@ -131,13 +139,6 @@ def map_image(values: np.ndarray, low: float | None = None, high: float | None =
     else:
         unit = (np.asarray(values, dtype=np.float64) - low) / (high - low) if high > low else np.zeros(values.shape)
     return Image.fromarray(colorize(unit))
-
-
-def enlarged(image: Image.Image, scale: int) -> Image.Image:
-    """``image`` with each pixel a ``scale`` x ``scale`` square (never smoothed)."""
-    if scale == 1:
-        return image
-    return image.resize((image.size[0] * scale, image.size[1] * scale), Image.Resampling.NEAREST)
 
 
 def colour_bar(
