@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Self
 
+from cnnscope.text import visible
+
 MAX_MESSAGE = 500  # characters
 
 
@@ -52,7 +54,7 @@ class CnnscopeError(Exception):
         text += self.message
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return visible(text)  # messages quote the user's text: shown, never sent raw to a terminal
 
 
 class SpecError(CnnscopeError):

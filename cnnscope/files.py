@@ -79,10 +79,20 @@ def _umask() -> int:
 
 
 def _check_destination(path: Path) -> None:
+    """Refuse to replace anything but a regular file: a link (whose target a rename would not
+    touch, but which the user meant), a FIFO, a device (``/dev/stdout``), a socket, a folder."""
     if not str(path) or str(path) in (".", ".."):
         raise CnnscopeError("an empty or special path is not a file to write", path=str(path))
+    if path.is_symlink():
+        raise CnnscopeError("is a symbolic link: refusing to replace it", path=str(path), hint="write to a new name")
     if path.is_dir():
         raise CnnscopeError("is a directory", path=str(path))
+    if path.exists() and not path.is_file():
+        raise CnnscopeError(
+            "is not a regular file (a pipe, a device or a socket): refusing to replace it",
+            path=str(path),
+            hint="write to a new file name",
+        )
     if not path.parent.is_dir():
         raise CnnscopeError("the folder does not exist", path=str(path))
 

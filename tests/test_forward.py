@@ -56,16 +56,16 @@ def test_the_source_of_a_tiny_spec():
     # 'bn', read three times, keeps its values; 'cat' is torch.cat, as Concat.forward has it
     assert tiny().forward_source == (
         "def forward(m, x):\n"
-        "    x = m[0](x)  # conv\n"
-        "    x = m[2](m[1](x))  # bn, then ReLU(inplace=True)\n"
-        "    x1 = m[3](x)  # a\n"
-        "    x1 = m[4](x1)  # relu, in place\n"
-        "    x2 = m[5](x)  # b\n"
-        "    x2 = m[6](x2.add_(x1) if x2.dtype == x1.dtype else x2 + x1)  # add, in place, then ReLU(inplace=True)\n"
+        "    x = m[0](x)  # 'conv'\n"
+        "    x = m[2](m[1](x))  # 'bn', then ReLU(inplace=True)\n"
+        "    x1 = m[3](x)  # 'a'\n"
+        "    x1 = m[4](x1)  # 'relu', in place\n"
+        "    x2 = m[5](x)  # 'b'\n"
+        "    x2 = m[6](x2.add_(x1) if x2.dtype == x1.dtype else x2 + x1)  # 'add', in place, then ReLU(inplace=True)\n"
         "    del x1\n"
-        "    x2 = torch.cat((x2, x), dim=1)  # cat\n"
+        "    x2 = torch.cat((x2, x), dim=1)  # 'cat'\n"
         "    del x\n"
-        "    x2 = m[7](x2)  # pool\n"
+        "    x2 = m[7](x2)  # 'pool'\n"
         "    return x2\n"
     )
 
@@ -73,7 +73,7 @@ def test_the_source_of_a_tiny_spec():
 def test_what_an_activation_gave_is_never_overwritten():
     """An activation's backward may need its output (relu's does): an add after it is written out of place."""
     model = build(parse(TINY.replace('from = ["b", "relu"]', 'from = ["relu", "b"]'))).eval()
-    assert "x1 = m[6](x1 + x2)  # add, then ReLU(inplace=True)" in model.forward_source
+    assert "x1 = m[6](x1 + x2)  # 'add', then ReLU(inplace=True)" in model.forward_source
     x = torch.randn(2, 3, 8, 8, requires_grad=True)
     assert torch.equal(model(x), loop_output(model, x))
     model(x).sum().backward()  # relu's saved output was left alone

@@ -36,17 +36,22 @@ def import_command(
     The model is put in eval mode and read with torch.fx on one random input. Layer names are the
     module's own, repeated submodules become blocks. Before anything is written, the model's
     state_dict is loaded into the spec and both must give the same outputs.
+
+    This imports the target's module and calls it: its code runs, as `python -c "import ..."`
+    would run it. Import only models whose code you trust. What the target prints goes to stderr,
+    so that stdout holds the spec alone.
     """
     try:
         from cnnscope.spec.sizes import parse_size
 
         shape = parse_size(input_size)
         with err.status("importing torch and reading the model..."):
-            from cnnscope.importer import ImportFailure, check_import, from_module, load_model
+            from cnnscope.importer import ImportFailure, check_import, from_module, load_model, running_target
 
-            module, attribute = load_model(target)
-            spec = from_module(module, shape, name=name or attribute, origin=target)
-            difference = check_import(module, spec)
+            with running_target(target):
+                module, attribute = load_model(target)
+                spec = from_module(module, shape, name=name or attribute, origin=target)
+                difference = check_import(module, spec)
         if difference > TOLERANCE:
             raise ImportFailure(
                 f"the written spec does not compute the model's function (outputs differ by {difference:.2g})",

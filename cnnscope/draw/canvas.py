@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+from cnnscope.text import visible
+
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 
 # Advance widths of DejaVu Sans in em (its units per em are 2048), for the characters labels use.
@@ -163,7 +165,7 @@ class Canvas:
             f' viewBox="0 0 {width} {height}" font-family={quoteattr(FONT)}>',
         ]
         if self.title:
-            out.append(f"<title>{escape(self.title)}</title>")
+            out.append(f"<title>{escape(visible(self.title))}</title>")
         out += [
             "<defs>",
             '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"'
@@ -173,7 +175,7 @@ class Canvas:
             f'<g transform="translate({_n(ox)} {_n(oy)})">',
         ]
         for group in self.groups:
-            name = f" data-name={quoteattr(group.name)}" if group.name else ""
+            name = f" data-name={quoteattr(visible(group.name))}" if group.name else ""
             out.append(f'<g class="{group.kind}"{name}>')
             out += (_svg(element) for element in group.elements)
             out.append("</g>")
@@ -196,7 +198,7 @@ def _svg(element: Element) -> str:
         weight = ' font-weight="bold"' if element.bold else ""
         return (
             f'<text x="{_n(element.x)}" y="{_n(element.y)}" font-size="{_n(element.size)}"'
-            f' text-anchor="{element.anchor}" fill="{element.fill}"{weight}>{escape(element.text)}</text>'
+            f' text-anchor="{element.anchor}" fill="{element.fill}"{weight}>{escape(visible(element.text))}</text>'
         )
     if isinstance(element, Rect):
         dash = ' stroke-dasharray="5 3"' if element.dash else ""

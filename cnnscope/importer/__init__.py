@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,9 @@ from cnnscope.importer.trace import ImportFailure, read
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec import Spec, parse
+from cnnscope.text import visible
 
-__all__ = ["ImportFailure", "check_import", "from_module", "load_model"]
+__all__ = ["ImportFailure", "check_import", "from_module", "load_model", "running_target"]
 
 
 def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None) -> Spec:
@@ -104,6 +108,8 @@ def load_model(target: str) -> tuple[nn.Module, str]:
             namespace = importlib.import_module(where)
         except ImportError as exc:
             raise CnnscopeError(f"cannot import '{where}': {exc}") from None
+        except Exception as exc:  # the module's own code failed as it ran
+            raise CnnscopeError(f"importing '{where}' raised {type(exc).__name__}: {exc}") from None
     factory: Any = getattr(namespace, attribute, None)
     if factory is None:
         raise CnnscopeError(f"'{where}' has no '{attribute}'")
@@ -113,9 +119,41 @@ def load_model(target: str) -> tuple[nn.Module, str]:
         module = factory()
     except TypeError as exc:
         raise CnnscopeError(f"'{target}' cannot be called without arguments: {exc}") from None
+    except Exception as exc:  # the model's __init__ failed: the user's code, not cnnscope's
+        raise CnnscopeError(f"calling '{target}' raised {type(exc).__name__}: {exc}") from None
     if not isinstance(module, nn.Module):
         raise CnnscopeError(f"'{target}' gave a {type(module).__name__}, not a torch.nn.Module")
     return module, attribute
+
+
+@contextmanager
+def running_target(target: str) -> Iterator[None]:
+    """Run the target's own code (its module's top level, its ``__init__``, its forward) inside this block.
+
+    Importing a model runs its code: whatever it prints goes to stderr, at the file-descriptor
+    level too, so that stdout carries only the spec (``cnnscope import p.py:Net > net.toml``);
+    and an exit from the target (``sys.exit``, ``raise SystemExit``, ``exit()``) is one error
+    naming it, not the end of cnnscope with the target's exit code.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as exc:
+        raise CnnscopeError(
+            f"'{target}' exited (SystemExit: {exc.code!r}) while it was being read",
+            hint="a model file must not end the program when it is imported or called",
+        ) from None
+    except KeyboardInterrupt:  # Ctrl-C, or the target raising it: cnnscope's own 130, with the target named
+        print(f"interrupted while '{visible(target)}' was being read", file=sys.__stderr__)
+        raise
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _snake(name: str) -> str:

@@ -9,6 +9,7 @@ from cnnscope.analysis import Analysis
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
 from cnnscope.report.rows import Row, jump_text, receptive_text
+from cnnscope.text import visible
 
 COLUMNS = [
     "layer",
@@ -27,7 +28,8 @@ COLUMNS = [
 
 
 def _cells(row: Row) -> list[str]:
-    return [
+    """A row's cells, their text as :func:`visible` shows it (a CSV record or a Markdown row per line)."""
+    cells = [
         row.name,
         row.kind,
         row.cells.units,
@@ -41,6 +43,7 @@ def _cells(row: Row) -> list[str]:
         receptive_text(row.receptive),
         jump_text(row.receptive),
     ]
+    return [visible(cell) for cell in cells]
 
 
 def to_csv(table: list[Row]) -> str:

@@ -59,11 +59,12 @@ class SpecModel(nn.Module):
         self._release = [
             [n for n in dict.fromkeys(step.inputs) if last_use[n] == i] for i, step in enumerate(self._steps)
         ]
-        self._generated = generate(self._steps, INPUT, spec.name)
+        self._generated = generate(self._steps, INPUT)
 
     @property
     def forward_source(self) -> str:
-        """The Python that ``forward`` runs (``m[k]`` calls the k-th module; comments name the layers)."""
+        """The Python that ``forward`` runs (``m[k]`` calls the k-th module); comments name the layers,
+        as string literals (the compiled code holds no text of the spec)."""
         return self._generated.source
 
     def __getstate__(self) -> dict[str, Any]:
@@ -73,7 +74,7 @@ class SpecModel(nn.Module):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._generated = generate(self._steps, INPUT, self.spec.name)
+        self._generated = generate(self._steps, INPUT)
 
     def _attach(self, name: str, module: nn.Module) -> None:
         *path, leaf = name.split(".")

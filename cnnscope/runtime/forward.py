@@ -5,12 +5,20 @@ written out as one: each tensor lives in a local variable while a later layer re
 reused, ``del`` frees the rest at once, as the step loop did), each layer's module is called
 directly, and no dictionary is consulted. ``SpecModel.forward_source`` shows the code::
 
-    x1 = m[4](x)  # layer1.0.conv1
-    x1 = m[5](x1)  # layer1.0.bn1
-    x1 = m[6](x1)  # layer1.0.relu1, in place
+    x1 = m[4](x)  # 'layer1.0.conv1'
+    x1 = m[5](x1)  # 'layer1.0.bn1'
+    x1 = m[6](x1)  # 'layer1.0.relu1', in place
     ...
-    x1 = x1.add_(x) if x1.dtype == x.dtype else x1 + x  # layer1.0.add, in place
+    x1 = x1.add_(x) if x1.dtype == x.dtype else x1 + x  # 'layer1.0.add', in place
     del x
+
+No text of the spec ever reaches ``compile``: a spec is untrusted input, and a layer name is
+text. The compiled code is made only of what this module writes itself (slot names ``x``,
+``x1``, ..., indices into ``m`` and the integers of an :class:`Inline` expression), and
+:func:`_check_generated` refuses any other construct before it is compiled. The layer names
+appear only in ``forward_source``, the copy shown to readers and in tracebacks, as ``repr()``
+string literals in comments: a repr holds no line break, so even that copy parses to the same
+code as the compiled one.
 
 Why source text, and not ``torch.fx`` code generation: fx's code reaches every module through
 attribute chains from ``self`` (``getattr(self.layer1, "0").conv1``: ``nn.Module.__getattr__`` at
@@ -40,6 +48,7 @@ would be overwritten (these are ``Generated.watched``), any global module hook (
 
 from __future__ import annotations
 
+import ast
 import itertools
 import linecache
 from collections import Counter
@@ -70,7 +79,8 @@ class Step(NamedTuple):
 
 
 class Generated(NamedTuple):
-    source: str
+    code: str  # what is compiled: no text of the spec
+    source: str  # the same lines with the layer names in comments, for readers and tracebacks
     function: ForwardFunction  # function(calls, x)
     calls: tuple[Callable[..., Any], ...]  # the tuple ``m`` of the source
     watched: tuple[HookDict, ...]  # hook dictionaries: any entry in one sends the forward through the step loop
@@ -95,7 +105,7 @@ def _hooks(module: nn.Module) -> tuple[HookDict, ...]:
     return (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
 
 
-def generate(steps: Sequence[Step], model_input: str, title: str) -> Generated:
+def generate(steps: Sequence[Step], model_input: str) -> Generated:
     """The forward pass of ``steps`` (the model input is named ``model_input``) as compiled Python."""
     readers = Counter(name for step in steps for name in step.inputs)
     last_use = {name: i for i, step in enumerate(steps) for name in step.inputs}
@@ -109,6 +119,7 @@ def generate(steps: Sequence[Step], model_input: str, title: str) -> Generated:
     free: list[str] = []  # slots whose tensor nothing reads any more
     count = 1  # slots made so far ("x", "x1", "x2", ...)
     lines = ["def forward(m, x):"]
+    notes = [""]  # per line: what forward_source says of it in a comment (never compiled)
 
     def call(target: Callable[..., Any], args: str) -> str:
         calls.append(target)
@@ -121,18 +132,20 @@ def generate(steps: Sequence[Step], model_input: str, title: str) -> Generated:
 
     for index, step in enumerate(steps):
         args = [slot_of[name] for name in step.inputs]
-        note = ""
+        note = repr(step.name)
         if isinstance(step.module, Inline):
             producer = overwritable(step.inputs[0])
             in_place = step.module.in_place(args) if producer is not None else None
             if producer is not None and in_place is not None:
-                expression, note = in_place, ", in place"
+                expression = in_place
+                note += ", in place"
                 watched += _hooks(producer.module)
             else:
                 expression = step.module.expression(args)
             watched += _hooks(step.module)
         elif step.in_place is not None and len(args) == 1 and (producer := overwritable(step.inputs[0])):
-            expression, note = call(step.in_place.forward, args[0]), ", in place"
+            expression = call(step.in_place.forward, args[0])
+            note += ", in place"
             watched += _hooks(producer.module) + _hooks(step.module)
         else:
             expression = call(step.module, ", ".join(args))
@@ -147,29 +160,70 @@ def generate(steps: Sequence[Step], model_input: str, title: str) -> Generated:
             slot = free.pop(0)
         else:
             slot, count = f"x{count}", count + 1
-        lines.append(f"    {slot} = {expression}  # {step.name}{note}")
+        lines.append(f"    {slot} = {expression}")
+        notes.append(note)
         if done:
             lines.append(f"    del {', '.join(done)}")
+            notes.append("")
             free = sorted(free + done, key=_slot_order)
         if step.name in last_use:
             slot_of[step.name] = slot
         else:  # nothing reads it: free it now (the loop kept such outputs to the end)
             lines.append(f"    del {slot}")
+            notes.append("")
             free = sorted([*free, slot], key=_slot_order)
     lines.append(f"    return {slot_of[output]}")
-    source = "\n".join(lines) + "\n"
+    notes.append("")
+    code = "\n".join(lines) + "\n"
+    shown = "".join(line + (f"  # {note}" if note else "") + "\n" for line, note in zip(lines, notes))
     unique = tuple({id(hooks): hooks for hooks in watched}.values())  # a layer may be watched twice
-    return Generated(source, _compile(source, title), tuple(calls), unique)
+    return Generated(code, shown, _compile(code, shown), tuple(calls), unique)
 
 
 def _slot_order(slot: str) -> int:
     return int(slot[1:] or 0)
 
 
-def _compile(source: str, title: str) -> ForwardFunction:
-    filename = f"<forward of {title} #{next(_numbers)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks show it
+# What generated code may be made of: a function of (m, x) whose body assigns, deletes and
+# returns local tensors, calls ``m[k](...)`` and ``torch.cat``, adds and multiplies, and compares
+# dtypes; the only constants are integers (indices, a concat's dim).
+_ALLOWED = (
+    ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.Delete, ast.Return,
+    ast.Call, ast.Subscript, ast.Attribute, ast.Name, ast.Load, ast.Store, ast.Del,
+    ast.Tuple, ast.keyword, ast.BinOp, ast.Add, ast.Mult, ast.IfExp, ast.Compare, ast.Eq,
+)  # fmt: skip
+_ATTRIBUTES = {"add_", "dtype", "cat", "forward"}
+
+
+def _check_generated(code: str) -> ast.Module:
+    """``code`` parsed, once it is shown to be made only of what :func:`generate` writes.
+
+    A second line of defence: whatever a layer's ``expression`` or a future change writes, no
+    string, import, attribute lookup or name outside the generated slots can be compiled.
+    """
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        allowed = isinstance(node, _ALLOWED) or (isinstance(node, ast.Constant) and type(node.value) is int)
+        if isinstance(node, ast.Attribute):
+            allowed = node.attr in _ATTRIBUTES
+        elif isinstance(node, ast.Name):
+            allowed = node.id in ("m", "torch") or _is_slot(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            allowed = node.name == "forward" and not node.decorator_list
+        if not allowed:
+            raise ValueError(f"generated forward holds {ast.dump(node)[:80]}: refused")
+    return tree
+
+
+def _is_slot(name: str) -> bool:
+    return name == "x" or (name[:1] == "x" and name[1:].isdigit())
+
+
+def _compile(code: str, shown: str) -> ForwardFunction:
+    """Compile ``code``; tracebacks show ``shown``, the same lines with their layer names."""
+    filename = f"<cnnscope forward #{next(_numbers)}>"
+    linecache.cache[filename] = (len(shown), None, shown.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {"torch": torch}
-    exec(compile(source, filename, "exec"), namespace)
+    exec(compile(_check_generated(code), filename, "exec"), namespace)
     function: ForwardFunction = namespace["forward"]
     return function

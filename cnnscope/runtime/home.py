@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
+
+PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")  # a file name on every system, never "." or ".."
 
 
 def home() -> Path:
@@ -11,5 +15,15 @@ def home() -> Path:
 
 
 def trained_checkpoint(spec_name: str) -> Path:
-    """Where ``cnnscope train`` saves, and ``run`` and the TUI look for, a model's weights."""
-    return home() / f"{spec_name}.safetensors"
+    """Where ``cnnscope train`` saves, and ``run`` and the TUI look for, a model's weights.
+
+    Always a file directly inside :func:`home`: a spec's name is the spec author's text
+    (``"../victim"``, ``"/etc/x"``), so a name that is not a plain file name is mapped to one,
+    its plain characters plus a hash of the whole name (two names never share a file).
+    """
+    if PLAIN.fullmatch(spec_name):
+        stem = spec_name
+    else:
+        plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec_name).strip("._")[:60] or "model"
+        stem = f"{plain}-{hashlib.sha256(spec_name.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    return home() / f"{stem}.safetensors"

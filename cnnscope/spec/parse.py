@@ -36,8 +36,9 @@ from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_ty
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
+from cnnscope.text import visible
 
-NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # always fullmatch: "$" would admit a final newline
 TEMPLATE = re.compile(r"\{([^{}]*)\}")  # an expression inside a name: "denselayer{index + 1}"
 TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint", "preprocess")
 LAYER_KEYS = ("name", "type", "from", "act", "when", "functional")
@@ -46,6 +47,7 @@ INPUT_CHANNELS = "in_channels"  # expressions' name for the channels of the laye
 INDEX = "index"  # expressions' name for the repetition of a repeated block, from 0
 BLOCK_KEYS = ("args", "layers")
 EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
+NAME_RULE = "use letters, digits, _, - and dots; 'in' and 'input' are reserved"
 MAX_NODES = 200_000  # a guard against repeat counts that would never finish
 MAX_INT = 2**62  # no count, size or expectation comes near; larger numbers only break arithmetic and printing
 MAX_DEPTH = 64  # tables and arrays nested deeper are no spec
@@ -57,7 +59,7 @@ def load(path: str | Path, all_errors: bool = False) -> Spec:
 
     path = Path(path)
     text = read_text(path, "a spec", SpecError)
-    return parse(text, path=str(path), default_name=path.stem, all_errors=all_errors)
+    return parse(text, path=str(path), default_name=visible(path.stem), all_errors=all_errors)
 
 
 def parse(
@@ -115,8 +117,15 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         _raise_all(expander.errors, raw, lines)
     name = raw.get("name", default_name)
     for key in ("name", "title", "paper"):
-        if not isinstance(raw.get(key, ""), str):
+        value = raw.get(key, "")
+        if not isinstance(value, str):
             raise SpecError(f"'{key}' must be a string", line=lines.key(key))
+        if not value.isprintable():
+            raise SpecError(
+                f"'{key}' holds a control character or line break: '{value}'",
+                line=lines.key(key),
+                hint="write it on one line, in printable characters",
+            )
     return Spec(
         name=name,
         input=model_input,
@@ -383,7 +392,20 @@ def _parse_preprocess(value: Any, model_input: InputSpec, lines: _Lines) -> Prep
         raise SpecError('preprocess.invert must be true, false or "auto" (invert light backgrounds only)', line=line)
     if labels is not None and not isinstance(labels, str):
         raise SpecError('preprocess.labels must be "imagenet", "digits" or a file name', line=line)
+    if labels is not None and not _beside_the_spec(labels):
+        raise SpecError(
+            f"preprocess.labels '{labels}' is not a file beside the spec",
+            line=line,
+            hint="a spec names a labels file in its own folder or below it; --labels PATH reads any file",
+        )
     return Preprocess(resize=resize, invert=invert, labels=labels, **stats)
+
+
+def _beside_the_spec(labels: str) -> bool:
+    """Whether a spec's labels file lies in the spec's folder or below: a downloaded spec must not
+    make ``run`` print the lines of a file elsewhere (``/etc/passwd``, ``../../.ssh/...``) as class names."""
+    path = Path(labels)
+    return bool(labels) and labels.isprintable() and not path.is_absolute() and ".." not in path.parts
 
 
 class _Names(Mapping[str, Any]):
@@ -518,11 +540,9 @@ class _Expander:
             )
             if not self._condition(entry["when"], lazy):
                 return None
-        if not NAME.match(name) or name in ("in", INPUT):
-            raise SpecError(
-                f"'{name}' is not a usable layer name",
-                hint="use letters, digits, _, - and dots; 'in' and 'input' are reserved",
-            )
+        if not NAME.fullmatch(name) or name in ("in", INPUT):
+            made = f" (made by the template '{entry['name']}')" if entry.get("name") != name else ""
+            raise SpecError(f"'{name}'{made} is not a usable layer name", hint=NAME_RULE)
         full = prefix + name
         sources = self._sources(entry.get("from"), here, previous, name)
         names = self.names_for(here.variables, sources[0])
@@ -625,6 +645,8 @@ class _Expander:
         """Expand ``{block = "bottleneck", repeat = 3, args = {...}, first = {...}}``."""
         _check_keys(entry, CALL_KEYS, "a block call")
         block = entry["block"]
+        if isinstance(block, str) and block in self.blocks and not NAME.fullmatch(block):
+            raise SpecError(f"'{block}' is not a usable block name", hint=NAME_RULE)
         if not isinstance(block, str) or block not in self.blocks:
             raise SpecError(f"unknown block '{block}'", hint=did_you_mean(str(block), self.blocks))
         if block == caller:
@@ -657,7 +679,7 @@ class _Expander:
             self.groups[full] = f"{block} x{done + repeat}"
         for i in range(repeat or 1):
             variables = {**here.variables, **defaults, **args, **(first if i == 0 else {}), INDEX: i}
-            instance = f"{full}.{_fill_in(template, variables)}" if repeat is not None else full
+            instance = f"{full}.{_instance_name(template, variables)}" if repeat is not None else full
             self.groups[instance] = block
             output = self.run(layers, variables, f"{instance}.", (*group, instance), output, block)
         return output
@@ -674,6 +696,16 @@ class _Expander:
                     hint=did_you_mean(key, defaults) or f"its arguments: {', '.join(defaults) or 'none'}",
                 )
         return {key: _substitute(item, variables) for key, item in value.items()}
+
+
+def _instance_name(template: str, variables: Mapping[str, Any]) -> str:
+    """The name of one repetition: the ``instance`` template filled in, held to the rule of layer names."""
+    name = _fill_in(template, variables)
+    if not NAME.fullmatch(name):
+        raise SpecError(
+            f"the instance template '{template}' gives '{name}', which is not a usable name", hint=NAME_RULE
+        )
+    return name
 
 
 def _fill_in(name: str, variables: Mapping[str, Any]) -> str:
