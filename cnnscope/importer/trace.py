@@ -10,6 +10,7 @@ the module path and the op.
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +19,18 @@ import torch
 from torch import fx, nn
 
 from cnnscope.errors import CnnscopeError, SpecError
-from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Shape, TorchCall, fmt_shape
+from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Parameter, Shape, TorchCall, fmt_shape
+from cnnscope.layers.base import functional_owner
 from cnnscope.spec import INPUT
 
 # calls that return their input as it is, at inference
 IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tensor.detach"})
-CHUNK = frozenset({"Tensor.chunk", "torch.chunk"})
+# calls that change a tensor only by repeating it along axes of size 1, which every reader of it
+# (mul, add) would broadcast in the same way: SE-style gates written `x * y.expand_as(x)`
+EXPAND = frozenset({"Tensor.expand_as", "Tensor.expand"})
+# a view of a parameter alone (ConvNeXt's `gamma.reshape(1, -1, 1, 1)`): still that parameter
+PARAMETER_VIEW = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unsqueeze", "Tensor.view_as"})
+CHUNK = frozenset({"Tensor.chunk", "torch.chunk", "Tensor.split", "torch.split"})
 TRANSPOSE = frozenset({"Tensor.transpose", "torch.transpose"})
 RESHAPE = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape"})
 CONCAT = frozenset({"torch.cat", "torch.concat"})
@@ -68,11 +75,40 @@ def torch_name(node: fx.Node, root: nn.Module) -> str:
 
 
 def module_name(module: nn.Module) -> str:
+    """The module's class as people write it (``nn.Conv2d``), or the torch class it is an unchanged
+    subclass of: ``class MyConv(nn.Conv2d): pass`` computes what nn.Conv2d computes, and reads as it."""
     cls = type(module)
+    readable = _readable_classes()
+    for base in cls.__mro__:
+        name = class_name(base)
+        if name in readable and _same_computation(cls, base):
+            return name
+    return class_name(cls)
+
+
+def class_name(cls: type) -> str:
     package = cls.__module__.split(".")[0]
     if cls.__module__.startswith("torch.nn"):
         return f"nn.{cls.__name__}"
     return f"{package}.{cls.__name__}"
+
+
+# methods a subclass may define without changing what the module computes
+_SETUP = frozenset({"__init__", "extra_repr", "reset_parameters", "__repr__", "__setstate__", "_init_weights"})
+
+
+def _same_computation(cls: type, base: type) -> bool:
+    """Whether ``cls`` runs ``base``'s code: no class between them defines a method other than set-up."""
+    for between in cls.__mro__[: cls.__mro__.index(base)]:
+        for attribute, value in vars(between).items():
+            if callable(value) and not isinstance(value, type) and attribute not in _SETUP:
+                return False
+    return True
+
+
+@functools.cache
+def _readable_classes() -> frozenset[str]:
+    return frozenset(name for cls in LAYER_TYPES.values() for name in cls.imports)
 
 
 def importers() -> dict[str, list[type[Layer]]]:
@@ -127,14 +163,15 @@ class _Recorder(fx.Interpreter):
 
 @dataclass(frozen=True)
 class _Shape:
-    """A tensor's per-sample shape, as the recorder keeps it."""
+    """A tensor's per-sample shape, as the recorder keeps it, and its whole shape (for parameters)."""
 
     shape: Shape
+    whole: Shape
 
 
 def _summary(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return _Shape(tuple(value.shape[1:]))
+        return _Shape(tuple(value.shape[1:]), tuple(value.shape))
     if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
         return tuple(_summary(v) for v in value)
     return value
@@ -165,9 +202,24 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[
     return captured, recorder.seen
 
 
+def _parameter_shape(result: Any) -> Shape:
+    """The shape of a view of a parameter, as it broadcasts against one sample: (1, C, 1, 1) is C x 1 x 1."""
+    whole = result.whole if isinstance(result, _Shape) else ()
+    return whole[1:] if len(whole) > 1 and whole[0] == 1 else whole
+
+
 def read(model: nn.Module, input_shape: Shape) -> list[Imported]:
     """The model as a list of layers in execution order, named like its modules."""
     return _Reader(model, input_shape).layers
+
+
+def _held_by(activation: Imported, layer: Imported) -> bool:
+    """An activation module of the layer's own module, without weights (timm's ``BatchNormAct2d.act``):
+    the two are one layer with its ``act``, as the model's author grouped them."""
+    return (
+        activation.name.startswith(layer.name + ".")
+        and not activation.layer.cost(activation.inputs, activation.out).params
+    )
 
 
 class _Reader:
@@ -207,6 +259,11 @@ class _Reader:
         first: Any = node.args[0] if node.args else None
         if name in IDENTITY:
             self.alias[node] = self._of(first)
+        elif name in PARAMETER_VIEW and self._is_parameter(first):
+            _, path, shape, *stored = self.alias[first]
+            self.alias[node] = ("param", path, _parameter_shape(result), stored[0] if stored else shape)
+        elif name in EXPAND and isinstance(first, fx.Node) and isinstance(self.alias.get(first), str):
+            self.alias[node] = self.alias[first]
         elif name in CONCAT and isinstance(first, (list, tuple)) and len(first) == 1:  # torch.cat of one tensor
             self.alias[node] = self._of(first[0])
         elif name in CHUNK:
@@ -222,6 +279,10 @@ class _Reader:
 
     def _of(self, arg: Any) -> Any:
         return self.alias[arg] if isinstance(arg, fx.Node) else ("value", arg)
+
+    def _is_parameter(self, arg: Any) -> bool:
+        alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
+        return isinstance(alias, tuple) and alias[0] == "param"
 
     def _is_chunk(self, arg: Any) -> bool:
         alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
@@ -239,7 +300,7 @@ class _Reader:
                     return TENSOR
                 if alias[0] == "param":
                     parameters.append((alias[1], alias[2]))
-                    return TENSOR
+                    return Parameter(*alias[1:])
                 if alias[0] == "value":
                     return alias[1]
                 return TENSOR
@@ -295,8 +356,11 @@ class _Reader:
                 )
             self.called.add(path)
             return self._free_name(path)
-        if call.parameters and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
+        if layer.named_after_parameter and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
             return call.parameters[0][0]  # ConvNeXt's `layer_scale * x`: named like the parameter
+        owner = functional_owner(call)
+        if owner and owner not in self.names:  # F.batch_norm(x, self.running_mean, ...): named like its module
+            return owner
         scope = node.meta.get("scope", "")
         return self._free_name(f"{scope}.{layer.type_name}" if scope else layer.type_name)
 
@@ -377,7 +441,7 @@ class _Reader:
                 and feeding.act is None
                 and not isinstance(feeding.layer, Activation)
                 and readers.get(feeding.name) == 1
-                and not layer.module_call
+                and (not layer.module_call or _held_by(layer, feeding))
             ):
                 feeding.act = (layer.layer, layer.keys)
                 feeding.out = layer.out

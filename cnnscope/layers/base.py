@@ -140,6 +140,47 @@ class TorchCall:
 TENSOR = "<tensor>"  # stands for a tensor argument in TorchCall.args
 
 
+class Parameter(NamedTuple):
+    """A parameter or buffer of the model passed to a call as it is (``F.batch_norm(x, self.running_mean,
+    ...)``, ConvNeXt's ``gamma``): where it lives and its shape. It stands in TorchCall.args as TENSOR does."""
+
+    path: str
+    shape: Shape  # as the call sees it (a view's shape, per sample: C x 1 x 1 for gamma.reshape(1, -1, 1, 1))
+    stored: Shape | None = None  # the parameter's own shape, where a view changed it
+
+    @property
+    def owner(self) -> str:
+        """The module that holds it (``layer1.0.bn1`` for ``layer1.0.bn1.running_mean``)."""
+        return self.path.rpartition(".")[0]
+
+
+def given(value: Any) -> bool:
+    """Whether an optional tensor argument was passed (a bias, an affine weight): not None."""
+    return value is not None
+
+
+def functional_owner(call: TorchCall) -> str | None:
+    """For a function called with a module's own parameters (timm's ``BatchNormAct2d`` calls
+    ``F.batch_norm(x, self.running_mean, ..., self.weight, self.bias)``), the path of that module:
+    the layer is then that module's type, named after it, so its state_dict keys load as they are.
+    None for a module call, or where the weights are computed in forward or belong to several modules."""
+    if call.module is not None or not call.parameters:
+        return None
+    owners = {path.rpartition(".")[0] for path, _ in call.parameters}
+    return owners.pop() if len(owners) == 1 else None
+
+
+def weight_argument(call: TorchCall, position: int, keyword: str) -> Parameter:
+    """The weight a function is called with, which must be a parameter of the model as it is."""
+    weight = call.arg(position, keyword)
+    if not isinstance(weight, Parameter) or functional_owner(call) is None:
+        raise SpecError(
+            f"{call.name} with a weight computed in forward (or shared between modules) has no spec form",
+            hint="a layer's weights must be its own parameters",
+        )
+    return weight
+
+
 class PeerCounts(NamedTuple):
     """What each peer tool reports for one layer, in its own unit (see ``cnnscope.peers``).
 
@@ -236,6 +277,7 @@ class Layer:
     has_units: ClassVar[bool] = False  # one weight row per output unit (conv, linear): TUI filters, maximize
     fresh_output: ClassVar[bool] = False  # output is a new tensor: a fused act may overwrite it in place
     gives_probabilities: ClassVar[bool] = False  # output sums to one over the classes (softmax): run, heat-maps
+    named_after_parameter: ClassVar[bool] = False  # import names it like the one parameter it reads (layer scale)
     # a small working configuration, for `cnnscope types` and the registry test
     example: ClassVar[dict[str, Any]] = {}
     example_inputs: ClassVar[tuple[Shape, ...]] = ((4, 8, 8),)

@@ -18,11 +18,13 @@ from cnnscope.layers.base import (
     TorchCall,
     boolean,
     expect_rank,
+    given,
     key,
     multiply_add_counts,
     numel,
     positive,
     register,
+    weight_argument,
 )
 
 if TYPE_CHECKING:
@@ -42,11 +44,13 @@ class Linear(Layer):
     out: int = key(positive, doc="number of neurons (output features)")
     bias: bool = key(boolean, True, "add a learned bias per neuron")
 
-    imports = ("nn.Linear",)
+    imports = ("nn.Linear", "F.linear")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        return {"out": call.module.out_features, "bias": call.module.bias is not None}
+        if call.module is not None:
+            return {"out": call.module.out_features, "bias": call.module.bias is not None}
+        return {"out": weight_argument(call, 1, "weight").shape[0], "bias": given(call.arg(2, "bias"))}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs

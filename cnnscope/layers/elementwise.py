@@ -20,12 +20,14 @@ from cnnscope.layers.base import (
     Global,
     Layer,
     Mixes,
+    Parameter,
     PeerCounts,
     Shape,
     TorchCall,
     boolean,
     choice,
     expect_rank,
+    given,
     key,
     number,
     numel,
@@ -33,6 +35,8 @@ from cnnscope.layers.base import (
     positive_number,
     probability,
     register,
+    shape_list,
+    weight_argument,
 )
 
 if TYPE_CHECKING:
@@ -297,11 +301,21 @@ class BatchNorm(Layer):
     momentum: float = key(positive_number, 0.1, "running-statistics momentum")
     affine: bool = key(boolean, True, "learn a scale and shift per channel")
 
-    imports = ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d")
+    imports = ("nn.BatchNorm1d", "nn.BatchNorm2d", "nn.BatchNorm3d", "F.batch_norm")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         norm = call.module
+        if norm is None:  # F.batch_norm(x, mean, var, weight, bias, training, momentum, eps): timm's BatchNormAct2d
+            weight_argument(call, 1, "running_mean")
+            if call.arg(5, "training", False):
+                raise SpecError("batch norm that uses the batch's statistics in eval mode has no spec form")
+            momentum = call.arg(6, "momentum", 0.1)  # unused in eval: any positive number reads the same
+            return {
+                "eps": call.arg(7, "eps", 1e-5),
+                "momentum": momentum if isinstance(momentum, float) and momentum > 0 else 0.1,
+                "affine": given(call.arg(3, "weight")),
+            }
         if not norm.track_running_stats or norm.momentum is None:
             raise SpecError("batch norm without running statistics (or with a cumulative average) has no spec form")
         return {"eps": norm.eps, "momentum": norm.momentum, "affine": norm.affine}
@@ -354,11 +368,18 @@ class LayerNorm(Layer):
     affine: bool = key(boolean, True, "learn a scale and shift per normalised element")
     example = {"over": "channels"}
 
-    imports = ("nn.LayerNorm", "torchvision.LayerNorm2d", "cnnscope.ChannelLayerNorm")
+    imports = ("nn.LayerNorm", "torchvision.LayerNorm2d", "cnnscope.ChannelLayerNorm", "F.layer_norm")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         norm = call.module
+        if norm is None:  # F.layer_norm(x, normalized_shape, weight, bias, eps) normalises the last axes
+            weight, bias = call.arg(2, "weight"), call.arg(3, "bias")
+            if len(tuple(call.arg(1, "normalized_shape"))) != 1 or given(weight) != given(bias):
+                raise SpecError("layer norm over several axes, or with a scale but no shift, has no spec form")
+            if given(weight):
+                weight_argument(call, 2, "weight")
+            return {"over": "last", "eps": call.arg(4, "eps", 1e-5), "affine": given(weight)}
         if len(norm.normalized_shape) != 1 or (norm.elementwise_affine and norm.bias is None):
             raise SpecError("layer norm over several axes, or without a bias, has no spec form")
         over = "last" if call.name == "nn.LayerNorm" else "channels"
@@ -420,11 +441,18 @@ class GroupNorm(Layer):
     affine: bool = key(boolean, True, "learn a scale and shift per channel")
     example = {"groups": 2}
 
-    imports = ("nn.GroupNorm",)
+    imports = ("nn.GroupNorm", "F.group_norm")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         norm = call.module
+        if norm is None:  # F.group_norm(x, num_groups, weight, bias, eps)
+            weight = call.arg(2, "weight")
+            if given(weight) != given(call.arg(3, "bias")):
+                raise SpecError("group norm with a scale but no shift has no spec form")
+            if given(weight):
+                weight_argument(call, 2, "weight")
+            return {"groups": call.arg(1, "num_groups"), "eps": call.arg(4, "eps", 1e-5), "affine": given(weight)}
         return {"groups": norm.num_groups, "eps": norm.eps, "affine": norm.affine}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
@@ -567,40 +595,67 @@ class StochasticDepth(Layer):
         return Module(self.p, self.mode)
 
 
+def _stored_shape(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
+    return None if value is None else shape_list(value, cls)
+
+
 @register
 class Scale(Layer):
-    """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021)."""
+    """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021), or one for all."""
 
     type_name = "scale"
-    summary = "a learned multiplier per channel (ConvNeXt's layer scale)"
+    summary = "a learned multiplier per channel (ConvNeXt's layer scale), or one for the whole tensor"
     fresh_output = True
+    named_after_parameter = True
     init: float = key(number, 1e-6, "initial value of every multiplier")
+    scalar: bool = key(boolean, False, "one multiplier for the whole tensor instead of one per channel")
+    stored: tuple[int, ...] | None = key(
+        _stored_shape, None, "the parameter's shape in checkpoints, where not C x 1 x 1 (timm's ConvNeXt: [C])"
+    )
 
     imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        """``layer_scale * x`` with one learned C x 1 x 1 parameter (ConvNeXt), or the module itself."""
+        """``gamma * x`` with one learned parameter of C or 1 values (ConvNeXt's layer scale, timm's
+        ``gamma.reshape(1, -1, 1, 1)``, a learned scalar), or the module itself."""
         if call.module is not None:
             return {}
-        if len(call.parameters) != 1 or len(call.inputs) != 1:
+        if len(call.parameters) != 1 or len(call.inputs) != 1 or call.inputs[0] != call.out:
             return None
         _, shape = call.parameters[0]
-        return {} if shape[0] == call.out[0] and all(d == 1 for d in shape[1:]) else None
+        size = numel(shape)
+        if size == 1 and all(d == 1 for d in shape):
+            keys: dict[str, Any] = {"scalar": True}
+        elif shape and shape[0] == call.out[0] == size and len(shape) <= len(call.out):
+            keys = {}
+        else:
+            return None
+        whole = next(
+            (p.stored or p.shape for p in (*call.args, *call.kwargs.values()) if isinstance(p, Parameter)), shape
+        )  # as the model stores it, before any reshape
+        default = (1,) if keys else (size, *[1] * (len(call.out) - 1))
+        return keys | ({"stored": list(whole)} if tuple(whole) != default else {})
+
+    def count(self, out: Shape) -> int:
+        return 1 if self.scalar else out[0]
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        return Cost(weights=out[0], flops=numel(out))
+        return Cost(weights=self.count(out), flops=numel(out))
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
-        return [f"params = {out[0]} (one per channel), MACs = 0, FLOPs = {numel(out):,} multiplies"]
+        what = "one for the whole tensor" if self.scalar else "one per channel"
+        return [f"params = {self.count(out)} ({what}), MACs = 0, FLOPs = {numel(out):,} multiplies"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         # torchinfo counts the parameters of leaf modules only: cnnscope's ChannelScale module
         # (its `weight`) is one, while torchvision keeps the scale as a bare parameter of the
         # block (`self.layer_scale * x`, a function for the peers), which no peer counts
-        return UNCOUNTED._replace(torchinfo=0 if functional else out[0])
+        return UNCOUNTED._replace(torchinfo=0 if functional else self.count(out))
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from cnnscope.layers.modules import ChannelScale
 
-        return ChannelScale(inputs[0], self.init)
+        count = self.count(inputs[0])
+        broadcast = (1,) * len(inputs[0]) if self.scalar else (count, *[1] * (len(inputs[0]) - 1))
+        return ChannelScale(broadcast, self.init, self.stored)

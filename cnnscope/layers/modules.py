@@ -34,6 +34,19 @@ class Mean(nn.Module):
         return x.mean(dim=tuple(range(2, x.ndim)))
 
 
+class Reduce(nn.Module):
+    """``x.mean(dims, keepdim)``, ``x.sum(...)`` or ``x.amax(...)`` (``op``: "mean", "sum", "max")."""
+
+    def __init__(self, op: str, dims: tuple[int, ...], keepdim: bool) -> None:
+        super().__init__()
+        self.op, self.dims, self.keepdim = op, dims, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "max":
+            return x.amax(dim=self.dims, keepdim=self.keepdim)
+        return x.sum(dim=self.dims, keepdim=self.keepdim) if self.op == "sum" else x.mean(self.dims, self.keepdim)
+
+
 class Inline(nn.Module):
     """A module whose forward is one Python expression over its inputs.
 
@@ -169,13 +182,15 @@ class ChannelScale(nn.Module):
     whole model) loads it from there, so such checkpoints load as they are.
     """
 
-    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+    def __init__(self, broadcast: tuple[int, ...], init: float, stored: tuple[int, ...] | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.full((shape[0], *[1] * (len(shape) - 1)), init))
+        self.broadcast = broadcast  # C x 1 x ... x 1 (or 1 x ... x 1: one multiplier for all)
+        self.weight = nn.Parameter(torch.full(stored or broadcast, init))  # as checkpoints hold it
         self.register_state_dict_post_hook(_store_under_own_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.weight * x
+        weight = self.weight if self.weight.shape == self.broadcast else self.weight.view(self.broadcast)
+        return weight * x
 
 
 def _store_under_own_name(module: nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any) -> None:

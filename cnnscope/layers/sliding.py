@@ -29,6 +29,7 @@ from cnnscope.layers.base import (
     compact,
     expect_rank,
     fmt_shape,
+    given,
     key,
     multiply_add_counts,
     numbers,
@@ -40,14 +41,20 @@ from cnnscope.layers.base import (
     positive,
     register,
     spatial_size,
+    weight_argument,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from torch import nn
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
+
+
+def _per_axis(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """A torch size argument (one number for every axis, or one per axis) as one per axis."""
+    return (value,) * ndim if isinstance(value, int) else tuple(value)
 
 
 def conv_keys(conv: Any) -> dict[str, Any]:
@@ -172,7 +179,20 @@ class Conv(Layer):
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        return conv_keys(call.module)
+        if call.module is not None:
+            return conv_keys(call.module)
+        # F.conv2d(x, weight, bias, stride, padding, dilation, groups) with a module's own weight
+        weight = weight_argument(call, 1, "weight")
+        padding = call.arg(4, "padding", 0)
+        return {
+            "out": weight.shape[0],
+            "kernel": compact(weight.shape[2:]),
+            "stride": compact(_per_axis(call.arg(3, "stride", 1), cls.ndim)),
+            "padding": padding if isinstance(padding, str) else compact(_per_axis(padding, cls.ndim)),
+            "dilation": compact(_per_axis(call.arg(5, "dilation", 1), cls.ndim)),
+            "groups": call.arg(6, "groups", 1),
+            "bias": given(call.arg(2, "bias")),
+        }
 
     def axes(self, shape: Shape) -> list[Axis]:
         axes = []
@@ -264,7 +284,7 @@ class Conv2d(Conv):
     type_name = "conv2d"
     summary = "2-D convolution over channels x height x width"
 
-    imports = ("nn.Conv2d",)
+    imports = ("nn.Conv2d", "F.conv2d", "torch.conv2d")
 
 
 @register
@@ -274,7 +294,7 @@ class Conv1d(Conv):
     type_name = "conv1d"
     summary = "1-D convolution over channels x length (text, signals)"
 
-    imports = ("nn.Conv1d",)
+    imports = ("nn.Conv1d", "F.conv1d", "torch.conv1d")
 
 
 class Pool(Layer):

@@ -13,11 +13,14 @@ from cnnscope.layers.base import (
     Cost,
     Global,
     Layer,
+    Mixes,
     Moves,
     PeerCounts,
     Shape,
     TorchCall,
     Window,
+    boolean,
+    choice,
     compact,
     expect_rank,
     fmt_shape,
@@ -535,3 +538,82 @@ def _slice_keys(axis: int, start: int | None, stop: int | None, step: int | None
     if stride != 1:
         keys["step"] = stride
     return keys
+
+
+def _axes(value: Any, cls: type[Layer]) -> tuple[int, ...]:
+    axes = value if isinstance(value, list) else [value]
+    if not axes or len(set(axes)) != len(axes):
+        raise ValueError("expected an axis or a list of distinct axes per sample, such as [1, 2] (height and width)")
+    return tuple(sorted(non_negative(axis, cls) for axis in axes))
+
+
+@register
+class Reduce(Layer):
+    """The mean, sum or maximum over some axes of each sample, kept as size 1 or dropped.
+
+    Squeeze-and-excitation's ``x.mean((2, 3), keepdim=True)`` is ``op = "mean", axes = [1, 2],
+    keepdim = true``; split attention's ``x.sum(dim=1)`` over the radix axis is ``op = "sum", axes = [0]``.
+    """
+
+    type_name = "reduce"
+    summary = "mean, sum or max over axes of each sample (squeeze-and-excitation's pooled gate input)"
+    fresh_output = True
+    op: str = key(choice("mean", "sum", "max"), doc='"mean", "sum" or "max" over the axes')
+    axes: tuple[int, ...] = key(_axes, doc="the axes per sample to reduce (0 = channels, 1 and 2 = height and width)")
+    keepdim: bool = key(boolean, False, "keep each reduced axis with size 1 (C x 1 x 1), or drop it")
+    example = {"op": "mean", "axes": [1, 2], "keepdim": True}
+
+    imports = ("Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum", "Tensor.amax", "torch.amax", "cnnscope.Reduce")
+    _OPS = {"mean": "mean", "sum": "sum", "amax": "max"}
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {"op": call.module.op, "axes": [d - 1 for d in call.module.dims], "keepdim": call.module.keepdim}
+        dims = call.arg(1, "dim")
+        if dims is None or call.arg(3, "dtype") is not None:
+            return None  # over every axis, the batch's too; or a cast
+        rank = len(call.inputs[0]) + 1
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        if any(d % rank == 0 for d in dims):
+            raise SpecError("a reduction over the batch axis has no spec form")
+        op = cls._OPS[call.name.rpartition(".")[2]]
+        return {"op": op, "axes": [d % rank - 1 for d in dims], "keepdim": bool(call.arg(2, "keepdim", False))}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        if self.axes[-1] >= len(shape):
+            raise SpecError(f"axis {self.axes[-1]} does not exist in an input of shape {fmt_shape(shape)}")
+        if self.keepdim:
+            return tuple(1 if i in self.axes else size for i, size in enumerate(shape))
+        kept = tuple(size for i, size in enumerate(shape) if i not in self.axes)
+        if not kept:
+            raise SpecError("reducing every axis leaves no tensor per sample", hint="keep one axis, or keepdim = true")
+        return kept
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        # one add (or comparison) per input element, and a divide per output for a mean
+        return Cost(flops=numel(inputs[0]) + (numel(out) if self.op == "mean" else 0))
+
+    def window(self, inputs: list[Shape]) -> Global | Mixes | None:
+        spatial = [axis for axis in self.axes if axis > 0]
+        if not spatial:
+            return None  # over the channels: each position still sees what it saw
+        return Mixes(spatial[0], inputs[0][spatial[0]]) if len(spatial) == 1 and self.keepdim else GLOBAL
+
+    def cells(self) -> Cells:
+        return Cells(size=f"{self.op} over {', '.join(map(str, self.axes))}")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        kept = "kept as size 1" if self.keepdim else "dropped"
+        return [f"{self.op} over axes {list(self.axes)} of {fmt_shape(inputs[0])} ({kept}) -> {fmt_shape(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # tensor methods: torchinfo and thop hook modules only; fvcore has no handle for aten::mean,
+        # sum or amax, ptflops patches none of them, FlopCounterMode has no formula for them
+        return UNCOUNTED
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Reduce as Module
+
+        return Module(self.op, tuple(axis + 1 for axis in self.axes), self.keepdim)

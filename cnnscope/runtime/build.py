@@ -85,8 +85,15 @@ class SpecModel(nn.Module):
                 child = nn.Module()
                 _add_module(parent, part, child, name)
             parent = child
-        if leaf in parent._modules:
-            raise SpecError(f"the name '{name}' is both a layer and a group of layers", layer=name)
+        group = parent._modules.get(leaf)
+        if group is not None:
+            if type(group) is not nn.Module:  # a layer's own module is never a bare nn.Module
+                raise SpecError(f"the name '{name}' is used by two layers", layer=name)
+            # "norm" after "norm.permute": the layer holds the layers named under it, as in the model
+            # it was imported from (timm's BatchNormAct2d holds its `act`), so the state_dict keys agree
+            for part, child in group.named_children():
+                _add_module(module, part, child, name)
+            del parent._modules[leaf]
         _add_module(parent, leaf, module, name)
 
     def weight(self, name: str) -> torch.Tensor:
