@@ -18,7 +18,38 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-TIMM = ["resnet50d", "seresnext26d_32x4d", "ecaresnet26t", "resnest14d", "res2net50_14w_8s", "skresnet18", "resnetv2_50x1_bit", "nf_resnet26", "efficientnet_b0", "tf_efficientnet_b0", "efficientnetv2_rw_t", "mobilenetv3_large_100", "mobilenetv4_conv_small", "mixnet_s", "ghostnet_100", "regnety_002", "regnetz_b16", "densenet121", "dpn68", "vovnet39a", "cspdarknet53", "repvgg_a0", "xception41", "inception_v3", "inception_resnet_v2", "convnext_atto", "convnextv2_atto", "hrnet_w18_small", "dla34", "dm_nfnet_f0"]
+TIMM = (
+    "resnet50d",
+    "seresnext26d_32x4d",
+    "ecaresnet26t",
+    "resnest14d",
+    "res2net50_14w_8s",
+    "skresnet18",
+    "resnetv2_50x1_bit",
+    "nf_resnet26",
+    "efficientnet_b0",
+    "tf_efficientnet_b0",
+    "efficientnetv2_rw_t",
+    "mobilenetv3_large_100",
+    "mobilenetv4_conv_small",
+    "mixnet_s",
+    "ghostnet_100",
+    "regnety_002",
+    "regnetz_b16",
+    "densenet121",
+    "dpn68",
+    "vovnet39a",
+    "cspdarknet53",
+    "repvgg_a0",
+    "xception41",
+    "inception_v3",
+    "inception_resnet_v2",
+    "convnext_atto",
+    "convnextv2_atto",
+    "hrnet_w18_small",
+    "dla34",
+    "dm_nfnet_f0",
+)
 
 TORCHVISION = {
     "fcn_resnet50": ("segmentation", (3, 224, 224)),
