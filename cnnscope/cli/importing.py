@@ -8,6 +8,7 @@ import typer
 
 from cnnscope.cli.app import app, err, fail, out
 from cnnscope.errors import CnnscopeError
+from cnnscope.spec.parse import check_spec_name
 
 PANEL = "Torch models"
 TOLERANCE = 1e-4  # largest output difference, relative to the output's scale, that still counts as equal
@@ -19,13 +20,18 @@ def import_command(
         str,
         typer.Argument(
             metavar="TARGET",
-            help="package.module:callable (torchvision.models:resnet50) or path/to/file.py:Name, called without"
-            " arguments.",
+            help="package.module:callable (torchvision.models:resnet50), path/to/file.py:Name (called without"
+            " arguments), or timm:NAME (timm.create_model, random weights).",
         ),
     ],
     input_size: Annotated[
-        str, typer.Option("--input", "-i", help="Input size per sample that the model is read on.")
-    ] = "3x224x224",
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Input size per sample that the model is read on [default: timm's for timm:NAME, else 3x224x224].",
+        ),
+    ] = None,
     destination: Annotated[
         str | None, typer.Option("--out", "-o", help="Write the spec here (.toml) instead of to stdout.")
     ] = None,
@@ -44,14 +50,18 @@ def import_command(
     try:
         from cnnscope.spec.sizes import parse_size
 
-        shape = parse_size(input_size)
+        shape = parse_size(input_size) if input_size else None
+        if name is not None:
+            check_spec_name(name)
         with err.status("importing torch and reading the model..."):
-            from cnnscope.importer import ImportFailure, check_import, from_module, load_model, running_target
+            from cnnscope.importer import ImportFailure, check_import, load_model, read_module, running_target
 
             with running_target(target):
-                module, attribute = load_model(target)
-                spec = from_module(module, shape, name=name or attribute, origin=target)
+                module, attribute, default_shape = load_model(target)
+                spec, left_out = read_module(module, shape or default_shape, name=name or attribute, origin=target)
                 difference = check_import(module, spec)
+        for path, count in left_out.items():
+            err.print(f"left out {path} ({count:,} parameters): eval mode does not use it", markup=False)
         if difference > TOLERANCE:
             raise ImportFailure(
                 f"the written spec does not compute the model's function (outputs differ by {difference:.2g})",

@@ -21,15 +21,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnscope.errors import CnnscopeError, SpecError
+from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
 from cnnscope.importer.trace import ImportFailure, read
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
-from cnnscope.spec import Spec, parse
+from cnnscope.spec import INPUT, Spec, parse
+from cnnscope.spec.parse import NAME
 from cnnscope.text import visible
 
-__all__ = ["ImportFailure", "check_import", "from_module", "load_model", "running_target"]
+__all__ = ["ImportFailure", "check_import", "from_module", "load_model", "read_module", "running_target"]
 
 
 def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None) -> Spec:
@@ -37,35 +38,76 @@ def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = Non
 
     Layer names are the module's own, so ``module.state_dict()`` loads into ``cnnscope.build(spec)``.
     """
+    return read_module(module, input_shape, name=name, origin=origin)[0]
+
+
+def read_module(
+    module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None
+) -> tuple[Spec, dict[str, int]]:
+    """:func:`from_module`, and the submodules that eval mode does not use (inception_v3's ``AuxLogits``)
+    with their parameter counts: the spec leaves them out."""
     module.eval()
     input_shape = tuple(input_shape)
     layers = read(module, input_shape)
+    _check_names(layers)
     classes = {path: type(m).__name__ for path, m in module.named_modules()}
     layer_lines, blocks = into_blocks(layers, classes)
     kind = type(module).__name__
     name = name or _snake(kind)
-    where = origin or f"{type(module).__module__}.{type(module).__qualname__}"
+    where = visible(origin or f"{type(module).__module__}.{type(module).__qualname__}")
+    with torch.no_grad():
+        out, left_out = called(module, torch.zeros(1, *input_shape))
     header = [
         f"Imported by `cnnscope import` from {where} on inputs of {fmt_shape(input_shape)}.",
         "Layer names are the module's own: its state_dict loads into cnnscope.build(spec) as it is.",
+        *(f"Left out, not used in eval mode: {path} ({count:,} parameters)." for path, count in left_out.items()),
         "",
     ]
-    with torch.no_grad():
-        out = module(torch.zeros(1, *input_shape))
     text = document(
         header=header,
         name=name,
-        title=f"{kind}, imported from {where}",
+        title=f"{visible(kind)}, imported from {where}",
         input_shape=input_shape,
         layer_lines=layer_lines,
         blocks=blocks,
-        params=sum(p.numel() for p in module.parameters()),
+        params=sum(p.numel() for p in module.parameters()) - sum(left_out.values()),
         output=tuple(out.shape[1:]),
     )
     try:
-        return parse(text, path=f"<import of {where}>", default_name=name)
+        spec = parse(text, path=f"<import of {where}>", default_name=name)
     except SpecError as exc:  # the writer's mistake, not the user's: say so plainly
         raise ImportFailure(f"the written spec does not parse: {exc}", hint="please report this model") from None
+    return spec, left_out
+
+
+def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
+    """``module(x)``, and the outermost submodules holding parameters or buffers that it did not call,
+    with their parameter counts (inception_v3's ``AuxLogits`` runs in training only)."""
+    seen: set[str] = set()
+    paths = {m: path for path, m in module.named_modules()}
+    hooks = [m.register_forward_pre_hook(lambda m, _: seen.add(paths[m])) for m in paths]
+    try:
+        out = module(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    left_out: dict[str, int] = {}
+    for path, sub in module.named_modules():
+        inside = any(path.startswith(f"{other}.") for other in left_out)
+        used = any(p == path or p.startswith(f"{path}.") for p in seen)
+        if path and not inside and not used and any(True for _ in sub.state_dict()):
+            left_out[path] = sum(p.numel() for p in sub.parameters())
+    return out, left_out
+
+
+def _check_names(layers: list[Any]) -> None:
+    """Every layer name the model gives is one a spec can hold (``self.input``, ``add_module("a b", ...)``)."""
+    for layer in layers:
+        if not NAME.fullmatch(layer.name) or layer.name.split(".")[-1] in ("in", INPUT):
+            raise ImportFailure(
+                f"the module path '{layer.name}' is no spec layer name",
+                hint=f"spec names are letters, digits, _ and -, and not '{INPUT}' or 'in': rename the attribute",
+            )
 
 
 def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
@@ -74,20 +116,27 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
     from cnnscope.runtime.build import build
 
     model = build(spec).eval()
-    try:
-        model.load_state_dict(module.state_dict(), strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
     x = torch.randn(batch, *spec.input.shape)
     with torch.no_grad():
-        expected, actual = module(x), model(x)
+        expected, left_out = called(module, x)
+    state = {k: v for k, v in module.state_dict().items() if not any(k.startswith(f"{p}.") for p in left_out)}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = str(exc).strip().splitlines()
+        first = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
+    with torch.no_grad():
+        actual = model(x)
     scale = max(float(expected.abs().max()), 1e-12)
     return float((actual - expected).abs().max()) / scale
 
 
-def load_model(target: str) -> tuple[nn.Module, str]:
-    """``package.module:callable`` or ``path/to/file.py:Name``, called without arguments; and its name."""
+def load_model(target: str) -> tuple[nn.Module, str, Shape]:
+    """``package.module:callable`` or ``path/to/file.py:Name``, called without arguments, or ``timm:NAME``;
+    its name; and the input size it is made for (timm's ``pretrained_cfg``; else 3 x 224 x 224)."""
+    if target.startswith("timm:"):
+        return _timm_model(target.removeprefix("timm:"))
     where, _, attribute = target.rpartition(":")
     if not where or not attribute:
         raise CnnscopeError(f"'{target}' is not MODULE:NAME", hint="e.g. torchvision.models:resnet50 or net.py:Net")
@@ -123,7 +172,27 @@ def load_model(target: str) -> tuple[nn.Module, str]:
         raise CnnscopeError(f"calling '{target}' raised {type(exc).__name__}: {exc}") from None
     if not isinstance(module, nn.Module):
         raise CnnscopeError(f"'{target}' gave a {type(module).__name__}, not a torch.nn.Module")
-    return module, attribute
+    return module, attribute, DEFAULT_INPUT
+
+
+DEFAULT_INPUT = (3, 224, 224)
+
+
+def _timm_model(name: str) -> tuple[nn.Module, str, Shape]:
+    """``timm.create_model(name)`` with random weights, and timm's input size for it."""
+    try:
+        import timm
+    except ImportError:
+        raise CnnscopeError("timm:NAME needs timm, which this install lacks", hint="pip install timm") from None
+    if not timm.is_model(name):
+        raise CnnscopeError(f"timm has no model '{visible(name)}'", hint=did_you_mean(name, timm.list_models()))
+    try:
+        module = timm.create_model(name, pretrained=False)
+    except Exception as exc:  # timm's own error for a model it lists but cannot make here
+        raise CnnscopeError(f"timm.create_model('{name}') raised {type(exc).__name__}: {exc}") from None
+    config: Any = getattr(module, "pretrained_cfg", None) or {}
+    size = config.get("input_size")
+    return module, name, tuple(size) if size else DEFAULT_INPUT
 
 
 @contextmanager

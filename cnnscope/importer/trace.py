@@ -38,7 +38,37 @@ CONCAT = frozenset({"torch.cat", "torch.concat"})
 
 class ImportFailure(CnnscopeError):
     """The model holds something no spec can describe: an op with no layer type, control flow
-    that depends on the data, a module whose weights are used twice."""
+    that depends on the data, a module whose weights are used twice.
+
+    ``op`` and ``where`` (the module path), where known, let one run list every such gap.
+    """
+
+    def __init__(self, message: str, *, op: str | None = None, where: str | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.op, self.where = op, where
+
+
+_GAP = ("gap",)  # the alias of a node that could not be read, and of every node computed from it
+
+
+def _where(node: fx.Node) -> str:
+    return str(node.target) if node.op == "call_module" else (node.meta.get("scope") or "the model's forward")
+
+
+def _all_gaps(gaps: dict[str, list[str]]) -> ImportFailure:
+    """One error that names every op without a reader, how often, and where (as fvcore's unsupported_ops)."""
+    if len(gaps) == 1 and len(next(iter(gaps.values()))) == 1:
+        ((op, (where,)),) = gaps.items()
+        return ImportFailure(f"{where}: {op}", hint="`cnnscope types` lists what a spec can say")
+    parts = []
+    for op, places in sorted(gaps.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(dict.fromkeys(places[:3])) + (", ..." if len(places) > 3 else "")
+        parts.append(f"{op} x{len(places)} ({shown})")
+    total = sum(len(places) for places in gaps.values())
+    return ImportFailure(
+        f"{total} calls in {len(gaps)} kinds have no spec form: " + "; ".join(parts),
+        hint="`cnnscope types` lists what a spec can say",
+    )
 
 
 @dataclass
@@ -232,8 +262,22 @@ class _Reader:
         self.alias: dict[fx.Node, Any] = {}  # node -> a layer name, or ("value", v), ("param", path, shape), ...
         self.called: set[str] = set()  # module paths already read
         self.skip: set[fx.Node] = set()  # nodes read as part of a pattern
+        gaps: dict[str, list[str]] = {}  # what has no reader -> where: every gap of the model in one pass
         for node in self.graph.graph.nodes:
-            self._read(node)
+            if any(self.alias.get(arg) == _GAP for arg in node.all_input_nodes):
+                self.alias[node] = _GAP  # follows from an earlier gap: not a gap of its own
+                continue
+            try:
+                self._read(node)
+                continue
+            except ImportFailure as exc:
+                gaps.setdefault(exc.op or exc.message, []).append(exc.where or "the model's forward")
+            except Exception as exc:  # a reader failing unexpectedly is reported as what it was reading
+                op = torch_name(node, self.graph) if node.op.startswith("call") else node.op
+                gaps.setdefault(f"{op} ({type(exc).__name__}: {exc})"[:200], []).append(_where(node))
+            self._stand_in(node)
+        if gaps:
+            raise _all_gaps(gaps)
         self._fuse_activations()
         self._chain_concatenations()
 
@@ -279,6 +323,17 @@ class _Reader:
 
     def _of(self, arg: Any) -> Any:
         return self.alias[arg] if isinstance(arg, fx.Node) else ("value", arg)
+
+    def _stand_in(self, node: fx.Node) -> None:
+        """A tensor no reader could make stands in with its shape, so that the calls after it are
+        still read (and their own gaps found); anything else cuts what follows from it."""
+        result = self.seen.get(node)
+        if isinstance(result, _Shape):
+            name = f"<gap {len(self.shapes)}>"
+            self.shapes[name] = result.shape
+            self.alias[node] = name
+        else:
+            self.alias[node] = _GAP
 
     def _is_parameter(self, arg: Any) -> bool:
         alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
@@ -328,9 +383,8 @@ class _Reader:
     def _describe(self, call: TorchCall, where: str) -> tuple[Layer, dict[str, Any]]:
         candidates = self.types.get(call.name)
         if not candidates:
-            raise ImportFailure(
-                f"{where}: {call.name} has no layer type", hint="`cnnscope types` lists what a spec can say"
-            )
+            op = f"{call.name} has no layer type"
+            raise ImportFailure(f"{where}: {op}", op=op, where=where, hint="`cnnscope types` lists what a spec can say")
         for cls in candidates:
             try:
                 keys = cls.from_torch(call)
@@ -339,13 +393,15 @@ class _Reader:
                 layer = cls.from_config(keys)
                 shape = layer.infer(list(call.inputs), tuple(f"input {i + 1}" for i in range(len(call.inputs))))
             except SpecError as exc:
-                raise ImportFailure(f"{where}: {call.name}: {exc.message}", hint=exc.hint) from None
+                op = f"{call.name}: {exc.message}"
+                raise ImportFailure(f"{where}: {op}", op=op, where=where, hint=exc.hint) from None
             if shape != call.out:
-                read = f"{call.name} read as {cls.type_name} gives {fmt_shape(shape)}"
-                raise ImportFailure(f"{where}: {read}, torch gives {fmt_shape(call.out)}")
+                op = f"{call.name} read as {cls.type_name} gives {fmt_shape(shape)}, torch gives {fmt_shape(call.out)}"
+                raise ImportFailure(f"{where}: {op}", op=op, where=where)
             return layer, keys
         shapes = ", ".join(fmt_shape(s) for s in call.inputs) or "no tensors"
-        raise ImportFailure(f"{where}: {call.name} on {shapes} has no layer type that describes it")
+        op = f"{call.name} on {shapes} has no layer type that describes it"
+        raise ImportFailure(f"{where}: {op}", op=op, where=where)
 
     def _name(self, node: fx.Node, layer: Layer, call: TorchCall) -> str:
         if node.op == "call_module":

@@ -34,6 +34,15 @@ class Mean(nn.Module):
         return x.mean(dim=tuple(range(2, x.ndim)))
 
 
+class Stack(nn.Module):
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(xs, dim=self.axis + 1)
+
+
 class Reduce(nn.Module):
     """``x.mean(dims, keepdim)``, ``x.sum(...)`` or ``x.amax(...)`` (``op``: "mean", "sum", "max")."""
 

@@ -11,6 +11,7 @@ from cnnscope.layers.base import (
     UNCOUNTED,
     Cells,
     Cost,
+    Effect,
     Global,
     Layer,
     Mixes,
@@ -211,7 +212,7 @@ class Add(Layer):
             return {}
         if len(call.inputs) < 2 or call.parameters or call.kwargs.get("alpha", 1) != 1:
             return None
-        return {} if all(shape == call.out for shape in call.inputs) else None
+        return {} if all(len(shape) == len(call.out) for shape in call.inputs) else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         first, first_name = inputs[0], sources[0] if sources else "input 1"
@@ -226,6 +227,8 @@ class Add(Layer):
                     f"size mismatch: '{first_name}' has {first[0]} features, '{name}' has {shape[0]}",
                     hint=f"give '{name}' a linear layer with out = {first[0]}",
                 )
+            if _broadcast(first, shape) == first and len(first) > 1:
+                continue  # axes of size 1 repeated to match: a C x 1 x 1 term over a C x H x W map
             if shape[:1] != first[:1]:
                 raise SpecError(
                     f"channel mismatch: '{first_name}' has {first[0]} channels, '{name}' has {shape[0]}",
@@ -322,12 +325,20 @@ class Permute(Layer):
     dims: tuple[int, ...] = key(_dims, doc="output axis i is input axis dims[i]; the batch axis is not counted")
     example = {"dims": [1, 2, 0]}
 
-    imports = ("Tensor.permute", "torch.permute", "torchvision.Permute", "cnnscope.Permute")
+    imports = (
+        "Tensor.permute", "torch.permute", "Tensor.transpose", "torch.transpose",
+        "torchvision.Permute", "cnnscope.Permute",
+    )  # fmt: skip
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        rank = len(call.inputs[0]) + 1
         if call.module is not None:
             dims = list(call.module.dims)
+        elif call.name.endswith("transpose"):  # x.transpose(a, b): a permutation that swaps two axes
+            dims = list(range(rank))
+            a, b = call.arg(1, "dim0") % rank, call.arg(2, "dim1") % rank
+            dims[a], dims[b] = dims[b], dims[a]
         else:
             dims = list(call.args[1:]) if len(call.args) > 2 else list(call.arg(1, "dims"))
         dims = [d % len(dims) for d in dims]
@@ -411,20 +422,28 @@ class Slice(Layer):
     step: int = key(positive, 1, "keep every step-th index")
     example = {"start": 1, "stop": 3}
 
-    imports = ("Tensor.chunk", "torch.chunk", "operator.getitem", "cnnscope.Slice")
+    imports = (
+        "Tensor.chunk", "torch.chunk", "Tensor.split", "torch.split", "operator.getitem", "cnnscope.Slice"
+    )  # fmt: skip
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        """``x.chunk(n, dim)[i]``, ``x[:, a:b]`` or the module; the chunk's index is ``kwargs["index"]``."""
+        """``x.chunk(n, dim)[i]``, ``x.split(size or sizes, dim)[i]``, ``x[:, a:b]`` or the module;
+        the piece's index is ``kwargs["index"]``."""
         shape = call.inputs[0]
         if call.module is not None:
             window = call.module.range
             return _slice_keys(call.module.axis - 1, window.start, window.stop, window.step, shape)
-        if call.name.endswith("chunk"):
-            chunks, dim, index = call.arg(1, "chunks"), call.arg(2, "dim", 0), call.kwargs["index"]
+        if call.name.endswith(("chunk", "split")):
+            sizes = call.arg(1, "chunks" if call.name.endswith("chunk") else "split_size_or_sections")
+            dim, index = call.arg(2, "dim", 0), call.kwargs["index"]
             axis = dim % (len(shape) + 1) - 1
-            step = -(-shape[axis] // chunks)
-            return _slice_keys(axis, index * step, min((index + 1) * step, shape[axis]), 1, shape)
+            if call.name.endswith("chunk"):  # n pieces of ceil(size / n)
+                sizes = -(-shape[axis] // sizes)
+            if isinstance(sizes, int):  # pieces of this size, the last one shorter
+                sizes = [min(sizes, shape[axis] - start) for start in range(0, shape[axis], sizes)]
+            start = sum(sizes[:index])
+            return _slice_keys(axis, start, start + sizes[index], 1, shape)
         index = call.args[1] if isinstance(call.args[1], tuple) else (call.args[1],)
         cuts = [(axis, item) for axis, item in enumerate(index) if item != slice(None)]
         if len(cuts) != 1 or cuts[0][0] == 0 or not isinstance(cuts[0][1], slice) or Ellipsis in index:
@@ -617,3 +636,50 @@ class Reduce(Layer):
         from cnnscope.layers.modules import Reduce as Module
 
         return Module(self.op, tuple(axis + 1 for axis in self.axes), self.keepdim)
+
+
+@register
+class Stack(Layer):
+    """Inputs of one shape stacked along a new axis (SKNet's ``torch.stack(paths, dim=1)``)."""
+
+    type_name = "stack"
+    summary = "inputs of one shape stacked along a new axis (SKNet's paths)"
+    arity = (2, None)
+    fresh_output = True
+    axis: int = key(non_negative, 0, "where the new axis goes (0: before the channels)")
+    example_inputs = ((4, 8, 8), (4, 8, 8))
+
+    imports = ("torch.stack", "cnnscope.Stack")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {"axis": call.module.axis}
+        dim = call.arg(1, "dim", 0)
+        rank = len(call.out) + 1
+        if dim % rank == 0:
+            raise SpecError("stacking along the batch axis has no spec form")
+        return {"axis": dim % rank - 1}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        first = inputs[0]
+        for shape, name in zip(inputs[1:], sources[1:] or [f"input {i + 2}" for i in range(len(inputs) - 1)]):
+            if shape != first:
+                raise SpecError(f"stack joins inputs of one shape: {fmt_shape(first)} and '{name}' {fmt_shape(shape)}")
+        if self.axis > len(first):
+            raise SpecError(f"axis {self.axis} is past the {len(first)} axes of the inputs")
+        return (*first[: self.axis], len(inputs), *first[self.axis :])
+
+    def window(self, inputs: list[Shape]) -> Effect:
+        return None if self.axis == 0 else GLOBAL  # a new axis among the positions: no field the engine can follow
+
+    def cells(self) -> Cells:
+        return Cells(size=f"new axis {self.axis}")
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # a copy: no peer counts it
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Stack as Module
+
+        return Module(self.axis)

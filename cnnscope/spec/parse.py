@@ -698,6 +698,13 @@ class _Expander:
         return {key: _substitute(item, variables) for key, item in value.items()}
 
 
+def check_spec_name(name: str) -> str:
+    """A spec's ``name``: one printable line (it is shown in titles and, mapped, names the trained weights)."""
+    if not name or not name.isprintable():
+        raise SpecError(f"the name '{name}' is empty or holds a control character or line break")
+    return name
+
+
 def _instance_name(template: str, variables: Mapping[str, Any]) -> str:
     """The name of one repetition: the ``instance`` template filled in, held to the rule of layer names."""
     name = _fill_in(template, variables)
