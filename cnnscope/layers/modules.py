@@ -114,6 +114,20 @@ class Mul(Inline):
         return " * ".join(inputs)
 
 
+class MulBy(nn.Module):
+    """Times a constant (a plain call: the generated forward holds no number of the spec but integers)."""
+
+    def __init__(self, by: float) -> None:
+        super().__init__()
+        self.by = by
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        product = xs[0]
+        for x in xs[1:]:
+            product = product * x
+        return product * self.by
+
+
 class Permute(nn.Module):
     def __init__(self, dims: tuple[int, ...]) -> None:
         super().__init__()

@@ -333,9 +333,9 @@ class Pool(Layer):
             given = {name: call.arg(i + 1, name, defaults.get(name)) for i, name in enumerate(names)}
         if compact(given.get("dilation", 1)) != 1 or given.get("return_indices") or given.get("divisor_override"):
             raise SpecError(f"{call.name} with dilation, return_indices or divisor_override has no spec form")
-        if given.get("count_include_pad") is False and compact(given["padding"]) != 0:
-            raise SpecError(f"{call.name} with count_include_pad = False has no spec form")
         keys: dict[str, Any] = {"kernel": compact(given["kernel_size"])}
+        if given.get("count_include_pad") is False and compact(given["padding"]) != 0:
+            keys["count_pad"] = False
         if given["stride"] not in (None, [], ()) and compact(given["stride"]) != keys["kernel"]:
             keys["stride"] = compact(given["stride"])
         if compact(given["padding"]) != 0:
@@ -411,9 +411,29 @@ class MaxPool2d(Pool):
     imports = ("nn.MaxPool2d", "F.max_pool2d")
 
 
-@register
-class AvgPool2d(Pool):
+class AveragePool(Pool):
+    """Average pooling: where the window overlaps the padding, the divisor counts the zeros or not."""
+
     reduce = "avg"
+    count_pad: bool = key(
+        boolean, True, "divide by the whole window, padded zeros included (false: by the input pixels it covers)"
+    )
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        lines = super().explain(inputs, out)
+        if not self.count_pad and any(self.padding):
+            lines.append("at the border the average is over the input pixels only (padding not counted)")
+        return lines
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        pool: Callable[..., nn.Module] = nn.AvgPool2d if self.ndim == 2 else nn.AvgPool1d
+        return pool(self.kernel, self.steps, self.padding, ceil_mode=self.ceil, count_include_pad=self.count_pad)
+
+
+@register
+class AvgPool2d(AveragePool):
     type_name = "avgpool"
     summary = "2-D average pooling"
 
@@ -431,10 +451,9 @@ class MaxPool1d(Pool):
 
 
 @register
-class AvgPool1d(Pool):
+class AvgPool1d(AveragePool):
     ndim = 1
     example_inputs = ((4, 16),)
-    reduce = "avg"
     type_name = "avgpool1d"
     summary = "1-D average pooling"
 

@@ -27,6 +27,7 @@ from cnnscope.layers.base import (
     fmt_shape,
     key,
     non_negative,
+    number,
     numbers,
     numel,
     per_spatial_axis,
@@ -256,6 +257,10 @@ class Add(Layer):
         return Module()
 
 
+def _optional_number(value: Any, cls: type[Layer]) -> float | None:
+    return None if value is None else number(value, cls)
+
+
 def _broadcast(first: Shape, other: Shape) -> Shape | None:
     """numpy's broadcasting of two shapes (aligned from the last axis), or None."""
     if len(first) < len(other):
@@ -271,18 +276,30 @@ class Mul(Layer):
     """Element-wise product; a C x 1 x 1 gate broadcasts over C x H x W (squeeze-and-excitation)."""
 
     type_name = "mul"
-    summary = "element-wise product of inputs, with broadcasting (squeeze-and-excitation's gate)"
-    arity = (2, None)
+    summary = "element-wise product of inputs, with broadcasting (squeeze-and-excitation's gate), or times a number"
+    arity = (1, None)
     fresh_output = True
+    by: float | None = key(_optional_number, None, "a constant factor (Inception-ResNet's residual scale 0.17)")
     example_inputs = ((4, 8, 8), (4, 1, 1))
 
-    imports = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.Mul")
+    imports = (
+        "operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.Mul", "cnnscope.MulBy"
+    )  # fmt: skip
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        return {} if call.module is not None or (len(call.inputs) >= 2 and not call.parameters) else None
+        if call.module is not None:
+            return {"by": call.module.by} if hasattr(call.module, "by") else {}
+        if call.parameters:
+            return None
+        numbers = [a for a in call.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        if len(call.inputs) == 1 and len(numbers) == 1:  # `out * self.scale` with a Python number
+            return {"by": float(numbers[0])}
+        return {} if len(call.inputs) >= 2 and not numbers else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        if len(inputs) == 1 and self.by is None:
+            raise SpecError("mul takes two or more inputs, or one and a constant factor `by`")
         names = sources or tuple(f"input {i + 1}" for i in range(len(inputs)))
         out = inputs[0]
         for shape, name in zip(inputs[1:], names[1:]):
@@ -297,19 +314,19 @@ class Mul(Layer):
         return out
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        return Cost(flops=(len(inputs) - 1) * numel(out))
+        return Cost(flops=(len(inputs) - 1 + (self.by is not None)) * numel(out))
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
-        shapes = " * ".join(fmt_shape(s) for s in inputs)
+        shapes = " * ".join([fmt_shape(s) for s in inputs] + ([f"{self.by:g}"] if self.by is not None else []))
         return [f"{shapes} -> {fmt_shape(out)} (axes of size 1 are repeated to match)"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         return UNCOUNTED  # torchvision writes `scale * x`, which no peer counts
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
-        from cnnscope.layers.modules import Mul as Module
+        from cnnscope.layers.modules import Mul, MulBy
 
-        return Module()
+        return Mul() if self.by is None else MulBy(self.by)
 
 
 def _dims(value: Any, _cls: type[Layer]) -> tuple[int, ...]:
