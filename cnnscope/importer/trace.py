@@ -255,6 +255,7 @@ def _held_by(activation: Imported, layer: Imported) -> bool:
 class _Reader:
     def __init__(self, model: nn.Module, input_shape: Shape) -> None:
         self.graph, self.seen = capture(model, input_shape)
+        self.paths = {path for path, _ in model.named_modules()} | set(model.state_dict())
         self.types = importers()
         self.layers: list[Imported] = []
         self.names: set[str] = set()
@@ -411,7 +412,7 @@ class _Reader:
                     f"{path}: the module is called twice with the same weights", hint="weight sharing has no spec form"
                 )
             self.called.add(path)
-            return self._free_name(path)
+            return path if path not in self.names else self._free_name(path)
         if layer.named_after_parameter and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:
             return call.parameters[0][0]  # ConvNeXt's `layer_scale * x`: named like the parameter
         owner = functional_owner(call)
@@ -471,10 +472,13 @@ class _Reader:
         return True
 
     def _free_name(self, base: str) -> str:
-        if base not in self.names:
+        """``base``, or ``base_1``, ``base_2``, ...: never a name already used, nor the path of one of the
+        model's modules or parameters (an SE block's ``x.mean`` must not take the name of its conv ``reduce``)."""
+        taken = self.names | self.paths
+        if base not in taken:
             return base
         suffix = 1
-        while f"{base}_{suffix}" in self.names:
+        while f"{base}_{suffix}" in taken:
             suffix += 1
         return f"{base}_{suffix}"
 

@@ -27,8 +27,10 @@ from cnnscope.layers.base import (
     boolean,
     choice,
     expect_rank,
+    fmt_shape,
     given,
     key,
+    non_negative,
     number,
     numel,
     positive,
@@ -248,29 +250,39 @@ class PReLU(Activation):
 @register
 class Softmax(Activation):
     type_name = "softmax"
-    summary = "exp(x_i) / sum_j exp(x_j) over the channel axis"
+    summary = "exp(x_i) / sum_j exp(x_j) over the channel axis (or another axis)"
     flops_per_element = 3
-    gives_probabilities = True
+    axis: int = key(non_negative, 0, "the axis per sample whose values sum to one (0 = channels)")
 
     imports = ("nn.Softmax", "F.softmax", "torch.softmax", "Tensor.softmax")
+
+    @property
+    def gives_probabilities(self) -> bool:  # type: ignore[override]  # over the classes, as a classifier's output
+        return self.axis == 0
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         dim = call.module.dim if call.module is not None else call.arg(1, "dim")
-        if dim not in (1, 1 - len(call.out) - 1) and not (dim == -1 and len(call.out) == 1):
-            raise SpecError(f"softmax over dim {dim} has no spec form", hint="softmax runs over the channels (dim 1)")
-        return {}
+        rank = len(call.out) + 1
+        if dim is None or dim % rank == 0:
+            raise SpecError("softmax over the batch axis (or an implicit one) has no spec form")
+        return {"axis": dim % rank - 1} if dim % rank != 1 else {}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        if self.axis >= len(inputs[0]):
+            raise SpecError(f"axis {self.axis} does not exist in an input of shape {fmt_shape(inputs[0])}")
+        return inputs[0]
 
     def window(self, inputs: list[Shape]) -> Mixes:
-        return Mixes(0, inputs[0][0])
+        return Mixes(self.axis, inputs[0][self.axis])
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        return nn.Softmax(dim=1)
+        return nn.Softmax(dim=self.axis + 1)
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        classes = out[0]
+        classes = out[self.axis]
         return PeerCounts(
             torchinfo=0,
             fvcore=0,
@@ -658,4 +670,4 @@ class Scale(Layer):
 
         count = self.count(inputs[0])
         broadcast = (1,) * len(inputs[0]) if self.scalar else (count, *[1] * (len(inputs[0]) - 1))
-        return ChannelScale(broadcast, self.init, self.stored)
+        return ChannelScale(broadcast, self.init, self.stored or ((1,) if self.scalar else None))

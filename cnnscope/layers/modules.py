@@ -87,6 +87,10 @@ class Concat(Inline):
 
 
 class Add(Inline):
+    def __init__(self, broadcasts: bool = False) -> None:
+        super().__init__()
+        self.broadcasts = broadcasts  # the first input is smaller than the sum: it cannot hold it
+
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         total = xs[0]
         for x in xs[1:]:
@@ -96,7 +100,9 @@ class Add(Inline):
     def expression(self, inputs: list[str]) -> str:
         return " + ".join(inputs)
 
-    def in_place(self, inputs: list[str]) -> str:
+    def in_place(self, inputs: list[str]) -> str | None:
+        if self.broadcasts:
+            return None
         # add_ keeps the first input's dtype, where + would promote (float16 + float32 under autocast)
         same_dtype = " == ".join(f"{x}.dtype" for x in inputs)
         total = inputs[0] + "".join(f".add_({x})" for x in inputs[1:])

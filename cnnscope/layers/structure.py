@@ -216,8 +216,9 @@ class Add(Layer):
         return {} if all(len(shape) == len(call.out) for shape in call.inputs) else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
-        first, first_name = inputs[0], sources[0] if sources else "input 1"
-        for shape, name in zip(inputs[1:], sources[1:]):
+        names = sources or tuple(f"input {i + 1}" for i in range(len(inputs)))
+        first, first_name = inputs[0], names[0]
+        for shape, name in zip(inputs[1:], names[1:]):
             if len(shape) != len(first):
                 raise SpecError(
                     f"rank mismatch: '{first_name}' is {fmt_shape(first)}, '{name}' is {fmt_shape(shape)}",
@@ -228,8 +229,10 @@ class Add(Layer):
                     f"size mismatch: '{first_name}' has {first[0]} features, '{name}' has {shape[0]}",
                     hint=f"give '{name}' a linear layer with out = {first[0]}",
                 )
-            if _broadcast(first, shape) == first and len(first) > 1:
-                continue  # axes of size 1 repeated to match: a C x 1 x 1 term over a C x H x W map
+            joined = _broadcast(first, shape)
+            if joined is not None and len(first) > 1 and joined in (first, shape):
+                first = joined  # axes of size 1 repeated to match: a C x 1 x 1 term and a C x H x W map
+                continue
             if shape[:1] != first[:1]:
                 raise SpecError(
                     f"channel mismatch: '{first_name}' has {first[0]} channels, '{name}' has {shape[0]}",
@@ -254,7 +257,7 @@ class Add(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from cnnscope.layers.modules import Add as Module
 
-        return Module()
+        return Module(broadcasts=self.infer(inputs) != inputs[0])
 
 
 def _optional_number(value: Any, cls: type[Layer]) -> float | None:

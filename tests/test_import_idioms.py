@@ -1,0 +1,238 @@
+"""`cnnscope import` reads a call by what it computes, not by how it is spelled: subclasses, functional
+calls on a module's own weights, and the idioms of modern blocks (timm's), each checked against the
+torch model it came from (state_dict loaded strictly, same outputs, torch's parameter count)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnscope.analysis import analyze
+from cnnscope.importer import ImportFailure, check_import, from_module, read_module
+
+
+def imported(model: nn.Module, shape: tuple[int, ...]):
+    """The spec of ``model``, after proving it computes the model's function."""
+    torch.manual_seed(0)
+    model.eval()
+    for module in model.modules():  # running statistics that are not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    spec = from_module(model, shape)
+    assert check_import(model, spec) < 1e-5
+    assert analyze(spec).total.params == sum(p.numel() for p in model.parameters())
+    return spec
+
+
+def types(spec) -> dict[str, str]:
+    return {node.name: node.layer.type_name for node in spec.nodes}
+
+
+class PlainConv(nn.Conv2d):
+    pass
+
+
+class NamedConv(nn.Conv2d):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3, padding=1, bias=False)
+
+    def extra_repr(self) -> str:
+        return "named"
+
+
+def test_a_subclass_that_keeps_torchs_forward_is_that_module() -> None:
+    model = nn.Sequential(PlainConv(3, 4, 3), NamedConv(4, 6), nn.ReLU())
+    assert types(imported(model, (3, 10, 10))) == {"0": "conv2d", "1": "conv2d", "2": "relu"}
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: the norm called as a function on its own buffers, then its activation."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.drop = nn.Identity()
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.1, self.eps)
+        return self.act(self.drop(x))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
+
+
+class OwnWeights(nn.Module):
+    """A conv and a linear layer written with F.conv2d / F.linear on the module's own parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(5, 3, 3, 3))
+        self.bias = nn.Parameter(torch.randn(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, stride=2, padding=1)
+
+
+class Head(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(7, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight)
+
+
+def test_functions_on_a_modules_own_weights_are_that_modules_layer() -> None:
+    model = nn.Sequential(OwnWeights(), BatchNormAct(5), LayerNorm2d(5), nn.GroupNorm(1, 5))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("head", Head())
+    spec = imported(model, (3, 8, 8))
+    found = types(spec)
+    assert found["0"] == "conv2d" and found["1"] == "batchnorm" and found["2"] == "layernorm"
+    assert found["head"] == "linear" and found["3"] == "groupnorm"
+    bn = next(n for n in spec.nodes if n.name == "1")
+    assert bn.act is not None and bn.act.type_name == "relu"  # the norm with its act, one layer
+    assert "1.act" not in found
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, 2, 1)
+        self.expand = nn.Conv2d(2, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = self.expand(F.relu(self.reduce(x.mean((2, 3), keepdim=True)))).sigmoid()
+        return x * gate.expand_as(x)
+
+
+class Res2NetSplit(nn.Module):
+    """Res2Net's and SKNet's idioms: split()[i], stack, sum over the new axis, a transpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(2, 2, 3, padding=1) for _ in range(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pieces = x.split(2, 1)
+        paths = [conv(pieces[i]) for i, conv in enumerate(self.convs)]  # as Res2Net indexes spx[i]
+        stacked = torch.stack(paths, dim=1)  # N x 2 x 2 x H x W
+        weights = stacked.transpose(1, 2).softmax(dim=2).transpose(1, 2)
+        return (stacked * weights).sum(dim=1).amax((2, 3), keepdim=True) + paths[0]
+
+
+class LayerScale(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(channels))  # stored as (C,), as timm's ConvNeXt does
+        self.alpha = nn.Parameter(torch.rand(1))  # a learned scalar
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(self.gamma.reshape(1, -1, 1, 1)) * self.alpha * 0.5
+
+
+def test_the_idioms_of_modern_blocks() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), SqueezeExcite(4), Res2NetSplit(), nn.Conv2d(2, 4, 1), LayerScale(4))
+    spec = imported(model, (3, 9, 9))
+    kinds = [*types(spec).values(), *(n.act.type_name for n in spec.nodes if n.act is not None)]
+    assert {"reduce", "mul", "slice", "stack", "permute", "softmax", "scale", "add"} <= set(kinds)
+    softmax = next(
+        n.act or n.layer for n in spec.nodes if "softmax" in (n.layer.type_name, getattr(n.act, "type_name", ""))
+    )
+    assert softmax.axis == 1  # over the paths' axis, after the transpose
+    scales = [n.layer for n in spec.nodes if n.layer.type_name == "scale"]
+    assert {s.scalar for s in scales} == {True, False} and any(s.stored == (4,) for s in scales)
+    assert any(n.layer.type_name == "mul" and n.layer.by == 0.5 for n in spec.nodes)
+    # the spec is right at another input size too: nothing was frozen into a number
+    assert check_import(model, spec.with_input((3, 13, 11))) < 1e-5
+
+
+class WithAux(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 3)
+        self.aux = nn.Linear(4, 10)  # inception_v3's AuxLogits: used in training only
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(x)
+        if self.training:
+            return self.aux(x.mean((2, 3)))
+        return x
+
+
+def test_a_module_eval_mode_does_not_use_is_named_and_left_out() -> None:
+    model = WithAux().eval()
+    spec, left_out = read_module(model, (3, 8, 8))
+    assert left_out == {"aux": 50}
+    assert "Left out, not used in eval mode: aux (50 parameters)" in (spec.source or "")
+    assert check_import(model, spec) < 1e-5
+    assert analyze(spec).total.params == sum(p.numel() for p in model.body.parameters())
+
+
+class ManyGaps(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.b = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.erf(F.pad(self.a(x), (1, 1, 1, 1)))
+        return torch.erf(self.b(x)) + torch.logsumexp(x, 1, keepdim=True)[..., 1:9, 1:9]
+
+
+def test_one_run_names_every_gap_with_counts_and_places() -> None:
+    with pytest.raises(ImportFailure) as failure:
+        from_module(ManyGaps(), (3, 10, 10))
+    message = str(failure.value)
+    assert "F.pad has no layer type x1" in message and "torch.erf has no layer type x2" in message
+    assert "torch.logsumexp" in message and "\n" not in message
+
+
+def test_timm_models_import_through_the_cli(tmp_path: Path) -> None:
+    """`cnnscope import timm:NAME`: timm's blocks (BatchNormAct2d, SE, ...) read; a wrong name is one line."""
+    pytest.importorskip("timm")
+    out = tmp_path / "mnv3.toml"
+    command = [
+        sys.executable,
+        "-m",
+        "cnnscope",
+        "import",
+        "timm:mobilenetv3_small_050",
+        "-i",
+        "3x64x64",
+        "-o",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "outputs equal to the original's" in " ".join(result.stdout.split()) and out.is_file()
+    wrong = subprocess.run(
+        [sys.executable, "-m", "cnnscope", "import", "timm:mobilenetv3_smal_050"], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "did you mean 'mobilenetv3_small_050'" in wrong.stderr
+
+
+def test_fvcore_counts_what_the_written_spec_says_it_counts() -> None:
+    """`--count-as fvcore` on the imported spec equals fvcore's FlopCountAnalysis of the timm model."""
+    timm = pytest.importorskip("timm")
+    from fvcore.nn import FlopCountAnalysis
+
+    from cnnscope.peers import count_as
+
+    model = timm.create_model("efficientnet_b0", pretrained=False).eval()
+    spec = imported(model, (3, 64, 64))
+    flops = FlopCountAnalysis(model, torch.zeros(1, 3, 64, 64))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    assert count_as(analyze(spec), "fvcore").total == flops.total()
