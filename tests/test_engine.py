@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnscope.errors import SpecError
+from cnnscope.spec import parse
 from tests.conftest import analyze_text
 
 torch = pytest.importorskip("torch")
@@ -212,3 +213,21 @@ def test_random_stacks_match_torch(channels, size, head, layers):
     except SpecError:
         actual = None
     assert actual == expected
+
+
+def test_same_padding_at_a_stride_is_tensorflows_rule():
+    """O = ceil(I / S); the zeros total (O - 1) * S + K - I, the odd one at the end: for I = 8, K = 3,
+    S = 2 that is 4 outputs from 0 zeros before and 1 after, as TensorFlow's SAME (and timm's Conv2dSame)."""
+    import torch
+    import torch.nn.functional as F
+
+    from cnnscope.runtime.build import build
+
+    text = 'input = [3, 8, 7]\nlayers = [{name = "s", type = "conv2d", out = 4, kernel = 3, stride = 2, padding = "same"}]'
+    spec = parse(text)
+    assert analyze_text(text).output_shape == (4, 4, 4)  # ceil(8 / 2), ceil(7 / 2)
+    model = build(spec).eval()
+    x = torch.randn(1, 3, 8, 7)
+    conv = model.get_submodule("s")
+    by_hand = F.conv2d(F.pad(x, [1, 1, 0, 1]), conv.weight, conv.bias, stride=2)  # width 7: 2 zeros, height 8: 1
+    assert torch.allclose(model(x), by_hand)

@@ -139,11 +139,6 @@ CASES = [
         ["groups = 2 must divide"],
     ),
     (
-        "strided same padding",
-        'input = [3, 8, 8]\nlayers = [{name = "s", type = "conv2d", out = 4, kernel = 3, stride = 2, padding = "same"}]',
-        ['padding "same" needs stride 1'],
-    ),
-    (
         "bad reshape",
         'input = [3, 8, 8]\nlayers = [{name = "r", type = "reshape", shape = [5, 5]}]',
         ["cannot reshape 3x8x8 (192 elements) to 5x5"],

@@ -236,3 +236,16 @@ def test_fvcore_counts_what_the_written_spec_says_it_counts() -> None:
     flops.unsupported_ops_warnings(False)
     flops.uncalled_modules_warnings(False)
     assert count_as(analyze(spec), "fvcore").total == flops.total()
+
+
+def test_tensorflow_same_padding_reads_as_same_at_any_size() -> None:
+    """timm's tf_ models pad as TensorFlow's SAME, worked out from each input's size (Conv2dSame)."""
+    pytest.importorskip("timm")
+    from timm.layers import Conv2dSame
+
+    model = nn.Sequential(Conv2dSame(3, 4, 3, stride=2), nn.ReLU(), Conv2dSame(4, 4, 4, stride=2, bias=False))
+    spec = imported(model, (3, 9, 9))
+    assert [n.layer.padding for n in spec.nodes if n.layer.type_name == "conv2d"] == ["same", "same"]
+    assert analyze(spec).output_shape == (4, 3, 3)  # ceil(9 / 2) = 5, ceil(5 / 2) = 3
+    for size in ((3, 10, 10), (3, 7, 12)):  # the zeros follow the input: nothing frozen
+        assert check_import(model, spec.with_input(size)) < 1e-5

@@ -43,6 +43,29 @@ class Stack(nn.Module):
         return torch.stack(xs, dim=self.axis + 1)
 
 
+def same_pads(x: torch.Tensor, conv: nn.Conv1d | nn.Conv2d) -> list[int]:
+    """F.pad's amounts for TensorFlow's SAME at any stride: O = ceil(I / S), an odd zero at the end."""
+    pads: list[int] = []
+    for size, k, s, d in reversed(list(zip(x.shape[2:], conv.kernel_size, conv.stride, conv.dilation))):
+        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+class SameConv2d(nn.Conv2d):
+    """nn.Conv2d padded as TensorFlow's SAME at any stride (timm's Conv2dSame): the same weights."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, same_pads(x, self)))
+
+
+class SameConv1d(nn.Conv1d):
+    """nn.Conv1d padded as TensorFlow's SAME at any stride."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, same_pads(x, self)))
+
+
 class Reduce(nn.Module):
     """``x.mean(dims, keepdim)``, ``x.sum(...)`` or ``x.amax(...)`` (``op``: "mean", "sum", "max")."""
 

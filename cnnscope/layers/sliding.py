@@ -180,7 +180,7 @@ class Conv(Layer):
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         if call.module is not None:
-            return conv_keys(call.module)
+            return conv_keys(call.module) | ({"padding": "same"} if call.name == "timm.Conv2dSame" else {})
         # F.conv2d(x, weight, bias, stride, padding, dilation, groups) with a module's own weight
         weight = weight_argument(call, 1, "weight")
         padding = call.arg(4, "padding", 0)
@@ -197,9 +197,9 @@ class Conv(Layer):
     def axes(self, shape: Shape) -> list[Axis]:
         axes = []
         for i, size in enumerate(shape[1:]):
-            k, d = self.kernel[i], self.dilation[i]
-            if self.padding == "same":
-                total = d * (k - 1)
+            k, d, s = self.kernel[i], self.dilation[i], self.stride[i]
+            if self.padding == "same":  # O = ceil(I / S), the odd zero at the end (TensorFlow's SAME)
+                total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
                 before, after = total // 2, total - total // 2
             elif isinstance(self.padding, str):  # "valid"
                 before = after = 0
@@ -217,8 +217,6 @@ class Conv(Layer):
             raise SpecError(
                 f"groups = {self.groups} must divide both the {channels} input channels and the {self.out} filters"
             )
-        if self.padding == "same" and any(s != 1 for s in self.stride):
-            raise SpecError('padding "same" needs stride 1', hint="give the padding as a number instead")
         axes = self.axes(shape)
         check_axes(self, axes)
         return (self.out, *(a.out for a in axes))
@@ -244,7 +242,7 @@ class Conv(Layer):
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         lines = explain_axes(self.axes(inputs[0]))
         if self.padding == "same":
-            lines.append('padding "same": the zeros are chosen so that O = I')
+            lines.append('padding "same": the zeros make O = ceil(I / S), an odd one at the end (TensorFlow\'s rule)')
         if any(d > 1 for d in self.dilation):
             lines.append(f"dilation {_pair(self.dilation)}: effective kernel K = d*(K-1)+1")
         return lines
@@ -274,9 +272,12 @@ class Conv(Layer):
 
         # torch types sizes per class (tuple[int, int] in 2-D, tuple[int] in 1-D); ours hold ndim numbers
         conv: Callable[..., nn.Module] = nn.Conv2d if self.ndim == 2 else nn.Conv1d
-        return conv(
-            inputs[0][0], self.out, self.kernel, self.stride, self.padding, self.dilation, self.groups, self.bias
-        )
+        padding: tuple[int, ...] | str | int = self.padding
+        if padding == "same" and any(s != 1 for s in self.stride):  # torch's "same" takes stride 1 only
+            from cnnscope.layers.modules import SameConv1d, SameConv2d
+
+            conv, padding = (SameConv2d if self.ndim == 2 else SameConv1d), 0
+        return conv(inputs[0][0], self.out, self.kernel, self.stride, padding, self.dilation, self.groups, self.bias)
 
 
 @register
@@ -284,7 +285,7 @@ class Conv2d(Conv):
     type_name = "conv2d"
     summary = "2-D convolution over channels x height x width"
 
-    imports = ("nn.Conv2d", "F.conv2d", "torch.conv2d")
+    imports = ("nn.Conv2d", "F.conv2d", "torch.conv2d", "timm.Conv2dSame")  # timm's pads as TensorFlow's SAME
 
 
 @register
