@@ -23,7 +23,7 @@ from torch import nn
 
 from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
-from cnnscope.importer.trace import ImportFailure, read
+from cnnscope.importer.trace import ImportFailure, Recorded, read
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec import INPUT, Spec, parse
@@ -48,15 +48,19 @@ def read_module(
     with their parameter counts: the spec leaves them out."""
     module.eval()
     input_shape = tuple(input_shape)
-    layers = read(module, input_shape)
-    _check_names(layers)
+    reading = read(module, input_shape)
+    _check_names(reading.layers)
     classes = {path: type(m).__name__ for path, m in module.named_modules()}
-    layer_lines, blocks = into_blocks(layers, classes)
+    layer_lines, blocks = into_blocks(reading.layers, classes)
     kind = type(module).__name__
     name = name or _snake(kind)
     where = visible(origin or f"{type(module).__module__}.{type(module).__qualname__}")
-    with torch.no_grad():
-        out, left_out = called(module, torch.zeros(1, *input_shape))
+    left_out = reading.left_out
+    if not isinstance(reading.outputs, Recorded):
+        raise ImportFailure(
+            f"the model returns a {type(reading.outputs).__name__}, not one tensor",
+            hint="import a module that returns one tensor (e.g. the model's backbone or head)",
+        )
     header = [
         f"Imported by `cnnscope import` from {where} on inputs of {fmt_shape(input_shape)}.",
         "Layer names are the module's own: its state_dict loads into cnnscope.build(spec) as it is.",
@@ -71,7 +75,7 @@ def read_module(
         layer_lines=layer_lines,
         blocks=blocks,
         params=sum(p.numel() for p in module.parameters()) - sum(left_out.values()),
-        output=tuple(out.shape[1:]),
+        output=reading.outputs.shape,
     )
     try:
         spec = parse(text, path=f"<import of {where}>", default_name=name)

@@ -192,7 +192,7 @@ class _Recorder(fx.Interpreter):
 
 
 @dataclass(frozen=True)
-class _Shape:
+class Recorded:
     """A tensor's per-sample shape, as the recorder keeps it, and its whole shape (for parameters)."""
 
     shape: Shape
@@ -201,7 +201,7 @@ class _Shape:
 
 def _summary(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return _Shape(tuple(value.shape[1:]), tuple(value.shape))
+        return Recorded(tuple(value.shape[1:]), tuple(value.shape))
     if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
         return tuple(_summary(v) for v in value)
     return value
@@ -234,13 +234,41 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[
 
 def _parameter_shape(result: Any) -> Shape:
     """The shape of a view of a parameter, as it broadcasts against one sample: (1, C, 1, 1) is C x 1 x 1."""
-    whole = result.whole if isinstance(result, _Shape) else ()
+    whole = result.whole if isinstance(result, Recorded) else ()
     return whole[1:] if len(whole) > 1 and whole[0] == 1 else whole
 
 
-def read(model: nn.Module, input_shape: Shape) -> list[Imported]:
+@dataclass
+class Reading:
+    """What one capture of a model gives: its layers, what it returns and what eval mode leaves unused."""
+
+    layers: list[Imported]
+    outputs: Any  # the recorded summary of the model's return value (a Recorded for one tensor)
+    left_out: dict[str, int]  # outermost submodules with state that the forward never reached -> parameters
+
+
+def read(model: nn.Module, input_shape: Shape) -> Reading:
     """The model as a list of layers in execution order, named like its modules."""
-    return _Reader(model, input_shape).layers
+    reader = _Reader(model, input_shape)
+    output = next(node for node in reader.graph.graph.nodes if node.op == "output")
+    return Reading(reader.layers, reader.seen.get(output.args[0]), _unreached(model, reader.graph))
+
+
+def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
+    """The outermost submodules holding parameters or buffers that the captured forward never calls,
+    traces into or reads (inception_v3's ``AuxLogits``, used in training only), with their parameter counts."""
+    reached: set[str] = set()
+    for node in graph.graph.nodes:
+        reached.add(node.meta.get("scope", ""))
+        if node.op in ("call_module", "get_attr"):
+            reached.add(str(node.target))
+    left_out: dict[str, int] = {}
+    for path, module in model.named_modules():
+        inside = any(path.startswith(f"{other}.") for other in left_out)
+        used = any(r == path or r.startswith(f"{path}.") for r in reached)
+        if path and not inside and not used and next(iter(module.state_dict()), None) is not None:
+            left_out[path] = sum(p.numel() for p in module.parameters())
+    return left_out
 
 
 def _held_by(activation: Imported, layer: Imported) -> bool:
@@ -315,7 +343,7 @@ class _Reader:
             self.alias[node] = ("chunk", node)
         elif node.op == "call_function" and node.target is operator.getitem and self._is_chunk(node.args[0]):
             self._read_chunk_item(node)
-        elif not isinstance(result, _Shape):  # sizes, shape arithmetic: values the calls below take as arguments
+        elif not isinstance(result, Recorded):  # sizes, shape arithmetic: values the calls below take as arguments
             self.alias[node] = ("value", result)
         elif name in RESHAPE and self._channel_shuffle(node):
             pass
@@ -329,7 +357,7 @@ class _Reader:
         """A tensor no reader could make stands in with its shape, so that the calls after it are
         still read (and their own gaps found); anything else cuts what follows from it."""
         result = self.seen.get(node)
-        if isinstance(result, _Shape):
+        if isinstance(result, Recorded):
             name = f"<gap {len(self.shapes)}>"
             self.shapes[name] = result.shape
             self.alias[node] = name
