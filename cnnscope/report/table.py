@@ -72,6 +72,13 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     return table
 
 
+def returned_shapes(analysis: Analysis) -> str:
+    """The output's shape; a model with several outputs: each, with its key ("'out' 21x64x64, 'aux' ...")."""
+    if not analysis.spec.returns.several:
+        return fmt_shape(analysis.output_shape)
+    return ", ".join(f"{o.label} {fmt_shape(o.shape)}" for o in analysis.outputs)
+
+
 def outputs_line(analysis: Analysis) -> Text:
     """What the model returns, for a spec that says ``outputs``: "a dict: 'out' head 21x64x64, ..."."""
     returns = analysis.spec.returns

@@ -26,6 +26,7 @@ from cnnscope.analysis import Analysis, analyze_until_error
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si
+from cnnscope.report.table import returned_shapes
 from cnnscope.spec import Spec
 from cnnscope.tui.opened import OpenedModel, open_for_pictures
 from cnnscope.tui.screens.figure import FigureScreen
@@ -132,7 +133,7 @@ class ModelScreen(Screen[None]):
         self._show_error(error)
         total = analysis.total
         if error is None:
-            figures = f" -> {fmt_shape(analysis.output_shape)} | params {count(total.params)} | MACs {si(total.macs)}"
+            figures = f" -> {returned_shapes(analysis)} | params {count(total.params)} | MACs {si(total.macs)}"
         else:  # the layers before the break are not the model: no totals that look like its own
             figures = f" | breaks at layer '{error.layer}': no totals"
         self.query_one("#title", Static).update(  # the figures before the title: a narrow terminal keeps them
