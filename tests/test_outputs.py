@@ -140,6 +140,8 @@ def test_inspect_marks_the_outputs_and_keeps_the_totals(cli, tmp_path):
         {"key": "out", "layer": "head", "shape": [10]},
         {"key": "aux", "layer": "aux_fc", "shape": [4]},
     ]
+    explained = cli("inspect", path, "--explain", "aux_fc")
+    assert "the model returns it: output 'aux' of 2" in explained.output
     compared = cli("compare", path, "lenet5")
     assert "'out' 10, 'aux' 4" in compared.output
 

@@ -417,9 +417,9 @@ def _check_expected_outputs(expect: Expectations, outputs: Outputs | None, lines
     kind = outputs.kind if outputs is not None else "tensor"
     if expect.output is not None and kind != "tensor":
         form = "a list of shapes, one per output" if kind == "tuple" else "a table of shapes by output key"
+        count = len(outputs.layers) if outputs else 1
         raise SpecError(
-            f"the model returns a {kind} of {len(outputs.layers) if outputs else 1} outputs:"
-            f" expect.output must be {form}",
+            f"the model returns a {kind} of {count} output{'s' if count > 1 else ''}: expect.output must be {form}",
             line=line,
             hint="[[64, 56, 56], [128, 28, 28]]" if kind == "tuple" else "output = {out = [21, 64, 64]}",
         )
