@@ -292,7 +292,7 @@ async def test_the_tui_shows_every_output(tmp_path):
     async with app.run_test(size=(140, 30)) as pilot:
         await pilot.pause()
         title = str(app.screen.query_one("#title").content)
-        assert "-> 'out' 10, 'aux' 4 |" in title
+        assert "-> 2 outputs | params 1,598 |" in title and title.endswith("| outputs 'out' 10, 'aux' 4")
         table = app.screen.query_one(LayerTable)
         assert str(table.get_row("head")[0]) == "head → 'out'" and str(table.get_row("conv1")[0]) == "conv1"
         outline = app.screen.query_one(GraphOutline)
