@@ -271,7 +271,7 @@ def test_run_reads_the_first_output_and_train_refuses(cli, tmp_path):
     Image.new("RGB", (16, 16), (200, 30, 30)).save(image)
     result = cli("run", path, "--image", str(image), "--device", "cpu", "--no-preview")
     assert result.exit_code == 0, result.output
-    assert "2 outputs: the predictions read the first, 'out' (head)" in result.output
+    assert "2 outputs: run reads the first, 'out' (head)" in result.output
     data = json.loads(cli("run", path, "--image", str(image), "--device", "cpu", "--json").stdout)
     valid("run", data)
     assert data["output"] == {"key": "out", "layer": "head"} and len(data["predictions"]) == 5

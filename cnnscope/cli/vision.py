@@ -174,7 +174,7 @@ def run_command(
     if returns.several:
         key, layer_name = returns.items()[0]
         out.print(
-            f"{len(returns.layers)} outputs: the predictions read the first, {output_label(key)} ({layer_name})",
+            f"{len(returns.layers)} outputs: run reads the first, {output_label(key)} ({layer_name})",
             markup=False,
         )
     if result.predictions:
