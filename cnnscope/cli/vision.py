@@ -157,12 +157,12 @@ def run_command(
             dtype=dtype,
             image=image,
             weights=source,
+            output=spec.returns.items()[0],
             output_shape=list(result.output.shape),
             predictions=found,
             note=result.note,
             saved=written,
             cam=None if heat is None else _heat_document(heat),
-            output=spec.returns.items()[0],
         )
         emit_json(document)
         return

@@ -296,12 +296,12 @@ def run_document(
     dtype: str,
     image: str,
     weights: str | None,
+    output: tuple[OutputKey, str],
     output_shape: list[int],
     predictions: list[tuple[int, str, float]] | None,
     note: str,
     saved: list[str],
     cam: dict[str, Any] | None = None,
-    output: tuple[OutputKey, str] = (None, ""),
 ) -> dict[str, Any]:
     """``run --json``: top-k predictions (class index, name, probability) of the model's first output
     (``output``: its key and layer), the weights used, and with ``--cam`` the heat-map's class, layer,
