@@ -12,7 +12,7 @@ from functools import cached_property
 
 from cnnscope.errors import SpecError
 from cnnscope.layers import GLOBAL, Cost, Effect, Global, Mixes, Moves, Shape, Window, fmt_shape, numel
-from cnnscope.spec import INPUT, Node, Spec
+from cnnscope.spec import INPUT, Node, OutputKey, Spec, output_label
 
 BYTES_PER_ELEMENT = 4  # float32 activations
 
@@ -108,6 +108,19 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class ModelOutput:
+    """One tensor the model returns: ``model(x)[key]`` (``model(x)`` itself where key is None)."""
+
+    key: OutputKey
+    layer: str  # the layer whose output it is ("input" for a model without layers)
+    shape: Shape
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key)
+
+
+@dataclass(frozen=True)
 class Analysis:
     spec: Spec
     layers: tuple[LayerReport, ...]
@@ -123,8 +136,21 @@ class Analysis:
         inside = [r for r in self.layers if name in r.node.scope]
         return inside[-1].output_shape if inside else None
 
+    @cached_property
+    def outputs(self) -> tuple[ModelOutput, ...]:
+        """What the model returns, in order (``spec.returns``); a partial analysis (the TUI's, of a
+        model that breaks) has those of its layers that work."""
+        shapes = {INPUT: self.spec.input.shape} | {r.name: r.output_shape for r in self.layers}
+        return tuple(
+            ModelOutput(key, layer, shapes[layer]) for key, layer in self.spec.returns.items() if layer in shapes
+        )
+
     @property
     def output_shape(self) -> Shape:
+        """The shape of the (first) output: the one tensor most commands and ``--json``'s ``output_shape`` mean."""
+        outputs = self.outputs
+        if outputs:
+            return outputs[0].shape
         return self.layers[-1].output_shape if self.layers else self.spec.input.shape
 
     @cached_property
@@ -233,6 +259,13 @@ def unmet_expectations(analysis: Analysis) -> list[Mismatch]:
             found.append(Mismatch(what, f"{wanted:,}", f"{actual:,}"))
     if expect.output is not None and expect.output != analysis.output_shape:
         found.append(Mismatch("output", fmt_shape(expect.output), fmt_shape(analysis.output_shape)))
+    returned = {output.key: output.shape for output in analysis.outputs}
+    for key, shape in expect.outputs.items():  # parse held the keys to those of ``outputs``
+        got = returned.get(key)
+        if got != shape:
+            found.append(
+                Mismatch(f"output {output_label(key)}", fmt_shape(shape), "-" if got is None else fmt_shape(got))
+            )
     for name, shape in expect.shapes.items():
         out = analysis.output_of(name)
         if out != shape:

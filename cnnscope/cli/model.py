@@ -124,10 +124,12 @@ def build_command(
     except CnnscopeError as exc:
         fail(exc)
     from cnnscope.analysis import analyze
+    from cnnscope.runtime.build import output_tensors
 
     analysis = analyze(spec)
     params = sum(p.numel() for p in model.parameters())
-    shape_ok = tuple(output.shape[1:]) == analysis.output_shape
+    returned = [list(tensor.shape[1:]) for tensor in output_tensors(spec, output)]
+    shapes_ok = returned == [list(o.shape) for o in analysis.outputs]
     params_ok = params == analysis.total.params
     if as_json:
         from cnnscope.report.documents import build_document
@@ -139,20 +141,23 @@ def build_command(
                 dtype=dtype,
                 batch=batch,
                 weights=weights,
-                output_shape=list(output.shape[1:]),
+                returned_shapes=returned,
                 params=params,
                 seconds=elapsed,
             )
         )
-        raise typer.Exit(0 if shape_ok and params_ok else 1)
+        raise typer.Exit(0 if shapes_ok and params_ok else 1)
     out.print(f"{spec.name} on {chosen} ({dtype}, batch {batch}){', weights ' + weights if weights else ''}")
-    out.print(
-        f"  output  {fmt_shape(tuple(output.shape[1:]))} per sample  {'ok' if shape_ok else 'MISMATCH'}"
-        f" (static {fmt_shape(analysis.output_shape)})"
-    )
+    for model_output, shape in zip(analysis.outputs, returned):
+        label = "output " if model_output.key is None else f"output {model_output.label} ({model_output.layer})"
+        verdict = "ok" if list(model_output.shape) == shape else "MISMATCH"
+        out.print(
+            f"  {label} {fmt_shape(tuple(shape))} per sample  {verdict} (static {fmt_shape(model_output.shape)})",
+            markup=False,
+        )
     out.print(f"  params  {count(params)}  {'ok' if params_ok else 'MISMATCH'} (static {count(analysis.total.params)})")
     out.print(f"  forward {elapsed * 1000:.1f} ms for {batch} sample(s), {batch / elapsed:.1f} samples/s")
-    raise typer.Exit(0 if shape_ok and params_ok else 1)
+    raise typer.Exit(0 if shapes_ok and params_ok else 1)
 
 
 @app.command("verify", rich_help_panel=PANEL)
@@ -179,7 +184,10 @@ def verify_command(
         from cnnscope.report.documents import verify_document
 
         shapes = {name: list(shape) for name, shape in result.runtime_shapes.items()}
-        document = verify_document(result.analysis, result.device, shapes, result.torch_params, result.counted_macs)
+        returned = [list(shape) for shape in result.returned_shapes]
+        document = verify_document(
+            result.analysis, result.device, shapes, result.torch_params, result.counted_macs, returned
+        )
         emit_json(document)
         raise typer.Exit(0 if result.ok else 1)
     total = result.analysis.total
@@ -188,6 +196,11 @@ def verify_command(
         out.print(f"  MISMATCH {name}: static {fmt_shape(static)}, torch {fmt_shape(runtime)}", style="red")
     matched = result.layers_checked - len(result.shape_mismatches)
     out.print(f"  shapes  {matched}/{result.layers_checked} layers match")
+    outputs = result.analysis.outputs
+    if len(outputs) > 1 or not result.outputs_ok:  # one output: the last layer's shape, checked above
+        shown = ", ".join(f"{o.label} {fmt_shape(s)}" for o, s in zip(outputs, result.returned_shapes))
+        verdict = "as the spec says" if result.outputs_ok else f"MISMATCH: the spec says {len(outputs)}"
+        out.print(f"  outputs {len(result.returned_shapes)} returned ({shown}), {verdict}", markup=False)
     out.print(
         f"  params  static {count(total.params)} {'=' if result.params_ok else '!='} torch {count(result.torch_params)}"
     )

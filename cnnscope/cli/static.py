@@ -181,6 +181,7 @@ def compare(
         return
     ratios = {key: values["ratio"] for key, values in document["metrics"].items()}
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{a.spec.name} vs {b.spec.name}", header_style="bold")
     table.add_column("")
@@ -188,7 +189,9 @@ def compare(
     table.add_column(b.spec.name, justify="right")
     table.add_column(f"{a.spec.name} / {b.spec.name}", justify="right", style="bold")
     table.add_row("input", fmt_shape(a.spec.input.shape), fmt_shape(b.spec.input.shape), "")
-    table.add_row("output", fmt_shape(a.output_shape), fmt_shape(b.output_shape), "")
+    from cnnscope.report.table import returned_shapes
+
+    table.add_row("output", Text(returned_shapes(a)), Text(returned_shapes(b)), "")  # keys are the spec's text
     for key, x, y, show in metrics:
         ratio = ratios[key]
         table.add_row(key, show(x), show(y), f"{ratio:.2f}x" if ratio is not None else "-")

@@ -10,6 +10,7 @@ from cnnscope.cli.app import JsonOption, Target, app, emit_json, err, fail, load
 from cnnscope.cli.model import DEFAULT_DEVICE, DeviceOption, DtypeOption, WeightsOption
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
+from cnnscope.spec import output_label
 
 if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay torch-free
     from rich.progress import Progress
@@ -156,6 +157,7 @@ def run_command(
             dtype=dtype,
             image=image,
             weights=source,
+            output=spec.returns.items()[0],
             output_shape=list(result.output.shape),
             predictions=found,
             note=result.note,
@@ -168,6 +170,13 @@ def run_command(
     out.print(note, style="yellow" if not source else None, markup=False)
     if result.note:
         out.print(f"input: {result.note}", markup=False)
+    returns = spec.returns
+    if returns.several:
+        key, layer_name = returns.items()[0]
+        out.print(
+            f"{len(returns.layers)} outputs: run reads the first, {output_label(key)} ({layer_name})",
+            markup=False,
+        )
     if result.predictions:
         from rich.table import Table
 
@@ -227,7 +236,7 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: boo
     from cnnscope.vision.pictures import activation_picture, half_blocks
 
     convs = [n.name for n in model.spec.nodes if n.layer.draws_filters]
-    name = layer or (convs[0] if convs else model.spec.nodes[-1].name)
+    name = layer or (convs[0] if convs else model.spec.returns.first)
     activation = result.activations[name]
     picture = activation_picture(activation, max_tiles=16, tile_pixels=24, shared=shared)
     out.print(f"{name}: {fmt_shape(activation.shape)}: {picture.caption}", markup=False)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cnnscope.analysis import BYTES_PER_ELEMENT, Analysis, Field, Mismatch, Receptive
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import LAYER_TYPES, Global, activation_types
+from cnnscope.spec import OutputKey
 
 if TYPE_CHECKING:
     from cnnscope.peers import PeerCount
@@ -40,6 +41,22 @@ def _receptive_json(field: Receptive) -> tuple[Any, Any]:
 def _number(value: Fraction) -> int | float:
     """A whole number as an integer; a fraction (after upsampling) as a float."""
     return int(value) if value.denominator == 1 else float(value)
+
+
+def outputs_json(analysis: Analysis, runtime: list[list[int]] | None = None) -> list[dict[str, Any]]:
+    """What the model returns, one entry per output in order: ``key`` indexes the return value (a dict's
+    key, a tuple's index, null for one tensor). With ``runtime`` (the shapes a built model returned):
+    ``static``, ``runtime`` and ``ok`` in place of ``shape``."""
+    entries = []
+    for i, output in enumerate(analysis.outputs):
+        entry: dict[str, Any] = {"key": output.key, "layer": output.layer}
+        if runtime is None:
+            entry["shape"] = list(output.shape)
+        else:
+            found = runtime[i] if i < len(runtime) else None
+            entry |= {"static": list(output.shape), "runtime": found, "ok": found == list(output.shape)}
+        entries.append(entry)
+    return entries
 
 
 def inspect_document(analysis: Analysis) -> dict[str, Any]:
@@ -78,6 +95,8 @@ def inspect_document(analysis: Analysis) -> dict[str, Any]:
         "source": spec.path,
         "input_shape": list(spec.input.shape),
         "output_shape": list(analysis.output_shape),
+        "returns": analysis.spec.returns.kind,
+        "outputs": outputs_json(analysis),
         "layers": layers,
         "total": {
             "params": total.params,
@@ -195,9 +214,15 @@ def types_document() -> dict[str, Any]:
 
 
 def verify_document(
-    analysis: Analysis, device: str, runtime_shapes: Mapping[str, list[int]], torch_params: int, counted_macs: float
+    analysis: Analysis,
+    device: str,
+    runtime_shapes: Mapping[str, list[int]],
+    torch_params: int,
+    counted_macs: float,
+    returned_shapes: list[list[int]],
 ) -> dict[str, Any]:
-    """``verify --json``: per layer the static and the runtime output shape, then the totals."""
+    """``verify --json``: per layer the static and the runtime output shape, what the model returned,
+    then the totals."""
     layers = [
         {
             "name": report.name,
@@ -209,11 +234,14 @@ def verify_document(
     ]
     total = analysis.total
     params_ok, macs_ok = torch_params == total.params, counted_macs == total.macs
+    outputs = outputs_json(analysis, returned_shapes)
+    outputs_ok = len(returned_shapes) == len(outputs) and all(output["ok"] for output in outputs)
     return {
         "schema": SCHEMA,
         "name": analysis.spec.name,
         "device": device,
         "layers": layers,
+        "outputs": outputs,
         "params": {"static": total.params, "runtime": torch_params, "ok": params_ok},
         "macs": {
             "static": total.macs,
@@ -221,7 +249,7 @@ def verify_document(
             "ok": macs_ok,
             "counter": "FlopCounterMode / 2",
         },
-        "ok": params_ok and macs_ok and all(layer["ok"] for layer in layers),
+        "ok": params_ok and macs_ok and outputs_ok and all(layer["ok"] for layer in layers),
     }
 
 
@@ -232,12 +260,15 @@ def build_document(
     dtype: str,
     batch: int,
     weights: str | None,
-    output_shape: list[int],
+    returned_shapes: list[list[int]],
     params: int,
     seconds: float,
 ) -> dict[str, Any]:
-    """``build --json``: the built model against the static numbers, and one timed forward pass."""
-    output_ok = output_shape == list(analysis.output_shape)
+    """``build --json``: the built model against the static numbers, and one timed forward pass;
+    ``output_shape`` is the first output's (the only one of most models), ``outputs`` has them all."""
+    outputs = outputs_json(analysis, returned_shapes)
+    output_shape = returned_shapes[0] if returned_shapes else []
+    output_ok = len(returned_shapes) == len(outputs) and all(output["ok"] for output in outputs)
     params_ok = params == analysis.total.params
     return {
         "schema": SCHEMA,
@@ -246,7 +277,12 @@ def build_document(
         "dtype": dtype,
         "batch": batch,
         "weights": weights,
-        "output_shape": {"static": list(analysis.output_shape), "runtime": output_shape, "ok": output_ok},
+        "output_shape": {
+            "static": list(analysis.output_shape),
+            "runtime": output_shape,
+            "ok": output_shape == list(analysis.output_shape),
+        },
+        "outputs": outputs,
         "params": {"static": analysis.total.params, "runtime": params, "ok": params_ok},
         "forward": {"seconds": seconds, "samples_per_second": batch / seconds if seconds else None},
         "ok": output_ok and params_ok,
@@ -260,14 +296,16 @@ def run_document(
     dtype: str,
     image: str,
     weights: str | None,
+    output: tuple[OutputKey, str],
     output_shape: list[int],
     predictions: list[tuple[int, str, float]] | None,
     note: str,
     saved: list[str],
     cam: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``run --json``: top-k predictions (class index, name, probability), the weights used, and with
-    ``--cam`` the heat-map's class, layer, method and faithfulness check."""
+    """``run --json``: top-k predictions (class index, name, probability) of the model's first output
+    (``output``: its key and layer), the weights used, and with ``--cam`` the heat-map's class, layer,
+    method and faithfulness check."""
     return {
         "schema": SCHEMA,
         "name": name,
@@ -277,6 +315,7 @@ def run_document(
         "weights": weights,
         "input_note": note,
         "output_shape": output_shape,
+        "output": {"key": output[0], "layer": output[1]},
         "predictions": None
         if predictions is None
         else [{"index": i, "label": label, "probability": p} for i, label, p in predictions],

@@ -8,7 +8,7 @@ from cnnscope.analysis import Analysis, LayerReport
 from cnnscope.errors import SpecError, did_you_mean
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
-from cnnscope.report.rows import jump_text, receptive_text
+from cnnscope.report.rows import jump_text, receptive_text, returned_labels
 
 
 def shown_path(path: str) -> str:
@@ -56,6 +56,9 @@ def explain(analysis: Analysis, name: str) -> list[str]:
     ]
     lines.append("share of the model: " + ", ".join(s for s in share if s))
     lines.append(f"activations: {count(report.activations)} elements")
+    returned = returned_labels(analysis).get(name)
+    if returned:
+        lines.append(f"the model returns it: output {returned} of {len(analysis.outputs)}")
     lines += [f"warning: {w}" for w in report.warnings]
     return lines
 

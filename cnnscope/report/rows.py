@@ -20,6 +20,7 @@ class Row:
     flops: int
     receptive: Receptive
     collapsed: int = 0  # number of layers folded into this row
+    returned: str = ""  # which of the model's outputs it is ("'out'", "[0]"), where the spec says ``outputs``
 
 
 def receptive_text(field: Receptive) -> str:
@@ -36,7 +37,18 @@ def jump_text(field: Receptive) -> str:
     return "x".join(map(str, field.jump)) if len(set(field.jump)) > 1 else str(field.jump[0])
 
 
-def _layer_row(report: LayerReport) -> Row:
+def returned_labels(analysis: Analysis) -> dict[str, str]:
+    """Layer -> the outputs it is, as people read them ("'out'", "[0], [2]"), for a spec that says
+    ``outputs``; empty without it (the last layer is the output, as it always was)."""
+    if analysis.spec.outputs is None:
+        return {}
+    labels: dict[str, list[str]] = {}
+    for output in analysis.outputs:
+        labels.setdefault(output.layer, []).append(output.label)
+    return {layer: ", ".join(keys) for layer, keys in labels.items()}
+
+
+def _layer_row(report: LayerReport, returned: str) -> Row:
     node = report.node
     return Row(
         name=node.name,
@@ -48,12 +60,14 @@ def _layer_row(report: LayerReport) -> Row:
         macs=report.cost.macs,
         flops=report.cost.flops,
         receptive=report.receptive,
+        returned=returned,
     )
 
 
 def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     """Layers in execution order; blocks nested deeper than ``depth`` become one row each."""
     result: list[Row] = []
+    returned = returned_labels(analysis)
     groups: dict[str, list[LayerReport]] = {}
     order: list[str | LayerReport] = []
     for report in analysis.layers:
@@ -68,7 +82,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         groups[group].append(report)
     for item in order:
         if isinstance(item, LayerReport):
-            result.append(_layer_row(item))
+            result.append(_layer_row(item, returned.get(item.name, "")))
             continue
         members = groups[item]
         result.append(
@@ -83,6 +97,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
                 flops=sum(m.cost.flops for m in members),
                 receptive=members[-1].receptive,
                 collapsed=len(members),
+                returned=", ".join(returned[m.name] for m in members if m.name in returned),
             )
         )
     return result

@@ -38,9 +38,9 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     geometry = ["Kernel/\nstride/pad"] if compact else ["Size", "Stride", "Pad"]
     for header in geometry:
         table.add_column(header, justify="right", no_wrap=True)
-    table.add_column(
-        "Output\n(CxHxW)", justify="right", style="green", no_wrap=True, footer=fmt_shape(analysis.output_shape)
-    )
+    outputs = len(analysis.outputs)
+    shown = fmt_shape(analysis.output_shape) if outputs == 1 else f"{outputs} outputs"
+    table.add_column("Output\n(CxHxW)", justify="right", style="green", no_wrap=True, footer=shown)
     table.add_column("Act", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True, footer=count(total.params))
     table.add_column("MACs", justify="right", no_wrap=True, footer=si(total.macs))
@@ -51,6 +51,8 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
         name = Text(row.name, style="bold" if row.collapsed else "")
         if row.collapsed:
             name.append(f" ({row.collapsed} layers)", style="dim")
+        if row.returned:
+            name.append(f" → {row.returned}", style="green")
         cells = row.cells
         if compact:
             geometry_cells = ["/".join(c for c in (cells.size, cells.stride, cells.padding) if c)]
@@ -68,6 +70,21 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
             receptive_text(row.receptive),
         )
     return table
+
+
+def returned_shapes(analysis: Analysis) -> str:
+    """The output's shape; a model with several outputs: each, with its key ("'out' 21x64x64, 'aux' ...")."""
+    if not analysis.spec.returns.several:
+        return fmt_shape(analysis.output_shape)
+    return ", ".join(f"{o.label} {fmt_shape(o.shape)}" for o in analysis.outputs)
+
+
+def outputs_line(analysis: Analysis) -> Text:
+    """What the model returns, for a spec that says ``outputs``: "a dict: 'out' head 21x64x64, ..."."""
+    returns = analysis.spec.returns
+    described = ", ".join(f"{o.label} = {o.layer} ({fmt_shape(o.shape)})" for o in analysis.outputs)
+    form = "a tensor:" if returns.kind == "tensor" else f"a {returns.kind} of {len(returns.layers)}:"
+    return Text.assemble(("returns ", "bold"), f"{form} {described}")
 
 
 def summary(analysis: Analysis) -> RenderableType:
@@ -90,6 +107,8 @@ def summary(analysis: Analysis) -> RenderableType:
             f" {size_bytes(BYTES_PER_ELEMENT * total.params)} of float32 weights",
         ),
     ]
+    if analysis.spec.outputs is not None:
+        lines.append(outputs_line(analysis))
     warnings = analysis.warnings
     for layer, message in warnings[:SHOWN_WARNINGS]:
         lines.append(Text.assemble(("warning ", "yellow bold"), (f"{layer}: ", "bold"), message))

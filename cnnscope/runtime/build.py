@@ -17,7 +17,7 @@ from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
 from cnnscope.layers import Activation, Layer, Shape
 from cnnscope.layers.modules import load_own_names
-from cnnscope.runtime.forward import Step, generate, observed
+from cnnscope.runtime.forward import Generated, Step, generate, observed
 from cnnscope.runtime.memory import check_fits
 from cnnscope.spec import INPUT, Spec
 from cnnscope.zoo import load_target
@@ -33,6 +33,10 @@ class SpecModel(nn.Module):
     ``forward`` runs Python generated for the spec (``forward_source``, see
     :mod:`cnnscope.runtime.forward`); ``activations``, and ``forward`` whenever a hook could
     tell the difference, run the steps in a loop. Both give the same values.
+
+    It returns what the spec's ``outputs`` say (``spec.returns``): the last layer's tensor by
+    default, else one layer's tensor, a tuple of them, or a dict keyed by the spec's keys in the
+    spec's order (as torchvision's segmentation models return ``{"out": ..., "aux": ...}``).
     """
 
     def __init__(self, spec: Spec) -> None:
@@ -51,15 +55,24 @@ class SpecModel(nn.Module):
             fresh = node.layer.fresh_output and act is None  # an activation's backward may need its output
             in_place = _in_place_twin(node.layer, module, list(report.input_shapes))
             self._steps.append(Step(node.name, node.inputs, module, act, fresh, in_place))
+        returns = spec.returns
+        self._outputs = returns.layers
+        self._keys = returns.keys if returns.kind == "dict" else None  # pairs the generated tuple into a dict
+        self._several = returns.several
         last_use: dict[str, int] = {}
         for index, step in enumerate(self._steps):
             for name in step.inputs:
                 last_use[name] = index
+        for name in self._outputs:
+            last_use[name] = len(self._steps)  # returned: never freed
         # each tensor is freed once, after the step that last reads it (a name may appear twice in `from`)
         self._release = [
             [n for n in dict.fromkeys(step.inputs) if last_use[n] == i] for i, step in enumerate(self._steps)
         ]
-        self._generated = generate(self._steps, INPUT)
+        self._generated = self._generate()
+
+    def _generate(self) -> Generated:
+        return generate(self._steps, INPUT, self._outputs, as_tuple=self._several)
 
     @property
     def forward_source(self) -> str:
@@ -74,7 +87,7 @@ class SpecModel(nn.Module):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._generated = generate(self._steps, INPUT)
+        self._generated = self._generate()
 
     def _attach(self, name: str, module: nn.Module) -> None:
         *path, leaf = name.split(".")
@@ -103,16 +116,23 @@ class SpecModel(nn.Module):
             raise TypeError(f"layer '{name}' has no weight tensor")
         return weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Any:
+        """The spec's output: a tensor, or a tuple or dict of tensors where the spec has several (see the class)."""
         generated = self._generated
         if observed(generated.watched, x):
             return self.forward_steps(x)
-        return generated.function(generated.calls, x)
+        if self._keys is None:
+            return generated.function(generated.calls, x)
+        return dict(zip(self._keys, generated.function(generated.calls, x)))  # keys outside the compiled code
 
-    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_steps(self, x: torch.Tensor) -> Any:
         """``forward`` as the loop over the steps, which it falls back to while a hook is watching
         (equal values; for comparisons and benchmarks)."""
-        return self._run(x, keep=False)[self._steps[-1].name]
+        values = self._run(x, keep=False)
+        returned = tuple(values[name] for name in self._outputs)
+        if self._keys is not None:
+            return dict(zip(self._keys, returned))
+        return returned if self._several else returned[0]
 
     def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output (after its fused activation), in execution order."""
@@ -131,6 +151,32 @@ class SpecModel(nn.Module):
                 for done in release:
                     del values[done]
         return values
+
+
+def output_tensors(spec: Spec, returned: Any) -> list[torch.Tensor]:
+    """The tensors of a model's return value in the order of ``spec.returns`` (one for a tensor).
+
+    Checks the form too: a model that returns something else than the spec says (a tensor for a
+    dict, other keys, another count) raises a ValueError that says what it got.
+    """
+    returns = spec.returns
+    if returns.kind == "tensor" and isinstance(returned, torch.Tensor):
+        return [returned]
+    if returns.kind == "tuple" and isinstance(returned, (tuple, list)) and len(returned) == len(returns.layers):
+        return list(returned)
+    if returns.kind == "dict" and isinstance(returned, dict) and list(returned) == list(returns.keys):
+        return [returned[key] for key in returns.keys]
+    got = f"a dict with keys {list(returned)}" if isinstance(returned, dict) else type(returned).__name__
+    if isinstance(returned, (tuple, list)):
+        got = f"a {type(returned).__name__} of {len(returned)}"
+    count = len(returns.layers)
+    wanted = {"tensor": "a tensor", "tuple": f"a tuple of {count}", "dict": f"a dict with keys {list(returns.keys)}"}
+    raise ValueError(f"the model returned {got}, the spec says {wanted[returns.kind]}")
+
+
+def first_output(spec: Spec, returned: Any) -> torch.Tensor:
+    """The first of a model's outputs (the only one of most): what ``run`` and ``--cam`` read."""
+    return output_tensors(spec, returned)[0]
 
 
 def _activation(act: Activation, layer: Layer, shape: Shape) -> nn.Module:

@@ -12,6 +12,10 @@ directly, and no dictionary is consulted. ``SpecModel.forward_source`` shows the
     x1 = x1.add_(x) if x1.dtype == x.dtype else x1 + x  # 'layer1.0.add', in place
     del x
 
+A model with several outputs (``outputs`` in the spec) returns a tuple of slots, ``return (x3, x1)``;
+a dict's keys are the spec's text, so they never enter the code: ``SpecModel.forward`` pairs them
+with the tuple in Python.
+
 No text of the spec ever reaches ``compile``: a spec is untrusted input, and a layer name is
 text. The compiled code is made only of what this module writes itself (slot names ``x``,
 ``x1``, ..., indices into ``m`` and the integers of an :class:`Inline` expression), and
@@ -62,7 +66,7 @@ from torch.nn.modules import module as torch_modules
 from cnnscope.layers.modules import Inline
 
 HookDict = dict[int, Any]
-ForwardFunction = Callable[[tuple[Callable[..., Any], ...], torch.Tensor], torch.Tensor]
+ForwardFunction = Callable[[tuple[Callable[..., Any], ...], torch.Tensor], Any]  # a tensor, or a tuple of them
 
 _numbers = itertools.count()
 
@@ -105,12 +109,14 @@ def _hooks(module: nn.Module) -> tuple[HookDict, ...]:
     return (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
 
 
-def generate(steps: Sequence[Step], model_input: str) -> Generated:
-    """The forward pass of ``steps`` (the model input is named ``model_input``) as compiled Python."""
+def generate(steps: Sequence[Step], model_input: str, outputs: Sequence[str], as_tuple: bool = False) -> Generated:
+    """The forward pass of ``steps`` (the model input is named ``model_input``) as compiled Python,
+    returning the tensor of ``outputs[0]`` or, ``as_tuple``, the tuple of those of ``outputs``."""
     readers = Counter(name for step in steps for name in step.inputs)
     last_use = {name: i for i, step in enumerate(steps) for name in step.inputs}
-    output = steps[-1].name
-    last_use[output] = len(steps)  # returned
+    for output in outputs:
+        last_use[output] = len(steps)  # returned
+        readers[output] += 1  # and so never overwritten in place by the layer that reads it
     producers = {step.name: step for step in steps}
 
     calls: list[Callable[..., Any]] = []
@@ -172,7 +178,11 @@ def generate(steps: Sequence[Step], model_input: str) -> Generated:
             lines.append(f"    del {slot}")
             notes.append("")
             free = sorted([*free, slot], key=_slot_order)
-    lines.append(f"    return {slot_of[output]}")
+    returned = [slot_of[output] for output in outputs]
+    if as_tuple:  # "(x3, x1)", and "(x3,)" for a tuple of one
+        lines.append(f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})")
+    else:
+        lines.append(f"    return {returned[0]}")
     notes.append("")
     code = "\n".join(lines) + "\n"
     shown = "".join(line + (f"  # {note}" if note else "") + "\n" for line, note in zip(lines, notes))

@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.errors import DeviceError
 from cnnscope.layers import Shape
-from cnnscope.runtime.build import SpecModel
+from cnnscope.runtime.build import SpecModel, output_tensors
 from cnnscope.spec import Spec
 
 T = TypeVar("T")
@@ -57,6 +57,12 @@ class Verification:
     torch_params: int = 0
     counted_macs: float = 0.0  # FlopCounterMode FLOPs / 2, per sample
     runtime_shapes: dict[str, Shape] = field(default_factory=dict)  # what the hooks saw, per layer
+    returned_shapes: list[Shape] = field(default_factory=list)  # of the tensors the model returned, per output
+
+    @property
+    def outputs_ok(self) -> bool:
+        """The model returned what the spec says, in that form and order, each of its static shape."""
+        return self.returned_shapes == [output.shape for output in self.analysis.outputs]
 
     @property
     def params_ok(self) -> bool:
@@ -68,7 +74,7 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return not self.shape_mismatches and self.params_ok and self.macs_ok
+        return not self.shape_mismatches and self.outputs_ok and self.params_ok and self.macs_ok
 
 
 def _count_without_dynamo() -> None:
@@ -99,7 +105,7 @@ def verify(model: SpecModel, device: torch.device, batch: int = 1, dtype: torch.
     x = example_input(model.spec, batch, device, dtype)
     try:
         with FlopCounterMode(display=False) as counter:
-            run_forward(model, x)
+            returned = run_forward(model, x)
     finally:
         for handle in handles:
             handle.remove()
@@ -116,4 +122,5 @@ def verify(model: SpecModel, device: torch.device, batch: int = 1, dtype: torch.
         torch_params=sum(p.numel() for p in model.parameters()),
         counted_macs=counter.get_total_flops() / 2 / batch,
         runtime_shapes=recorded,
+        returned_shapes=[tuple(t.shape[1:]) for t in output_tensors(model.spec, returned)],
     )

@@ -5,6 +5,7 @@ The spec language in brief (README has the full tour)::
     name = "resnet18"
     input = [3, 224, 224]                   # or {tokens = 56, vocab = 18765}
     vars = {classes = 1000}                 # names usable in expressions
+    outputs = {out = "fc", aux = "aux.fc"}  # optional: several outputs, a dict (a list: a tuple)
     layers = [
       {name = "conv1", type = "conv2d", out = 64, kernel = 7, stride = 2, padding = 3},
       {name = "layer1", block = "basic", repeat = 2, args = {planes = 64}},
@@ -35,18 +36,21 @@ from typing import Any
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
 from cnnscope.spec.expr import evaluate, names_in
-from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
+from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Outputs, Preprocess, Spec
 from cnnscope.text import visible
 
 NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # always fullmatch: "$" would admit a final newline
 TEMPLATE = re.compile(r"\{([^{}]*)\}")  # an expression inside a name: "denselayer{index + 1}"
-TOP_KEYS = ("name", "title", "paper", "input", "vars", "layers", "blocks", "expect", "checkpoint", "preprocess")
+TOP_KEYS = (
+    "name", "title", "paper", "input", "vars", "outputs", "layers", "blocks", "expect", "checkpoint", "preprocess",
+)  # fmt: skip
 LAYER_KEYS = ("name", "type", "from", "act", "when", "functional")
 CALL_KEYS = ("name", "block", "from", "args", "repeat", "instance", "first", "when")
 INPUT_CHANNELS = "in_channels"  # expressions' name for the channels of the layer's input
 INDEX = "index"  # expressions' name for the repetition of a repeated block, from 0
 BLOCK_KEYS = ("args", "layers")
 EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
+MAX_KEY = 100  # characters of an output's key: torchvision's are "out", "aux", "0", "pool"
 NAME_RULE = "use letters, digits, _, - and dots; 'in' and 'input' are reserved"
 MAX_NODES = 200_000  # a guard against repeat counts that would never finish
 MAX_INT = 2**62  # no count, size or expectation comes near; larger numbers only break arithmetic and printing
@@ -115,6 +119,9 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
     expander.run(layers, variables, prefix="", scope=(), block_input=INPUT, block=None)
     if expander.errors:
         _raise_all(expander.errors, raw, lines)
+    outputs = _parse_outputs(raw["outputs"], expander, lines) if "outputs" in raw else None
+    expect = _parse_expect(raw.get("expect", {}), lines)
+    _check_expected_outputs(expect, outputs, lines)
     name = raw.get("name", default_name)
     for key in ("name", "title", "paper"):
         value = raw.get(key, "")
@@ -133,12 +140,13 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         title=raw.get("title", ""),
         paper=raw.get("paper", ""),
         path=path,
-        expect=_parse_expect(raw.get("expect", {}), lines),
+        expect=expect,
         groups=expander.groups,
         checkpoint_keys=_parse_checkpoint(raw.get("checkpoint", {}), expander.names, lines),
         preprocess=_parse_preprocess(raw.get("preprocess", {}), model_input, lines),
         source=text,
         reads_input=expander.reads_input,
+        outputs=outputs,
     )
 
 
@@ -334,15 +342,105 @@ def _parse_expect(value: Any, lines: _Lines) -> Expectations:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise SpecError(f"expect.{key} must be a whole number", line=line)
             counts[key] = count
-    output = _positive_ints(value["output"], "expect.output") if "output" in value else None
+    output, outputs = _expected_output(value.get("output"), line)
     shapes = value.get("shapes", {})
     if not isinstance(shapes, dict):
         raise SpecError("expect.shapes must be a table of layer = [shape]", line=line)
     return Expectations(
         output=output,
+        outputs=outputs,
         shapes={name: _positive_ints(shape, f"expect.shapes.{name}") for name, shape in shapes.items()},
         **counts,
     )
+
+
+def _expected_output(value: Any, line: int | None) -> tuple[Shape | None, dict[str | int, Shape]]:
+    """``expect.output``: a shape (one output), a list of shapes (a tuple) or a table of them (a dict)."""
+    if value is None:
+        return None, {}
+    if isinstance(value, dict):
+        for key in value:
+            _check_output_key(key, "expect.output", line)
+        return None, {key: _positive_ints(shape, f"expect.output.{key}") for key, shape in value.items()}
+    if isinstance(value, list) and value and all(isinstance(shape, list) for shape in value):
+        return None, {i: _positive_ints(shape, f"expect.output[{i}]") for i, shape in enumerate(value)}
+    try:
+        return _positive_ints(value, "expect.output"), {}
+    except SpecError as exc:
+        exc.hint = "several outputs: a list of shapes [[64, 56, 56], [128, 28, 28]] or a table {out = [21, 64, 64]}"
+        raise exc.located(line=line) from None
+
+
+def _check_output_key(key: str, what: str, line: int | None) -> None:
+    """A dict output's key is shown in tables and JSON: printable text of a sane length."""
+    if not key or not key.isprintable() or len(key) > MAX_KEY:
+        raise SpecError(
+            f"{what} has the key {key!r}: not a usable output key",
+            line=line,
+            hint=f'printable text on one line, 1 to {MAX_KEY} characters, such as "out" or "aux"',
+        )
+
+
+def _parse_outputs(value: Any, expander: _Expander, lines: _Lines) -> Outputs:
+    """``outputs``: a layer name (a tensor), a list of them (a tuple) or a table of them (a dict).
+
+    A name is one of the model's own layers or block calls (a block's output is its last layer's),
+    or the full dotted name of any layer, as ``from`` reads them.
+    """
+    line = lines.key("outputs")
+    usage = 'a layer name, a list of them (a tuple) or a table such as {out = "fc", aux = "aux.fc"} (a dict)'
+
+    def layer(ref: Any, what: str) -> str:
+        if not isinstance(ref, str):
+            raise SpecError(f"{what} must be a layer name", line=line, hint=usage)
+        if ref in expander.top_level and ref != "in":
+            return expander.top_level[ref]
+        if ref in expander.names:
+            return ref
+        hint = did_you_mean(ref, [*expander.top_level.keys() - {"in"}, *expander.names])
+        raise SpecError(f"{what} names '{ref}', which is not a layer", line=line, hint=hint)
+
+    if isinstance(value, str):
+        return Outputs("tensor", (layer(value, "outputs"),))
+    if isinstance(value, list) and value:
+        return Outputs("tuple", tuple(layer(ref, f"outputs[{i}]") for i, ref in enumerate(value)))
+    if isinstance(value, dict) and value:
+        for key in value:
+            _check_output_key(key, "outputs", line)
+        return Outputs("dict", tuple(layer(ref, f"outputs.{key}") for key, ref in value.items()), tuple(value))
+    raise SpecError(f"outputs must be {usage}", line=line)
+
+
+def _check_expected_outputs(expect: Expectations, outputs: Outputs | None, lines: _Lines) -> None:
+    """``expect.output`` in the form of ``outputs``: a shape for one tensor, a list per tuple, a table per dict."""
+    line = lines.find(r"^\s*\[expect")
+    kind = outputs.kind if outputs is not None else "tensor"
+    if expect.output is not None and kind != "tensor":
+        form = "a list of shapes, one per output" if kind == "tuple" else "a table of shapes by output key"
+        count = len(outputs.layers) if outputs else 1
+        raise SpecError(
+            f"the model returns a {kind} of {count} output{'s' if count > 1 else ''}: expect.output must be {form}",
+            line=line,
+            hint="[[64, 56, 56], [128, 28, 28]]" if kind == "tuple" else "output = {out = [21, 64, 64]}",
+        )
+    if not expect.outputs:
+        return
+    if kind == "tensor":
+        raise SpecError(
+            "the model returns one tensor: expect.output must be one shape", line=line, hint="e.g. output = [10]"
+        )
+    assert outputs is not None
+    if kind == "tuple" and list(expect.outputs) != list(range(len(outputs.layers))):
+        raise SpecError(
+            f"the model returns a tuple of {len(outputs.layers)} outputs, expect.output lists {len(expect.outputs)}",
+            line=line,
+            hint="one shape per output, in the order of 'outputs'",
+        )
+    if kind == "dict":
+        for key in expect.outputs:
+            if key not in outputs.keys:
+                hint = did_you_mean(str(key), outputs.keys) or f"the keys of 'outputs': {', '.join(outputs.keys)}"
+                raise SpecError(f"expect.output has the key '{key}', which 'outputs' does not", line=line, hint=hint)
 
 
 def _parse_checkpoint(value: Any, layers: set[str], lines: _Lines) -> dict[str, str]:
@@ -459,6 +557,7 @@ class _Expander:
         self.groups: dict[str, str] = {}
         self.shapes: dict[str, Shape] = {INPUT: model_input.shape}
         self.reads_input = False  # some expression used in_channels: a new input size means a new parse
+        self.top_level: dict[str, str] = {}  # the model's own layers and block calls -> full output names
 
     def _record(self, error: SpecError) -> None:
         """Keep one error per line and message: a block repeated 3 times fails 3 times alike."""
@@ -500,6 +599,8 @@ class _Expander:
         """Expand one layer list; return the full name of its output."""
         names = [entry.get("name") if isinstance(entry, dict) else None for entry in entries]
         here = _Scope(variables, {"in": block_input}, {n for n in names if isinstance(n, str)})
+        if not scope:  # the model's own list: the names that ``outputs`` may use
+            self.top_level = here.local
         last = block_input
         for index, entry in enumerate(entries):
             raw = names[index] if isinstance(names[index], str) else None

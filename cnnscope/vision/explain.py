@@ -192,10 +192,11 @@ def heat_map_layer(spec: Spec, layer: str | None, method: str) -> str:
 
     if method not in CAM_METHODS:
         raise CnnscopeError(f"no heat-map method '{method}'", hint=f"one of: {', '.join(CAM_METHODS)}")
-    output = analyze(spec).output_shape
+    output = analyze(spec).output_shape  # the first output, where the model has several
     if len(output) != 1:
+        first = f"'s first output ({spec.returns.first})" if spec.returns.several else ""
         raise CnnscopeError(
-            f"a heat-map needs a class: {spec.name} outputs {fmt_shape(output)}, not a vector of classes"
+            f"a heat-map needs a class: {spec.name}{first} is {fmt_shape(output)}, not a vector of classes"
         )
     return spatial_layer(spec, layer, last_map=True)
 
@@ -253,7 +254,7 @@ def class_heat_map(
         x = x.to(weight.device, weight.dtype)
     blank = _background(x)
     values = model.activations(x)
-    maps, score = values[layer], _log_if_softmax(model, values[model.spec.nodes[-1].name]).reshape(-1)[class_index]
+    maps, score = values[layer], _log_if_softmax(model, values[model.spec.returns.first]).reshape(-1)[class_index]
     (gradient,) = torch.autograd.grad(score, maps)
     with torch.no_grad():
         maps, gradient = maps.float(), gradient.float()
@@ -298,7 +299,9 @@ def _hidden_probabilities(
         masks[row, order[:hidden]] = True
     masks = masks.reshape(len(orders), 1, *heat.shape).to(x.device)
     inputs = [x, *torch.where(masks, blank, x).split(1)]  # one at a time: no more memory than the run took
-    output = torch.cat([model(one).double().reshape(1, -1) for one in inputs])  # as run's predictions
+    from cnnscope.runtime.build import first_output
+
+    output = torch.cat([first_output(model.spec, model(one)).double().reshape(1, -1) for one in inputs])  # as run's
     probabilities = output if ends_in_softmax(model.spec) else output.softmax(dim=1)
     column = probabilities[:, class_index].cpu()
     return float(column[0]), float(column[1]), float(column[2:].mean())

@@ -35,6 +35,9 @@ def class_label(index: int, names: list[str] | None) -> str:
 
 
 def ends_in_softmax(spec: Spec) -> bool:
-    """Whether the model's output is already probabilities."""
-    last = spec.nodes[-1]
+    """Whether the model's (first) output is already probabilities."""
+    first = spec.returns.first
+    last = next((node for node in spec.nodes if node.name == first), None)
+    if last is None:  # the model returns its input
+        return False
     return (last.act is not None and last.act.gives_probabilities) or last.layer.gives_probabilities

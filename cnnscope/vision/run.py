@@ -45,7 +45,7 @@ class RunResult:
     seen: Image.Image  # the picture the model receives (resized, cropped, inverted where it was)
     input: np.ndarray  # the input itself: channels x height x width, normalised
     note: str  # how the image was made into the input ("" when nothing needs saying)
-    output: np.ndarray  # per sample
+    output: np.ndarray  # per sample: the model's first output (its only one, for most models)
     activations: dict[str, np.ndarray]  # layer name -> output per sample, in order
     predictions: list[Prediction] | None  # None when the output is not a class vector
 
@@ -77,7 +77,7 @@ def run_image(
     x = torch.from_numpy(prepared.array)[None].to(device, weight.dtype if weight is not None else torch.float32)
     values = run_forward(model.activations, x)
     activations = {name: tensor[0].float().cpu().numpy() for name, tensor in values.items()}
-    output = next(reversed(activations.values()))
+    output = activations[model.spec.returns.first]
     found = predictions(output, names, top, ends_in_softmax(model.spec))
     return RunResult(prepared.seen, prepared.array, prepared.note, output, activations, found)
 

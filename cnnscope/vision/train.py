@@ -31,6 +31,11 @@ def check_digit_spec(spec: Spec) -> None:
     from cnnscope.analysis import analyze
 
     shape = spec.input.shape
+    if spec.returns.several:  # which output the loss is on, and what the others learn, no flag could say
+        raise CnnscopeError(
+            f"{spec.name} returns {len(spec.returns.layers)} outputs: train fits one output to the digits",
+            hint="train a spec with one output (no 'outputs' key)",
+        )
     if spec.input.is_tokens or len(shape) != 3 or shape[0] != 1 or analyze(spec).output_shape != (10,):
         raise CnnscopeError(
             f"{spec.name} cannot learn the digits: it needs a 1 x H x W input and 10 outputs",

@@ -26,6 +26,7 @@ from cnnscope.analysis import Analysis, analyze_until_error
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si
+from cnnscope.report.table import returned_shapes
 from cnnscope.spec import Spec
 from cnnscope.tui.opened import OpenedModel, open_for_pictures
 from cnnscope.tui.screens.figure import FigureScreen
@@ -131,12 +132,19 @@ class ModelScreen(Screen[None]):
         self.query_one(CostChart).show(analysis, self.selected)
         self._show_error(error)
         total = analysis.total
+        several = spec.returns.several and error is None  # each output's shape at the end: the figures come first
         if error is None:
-            figures = f" -> {fmt_shape(analysis.output_shape)} | params {count(total.params)} | MACs {si(total.macs)}"
+            output = f"{len(analysis.outputs)} outputs" if several else fmt_shape(analysis.output_shape)
+            figures = f" -> {output} | params {count(total.params)} | MACs {si(total.macs)}"
         else:  # the layers before the break are not the model: no totals that look like its own
             figures = f" | breaks at layer '{error.layer}': no totals"
         self.query_one("#title", Static).update(  # the figures before the title: a narrow terminal keeps them
-            Text.assemble((spec.name, "bold"), f" | input {fmt_shape(spec.input.shape)}{figures} | ", spec.title)
+            Text.assemble(
+                (spec.name, "bold"),
+                f" | input {fmt_shape(spec.input.shape)}{figures} | ",
+                spec.title,
+                f"{' | ' if spec.title else ''}outputs {returned_shapes(analysis)}" if several else "",
+            )
         )
         if self.selected in analysis.by_name:
             self._show_selected()

@@ -10,7 +10,7 @@ from cnnscope.analysis import Analysis
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count, si
-from cnnscope.report.rows import receptive_text
+from cnnscope.report.rows import receptive_text, returned_labels
 
 # the output size first: on a narrow terminal it is what stays in view
 BROKEN_ROW = "__error__"  # key of the row that marks the layer where the model breaks
@@ -34,11 +34,15 @@ class LayerTable(DataTable):
 
     def show(self, analysis: Analysis, error: CnnscopeError | None = None) -> None:
         rows: list[tuple[str, list[str | Text]]] = []
+        returned = returned_labels(analysis)
         for report in analysis.layers:
             cells = report.node.layer.cells()
             geometry = "/".join(c for c in (cells.size, cells.stride, cells.padding) if c)
+            name = Text(report.name)
+            if report.name in returned:  # one of the model's outputs: its key (the spec's text, never markup)
+                name.append(f" → {returned[report.name]}", style="green")
             values: list[str | Text] = [
-                report.name,
+                name,
                 fmt_shape(report.output_shape),
                 count(report.cost.params) if report.cost.params else "-",
                 si(report.cost.macs) if report.cost.macs else "-",

@@ -5,7 +5,8 @@ each on a lane: a branch that runs beside the main path (inception's four paths,
 ``downsample`` shortcut) gets a lane of its own, ``●`` marks the item, ``│`` a lane that
 passes by, ``┐`` a value that branches off to a new lane and ``┘`` a lane that joins the
 item's lane (a concat, an add). Blocks fold; the outline follows the layer selected in the
-table, opening the blocks around it.
+table, opening the blocks around it. A layer the model returns (a spec with ``outputs``) is
+marked with its key: ``→ 'out'``.
 
 A line too long for the outline is shortened, never cut at its edge (a shape cut mid-number
 reads as another shape): closer spacing, then without its inputs, then without its shape, and
@@ -24,6 +25,7 @@ from textual.widgets.tree import TreeNode
 
 from cnnscope.analysis import Analysis, LayerReport
 from cnnscope.layers import fmt_shape
+from cnnscope.report.rows import returned_labels
 from cnnscope.spec import INPUT
 
 LANE_STYLE = "magenta"
@@ -55,6 +57,7 @@ class GraphOutline(Tree[str]):
             Text(analysis.spec.name),  # the title above says the input size too
         ]
         self._by_name: dict[str, TreeNode[str]] = {}
+        self._returned = returned_labels(analysis)
         top = _items(analysis, ())
         self._add(self.root, top, analysis, scope=())
         self.root.expand()  # blocks start folded: enter or a click opens one
@@ -87,10 +90,12 @@ class GraphOutline(Tree[str]):
             if report.node.layer.merges:
                 sources = "<- " + ", ".join(_short(s, item.key[:prefix]) for s in report.node.inputs)
             shape = fmt_shape(report.output_shape)
+            returned = self._returned.get(item.key, "")
             labels = [  # as drawn, then shorter and shorter
-                _label(lanes, short, report.type, shape, sources, gap=2),
-                _label(lanes, short, report.type, shape, sources, gap=1),
-                _label(lanes, short, report.type, shape, "", gap=1),
+                _label(lanes, short, report.type, shape, sources, gap=2, returned=returned),
+                _label(lanes, short, report.type, shape, sources, gap=1, returned=returned),
+                _label(lanes, short, report.type, shape, "", gap=1, returned=returned),
+                _label(lanes, short, report.type, "", "", gap=1, returned=returned),
                 _label(lanes, short, report.type, "", "", gap=1),
             ]
             leaf = parent.add_leaf(labels[0], data=item.key)
@@ -119,13 +124,15 @@ class GraphOutline(Tree[str]):
         self._invalidate()  # the room for the labels changed
 
 
-def _label(lanes: str, name: str, kind: str, shape: str, sources: str, gap: int) -> Text:
-    """A layer's line: its lanes, name, type, output shape and (a merge) what it reads; parts left
-    empty are left out."""
+def _label(lanes: str, name: str, kind: str, shape: str, sources: str, gap: int, returned: str = "") -> Text:
+    """A layer's line: its lanes, name, type, output shape, which output of the model it is and (a
+    merge) what it reads; parts left empty are left out."""
     space = " " * gap
     label = Text.assemble((lanes, LANE_STYLE), name, space, (kind, "cyan"))
     if shape:
         label.append(f"{space}{shape}")
+    if returned:
+        label.append(f"{space}→ {returned}", style="green")
     if sources:
         label.append(f"{space}{sources}", style=LANE_STYLE)
     return label
