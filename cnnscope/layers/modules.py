@@ -128,6 +128,19 @@ class CenterCrop(nn.Module):
         return x[(slice(None), slice(None), *cuts)]
 
 
+class ResizeLike(nn.Module):
+    """Interpolate to the spatial size of a second input: ``F.interpolate(x, size=reference.shape[2:])``."""
+
+    def __init__(self, mode: str, align_corners: bool | None) -> None:
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(
+            x, size=reference.shape[2:], mode=self.mode, align_corners=self.align_corners
+        )
+
+
 class ChannelsFirstEmbedding(nn.Embedding):
     """Token ids (N, L) -> vectors (N, dim, L), ready for conv1d."""
 

@@ -38,8 +38,9 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
     geometry = ["Kernel/\nstride/pad"] if compact else ["Size", "Stride", "Pad"]
     for header in geometry:
         table.add_column(header, justify="right", no_wrap=True)
+    axes = "CxDxHxW" if len(spec.input.shape) == 4 else "CxHxW"  # D: a video's frames (conv3d)
     table.add_column(
-        "Output\n(CxHxW)", justify="right", style="green", no_wrap=True, footer=fmt_shape(analysis.output_shape)
+        f"Output\n({axes})", justify="right", style="green", no_wrap=True, footer=fmt_shape(analysis.output_shape)
     )
     table.add_column("Act", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True, footer=count(total.params))
