@@ -136,9 +136,7 @@ class ResizeLike(nn.Module):
         self.mode, self.align_corners = mode, align_corners
 
     def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(
-            x, size=reference.shape[2:], mode=self.mode, align_corners=self.align_corners
-        )
+        return nn.functional.interpolate(x, size=reference.shape[2:], mode=self.mode, align_corners=self.align_corners)
 
 
 class ChannelsFirstEmbedding(nn.Embedding):
