@@ -62,6 +62,7 @@ CASES |= {
     "batchnorm over 3-D maps": build("batchnorm", {}, ((4, 4, 8, 8),)),  # BatchNorm3d in video models
     "maxpool3d with padding": build("maxpool3d", {"kernel": 3, "stride": [1, 2, 2], "padding": 1}),
     "global_avgpool3d of a clip": build("global_avgpool3d", {}, ((4, 3, 5, 5),)),
+    "mean of a clip": build("mean", {}, ((4, 3, 5, 5),)),  # S3D's torch.mean(x, dim=(2, 3, 4))
     "prelu per channel": build("prelu", {"per_channel": True}),
     "gelu tanh": build("gelu", {"approximate": "tanh"}),
     "softmax over classes": build("softmax", {}, ((10,),)),
@@ -139,7 +140,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "adaptive_avgpool3d": lambda m, x: F.adaptive_avg_pool3d(x, m.output_size),
     "global_avgpool3d": lambda m, x: F.adaptive_avg_pool3d(x, 1),  # torchvision's video heads hold the module
     "global_avgpool": lambda m, x: F.adaptive_avg_pool2d(x, 1),  # MobileNetV2's head
-    "mean": lambda m, x: x.mean([2, 3]),  # ShuffleNetV2's head
+    "mean": lambda m, x: x.mean(list(range(2, x.ndim))),  # ShuffleNetV2's head: x.mean([2, 3]); S3D's (2, 3, 4)
     "upsample": lambda m, x, *reference: (
         F.interpolate(x, reference[0].shape[2:], None, m.mode, m.align_corners)  # torchvision's segmentation heads
         if reference

@@ -610,7 +610,7 @@ class Mean(Layer):
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
-        expect_rank(self, shape, (2, 3), "a channels x positions input")
+        expect_rank(self, shape, (2, 3, 4), "a channels x positions input")  # 4: a clip's, x.mean((2, 3, 4)) (S3D)
         return (shape[0],)
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
