@@ -357,6 +357,13 @@ class Pool(Layer):
         expect_rank(self, shape, (self.ndim + 1,), f"a channels x {' x '.join(AXIS_NAMES[self.ndim])} input")
         if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
             raise SpecError("padding must be at most half the kernel", hint="torch rejects larger pooling padding")
+        if self.reduce == "avg" and self.ndim == 3:  # torch's avg_pool3d, alone, checks the input before padding
+            for name, size, k in zip(AXIS_NAMES[3], shape[1:], self.kernel):
+                if size < k:
+                    raise SpecError(
+                        f"kernel {k} is larger than the input {size} along the {name}",
+                        hint="torch's avg_pool3d needs the input, before padding, at least as large as the kernel",
+                    )
         axes = self.axes(shape)
         check_axes(self, axes)
         return (shape[0], *(a.out for a in axes))
