@@ -37,6 +37,8 @@ ZOO = [
     "unet",
     "dcgan_generator",
     "conv_autoencoder",
+    "r3d_18",
+    "r2plus1d_18",
 ]
 
 

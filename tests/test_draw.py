@@ -89,6 +89,27 @@ def test_alexnet_volumes_carry_the_lectures_sizes_in_order(tmp_path):
     assert {"convolution", "pooling", "fully connected"} <= set(groups[("legend", "")])
 
 
+def test_a_video_map_is_drawn_as_one_frame_and_labelled_with_every_axis():
+    spec = parse(
+        """
+name = "clip"
+input = [3, 8, 64, 32]
+layers = [
+  {name = "stem", type = "conv3d", out = 16, kernel = [3, 7, 5], stride = [1, 2, 2], padding = [1, 3, 2]},
+  {name = "pool", type = "maxpool3d", kernel = 2},
+]
+""",
+        path="clip.toml",
+    )
+    canvas, volumes = volumes_layout(analyze(spec))
+    groups = texts_by_group(canvas.to_svg())
+    clip, stem, pool = volumes
+    assert "8x64x32x3" in groups[("volume", "input")] and "8x32x16x16" in groups[("volume", "stem")]
+    assert groups[("kernel", "stem")] == ["3x7x5 /1x2x2"] and groups[("kernel", "pool")] == ["2x2x2 /2"]
+    # height and width are the frame's (64 > 32, then 32 > 16), never the 8 frames
+    assert clip.h > clip.d and clip.h > stem.h and stem.h > stem.d and stem.h > pool.h
+
+
 @pytest.mark.parametrize("name", ["alexnet", "vgg16", "lenet5", "yolov1", "kim_cnn"])
 def test_volumes_follow_the_shapes(name):
     analysis = analyze(load_target(name))

@@ -223,7 +223,9 @@ def test_same_padding_at_a_stride_is_tensorflows_rule():
 
     from cnnscope.runtime.build import build
 
-    text = 'input = [3, 8, 7]\nlayers = [{name = "s", type = "conv2d", out = 4, kernel = 3, stride = 2, padding = "same"}]'
+    text = (
+        'input = [3, 8, 7]\nlayers = [{name = "s", type = "conv2d", out = 4, kernel = 3, stride = 2, padding = "same"}]'
+    )
     spec = parse(text)
     assert analyze_text(text).output_shape == (4, 4, 4)  # ceil(8 / 2), ceil(7 / 2)
     model = build(spec).eval()
@@ -231,3 +233,61 @@ def test_same_padding_at_a_stride_is_tensorflows_rule():
     conv = model.get_submodule("s")
     by_hand = F.conv2d(F.pad(x, [1, 1, 0, 1]), conv.weight, conv.bias, stride=2)  # width 7: 2 zeros, height 8: 1
     assert torch.allclose(model(x), by_hand)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    frames=st.integers(1, 8),
+    h=st.integers(1, 12),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5)),
+    stride=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3)),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    kind=st.sampled_from(["conv3d", "maxpool3d", "avgpool3d"]),
+    ceil=st.booleans(),
+)
+def test_3d_windows_match_torch(frames, h, kernel, stride, padding, dilation, kind, ceil):
+    """conv3d and 3-D pooling: each axis its own kernel and stride, as in (2+1)-D networks."""
+    shape = (2, frames, h, h + 1)
+    if kind == "conv3d":
+        module = torch.nn.Conv3d(2, 3, kernel, stride, padding, dilation, device="meta")
+        layer = f"{{type = 'conv3d', out = 3, kernel = {list(kernel)}, stride = {list(stride)}, padding = {padding}, dilation = {dilation}}}"
+    else:
+        make = torch.nn.MaxPool3d if kind == "maxpool3d" else torch.nn.AvgPool3d
+        try:
+            module = make(kernel, stride, padding, ceil_mode=ceil)
+        except (RuntimeError, ValueError):
+            module = None
+        layer = f"{{type = '{kind}', kernel = {list(kernel)}, stride = {list(stride)}, padding = {padding}, ceil = {str(ceil).lower()}}}"
+    expected = torch_shape(module, shape) if module is not None else None
+    if expected is not None and 0 in expected:  # torch returns an empty map; the engine calls it an error
+        expected = None
+    assert engine_shape(shape, layer) == expected
+
+
+def test_3d_formulas_by_hand():
+    """R3D-18's stem on a 16-frame clip: each axis worked out on paper."""
+    stem = one_layer(
+        (3, 16, 112, 112),
+        "{type = 'conv3d', out = 64, kernel = [3, 7, 7], stride = [1, 2, 2], padding = [1, 3, 3], bias = false}",
+    )
+    assert stem.output_shape == (64, 16, 56, 56)  # depth (16 - 3 + 2)/1 + 1; floor((112 - 7 + 6)/2) + 1
+    report = stem.layers[0]
+    assert report.cost.params == 64 * 3 * 3 * 7 * 7
+    assert report.cost.macs == 64 * 16 * 56 * 56 * (3 * 3 * 7 * 7)
+    assert report.node.layer.explain(list(report.input_shapes), report.output_shape) == [
+        "depth: O = (16 - 3 + 2*1)/1 + 1 = 15 + 1 = 16",
+        "height = width: O = floor((112 - 7 + 2*3)/2) + 1 = floor(55.5) + 1 = 56",
+    ]
+    assert report.receptive.size == (3, 7, 7) and report.receptive.jump == (1, 2, 2)
+    assert all(w.startswith("height and width: 112 - 7 + 6 = 111") for w in report.warnings)
+    head = analyze_text(
+        "input = [8, 4, 6, 6]\nlayers = [{type = 'batchnorm'}, {type = 'global_avgpool3d'}, {type = 'flatten'}]"
+    )
+    bn, pool, _ = head.layers
+    assert bn.cost.params == 16 and bn.cost.flops == 2 * 8 * 4 * 6 * 6  # BatchNorm3d: a scale and shift per channel
+    assert pool.output_shape == (8, 1, 1, 1) and pool.cost.flops == 8 * 4 * 6 * 6 + 8
+    with pytest.raises(SpecError, match=r"conv3d needs a channels x depth x height x width input, got .* 4x6x6"):
+        one_layer((4, 6, 6), "{type = 'conv3d', out = 2, kernel = 3}")
+    with pytest.raises(SpecError, match="expected 3 numbers, one per spatial axis, got 2"):
+        one_layer((4, 4, 6, 6), "{type = 'conv3d', out = 2, kernel = [3, 3]}")

@@ -120,3 +120,79 @@ def test_slice_matches_python_slicing(size, start, stop, step):
     assert engine_shape((size, 3), f"{{type = 'slice', start = {start}, stop = {stop}, step = {step}}}") == expected
     if expected:
         assert kept == len(range(start, stop, step))
+
+
+@pytest.mark.parametrize(("size", "mode"), [(12, "nearest"), ([7, 13], "bilinear"), (5, "bicubic")])
+def test_upsample_size_means_the_same_in_the_engine_and_at_runtime(size, mode, cli, tmp_path):
+    """``size = 12`` is every spatial axis, as torch reads ``size=12``; the built model agrees."""
+    import cnnscope
+    from cnnscope.spec import parse
+
+    text = (
+        f'name = "up"\ninput = [2, 6, 9]\nlayers = [{{name = "up", type = "upsample", size = {size}, mode = "{mode}"}}]'
+    )
+    model = cnnscope.build(parse(text, path="up.toml")).eval()
+    x = torch.randn(3, 2, 6, 9)
+    with torch.no_grad():
+        expected = nn.functional.interpolate(x, size=tuple(size) if isinstance(size, list) else size, mode=mode)
+        assert torch.equal(model(x), expected)
+    assert analyze_text(text).output_shape == tuple(expected.shape[1:])
+    spec = tmp_path / "up.toml"
+    spec.write_text(text)
+    for command in ("build", "verify"):
+        assert cli(command, str(spec), "--device", "cpu").exit_code == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    source=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    reference=st.tuples(st.integers(1, 20), st.integers(1, 20)),
+    mode=st.sampled_from(["nearest", "bilinear", "bicubic"]),
+    align=st.sampled_from([None, True, False]),
+)
+def test_upsample_to_a_second_input_is_interpolate_to_its_size(source, reference, mode, align):
+    """The module of ``from = [x, ref]`` computes ``F.interpolate(x, size=ref.shape[-2:])``, exactly."""
+    from cnnscope.layers import LAYER_TYPES
+
+    keys = {"mode": mode} | ({} if align is None or mode == "nearest" else {"align_corners": align})
+    layer = LAYER_TYPES["upsample"].from_config(keys)
+    shapes = [(3, *source), (5, *reference)]
+    out = layer.infer(shapes, ("x", "ref"))
+    x, ref = torch.randn(2, *shapes[0]), torch.randn(2, *shapes[1])
+    expected = nn.functional.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=keys.get("align_corners"))
+    with torch.no_grad():
+        actual = layer.torch_module(shapes)(x, ref)
+    assert out == (3, *reference) == tuple(expected.shape[1:]) and torch.equal(actual, expected)
+
+
+def test_a_size_taken_from_another_layer_follows_the_input_size():
+    """A U-Net-like decoder resizes to its skip and to the input: right at any input size, built and run."""
+    import cnnscope
+    from cnnscope.spec import parse
+
+    text = """
+name = "seg"
+input = [3, 40, 30]
+layers = [
+  {name = "enc1", type = "conv2d", out = 4, kernel = 3, padding = 1},
+  {name = "deep", type = "conv2d", out = 4, kernel = 3, stride = 3, padding = 1},
+  {name = "up", type = "upsample", from = ["deep", "enc1"], mode = "bilinear", align_corners = false},
+  {name = "cat", type = "concat", from = ["up", "enc1"]},
+  {name = "head", type = "conv2d", out = 2, kernel = 1, stride = 2},
+  {name = "out", type = "upsample", from = ["head", "in"]},
+]
+"""
+    spec = parse(text, path="seg.toml")
+    model = cnnscope.build(spec).eval()
+    for size in ((3, 40, 30), (3, 17, 23)):
+        analysis = analyze_text(text.replace("[3, 40, 30]", str(list(size))))
+        assert analysis.by_name["up"].output_shape == (4, *size[1:]) and analysis.output_shape == (2, *size[1:])
+        x = torch.randn(1, *size)
+        with torch.no_grad():  # the same network written out in torch
+            enc1 = model.get_submodule("enc1")(x)
+            up = nn.functional.interpolate(
+                model.get_submodule("deep")(enc1), size=enc1.shape[-2:], mode="bilinear", align_corners=False
+            )
+            head = model.get_submodule("head")(torch.cat([up, enc1], dim=1))
+            expected = nn.functional.interpolate(head, size=x.shape[-2:])
+            assert torch.equal(model(x), expected)

@@ -251,7 +251,7 @@ def test_did_you_mean_suggests_misspellings(typed, suggested):
     assert did_you_mean_type(typed, LAYER_TYPES) == f"did you mean '{suggested}'?"
 
 
-@pytest.mark.parametrize("typed", ["relu7", "selu", "softmin", "conv3d", "hardtanh", "swish", "elu"])
+@pytest.mark.parametrize("typed", ["relu7", "selu", "softmin", "conv4d", "hardtanh", "swish", "elu"])
 def test_did_you_mean_never_suggests_another_function(typed):
     assert did_you_mean_type(typed, LAYER_TYPES) is None
 
@@ -295,3 +295,20 @@ def test_a_linear_on_a_map_is_per_position_along_the_other_axes():
     assert by_name["fc"].receptive == Field((Fraction(4),), (Fraction(2),), (1,))
     # a layer norm over the width keeps it spatial and sees all 13 positions: 4 + (13 - 1) * 2 = 28
     assert by_name["norm"].receptive.size == (4, 28)
+
+
+def test_upsample_to_a_second_input_says_what_is_wrong():
+    base = 'input = [4, 8, 8]\nlayers = [{name = "small", type = "maxpool", kernel = 2}, '
+    with pytest.raises(SpecError, match="not two of them"):
+        analyze_text(base + '{type = "upsample", from = ["small", "in"], scale = 2}]')
+    with pytest.raises(SpecError, match=r"cannot resize 4x4x4 to the size of 256"):
+        analyze_text(base + '{name = "f", type = "flatten", from = "in"}, {type = "upsample", from = ["small", "f"]}]')
+    with pytest.raises(SpecError, match="or a second input to take the size from"):
+        analyze_text(base + '{type = "upsample"}]')
+    analysis = analyze_text(base + '{name = "up", type = "upsample", from = ["small", "in"], mode = "bilinear"}]')
+    up = analysis.by_name["up"]
+    assert up.output_shape == (4, 8, 8)
+    assert up.receptive == analysis.by_name["small"].receptive.through(up.node.layer.window(list(up.input_shapes)))
+    assert up.node.layer.explain(list(up.input_shapes), up.output_shape) == [
+        "output size 8x8 taken from the second input (4x8x8), at any input size"
+    ]

@@ -54,6 +54,15 @@ CASES |= {
     "adaptive_avgpool to 3x3": build("adaptive_avgpool", {"out": 3}),
     "upsample bilinear": build("upsample", {"scale": 2, "mode": "bilinear"}),
     "upsample bicubic to a size": build("upsample", {"size": [12, 10], "mode": "bicubic"}),
+    "upsample to one size for every axis": build("upsample", {"size": 12}),
+    "upsample nearest on a signal": build("upsample", {"scale": 2}, ((4, 16),)),  # fvcore: 2-D handles only
+    # F.interpolate(x, size=reference.shape[2:]), the reference fed as a second input
+    "upsample to a reference": build("upsample", {"mode": "bilinear"}, ((4, 4, 4), (4, 8, 6))),
+    "conv3d strided without bias": build("conv3d", {"out": 6, "kernel": [3, 1, 1], "stride": 2, "bias": False}),
+    "batchnorm over 3-D maps": build("batchnorm", {}, ((4, 4, 8, 8),)),  # BatchNorm3d in video models
+    "maxpool3d with padding": build("maxpool3d", {"kernel": 3, "stride": [1, 2, 2], "padding": 1}),
+    "global_avgpool3d of a clip": build("global_avgpool3d", {}, ((4, 3, 5, 5),)),
+    "mean of a clip": build("mean", {}, ((4, 3, 5, 5),)),  # S3D's torch.mean(x, dim=(2, 3, 4))
     "prelu per channel": build("prelu", {"per_channel": True}),
     "gelu tanh": build("gelu", {"approximate": "tanh"}),
     "softmax over classes": build("softmax", {}, ((10,),)),
@@ -118,16 +127,25 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "conv_transpose1d": lambda m, x: F.conv_transpose1d(
         x, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation
     ),
+    "conv3d": lambda m, x: F.conv3d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
     "linear": lambda m, x: F.linear(x, m.weight, m.bias),
     "embedding": lambda m, x: F.embedding(torch.zeros_like(x, dtype=torch.long), m.weight).transpose(1, 2),
     "maxpool": lambda m, x: F.max_pool2d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
     "maxpool1d": lambda m, x: F.max_pool1d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
     "avgpool": lambda m, x: F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode),
     "avgpool1d": lambda m, x: F.avg_pool1d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode),
+    "maxpool3d": lambda m, x: F.max_pool3d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
+    "avgpool3d": lambda m, x: F.avg_pool3d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode),
     "adaptive_avgpool": lambda m, x: F.adaptive_avg_pool2d(x, m.output_size),
+    "adaptive_avgpool3d": lambda m, x: F.adaptive_avg_pool3d(x, m.output_size),
+    "global_avgpool3d": lambda m, x: F.adaptive_avg_pool3d(x, 1),  # torchvision's video heads hold the module
     "global_avgpool": lambda m, x: F.adaptive_avg_pool2d(x, 1),  # MobileNetV2's head
-    "mean": lambda m, x: x.mean([2, 3]),  # ShuffleNetV2's head
-    "upsample": lambda m, x: F.interpolate(x, m.size, m.scale_factor, m.mode, m.align_corners),
+    "mean": lambda m, x: x.mean(list(range(2, x.ndim))),  # ShuffleNetV2's head: x.mean([2, 3]); S3D's (2, 3, 4)
+    "upsample": lambda m, x, *reference: (
+        F.interpolate(x, reference[0].shape[2:], None, m.mode, m.align_corners)  # torchvision's segmentation heads
+        if reference
+        else F.interpolate(x, m.size, m.scale_factor, m.mode, m.align_corners)
+    ),
     "batchnorm": lambda m, x: F.batch_norm(
         x, m.running_mean, m.running_var, m.weight, m.bias, False, m.momentum, m.eps
     ),

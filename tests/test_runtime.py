@@ -11,10 +11,10 @@ import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
-from tests.twins import TWINS, torchvision_twin  # noqa: E402
+from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, torchvision_twin  # noqa: E402
 
 # every torchvision twin but the two largest, whose smaller siblings prove the same layers
-EQUIVALENT = tuple(name for name in TWINS if name not in ("vgg19", "resnet152"))
+EQUIVALENT = (*(name for name in TWINS if name not in ("vgg19", "resnet152")), *VIDEO_TWINS)
 
 
 def randomise_normalisation(model: torch.nn.Module) -> None:
@@ -41,7 +41,7 @@ def test_torchvision_checkpoint_gives_the_same_outputs(name, tmp_path):
     checkpoint = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), checkpoint)
     model = cnnscope.load_weights(cnnscope.build(name), checkpoint).eval()  # strict: every key, every shape
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, *SMALL_INPUTS.get(name, (3, 224, 224)))
     with torch.no_grad():
         expected, actual = reference(x), model(x)
     assert torch.allclose(actual, expected, atol=1e-4 * expected.abs().max().item(), rtol=0)

@@ -15,10 +15,10 @@ models = pytest.importorskip("torchvision.models")
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
-from tests.twins import TWINS, torchvision_twin  # noqa: E402
+from tests.twins import TWINS, VIDEO_TWINS, torchvision_twin  # noqa: E402
 
 
-@pytest.mark.parametrize("name", TWINS)
+@pytest.mark.parametrize("name", (*TWINS, *VIDEO_TWINS))
 def test_spec_matches_torchvision(name):
     analysis = analyze(load_target(name))
     with torch.device("meta"):  # shapes and counts only: no memory, no init time

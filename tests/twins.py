@@ -27,11 +27,16 @@ TWINS = (
     "regnet_x_400mf",
     "densenet121",
 )
+# torchvision's video models (torchvision.models.video): no ImageNet weights, so apart from TWINS
+VIDEO_TWINS = ("r3d_18", "r2plus1d_18")
+# where running a twin at the spec's input size is slow (40 GMACs a clip), the tests run it at this size
+SMALL_INPUTS = {name: (3, 4, 32, 32) for name in VIDEO_TWINS}
 
 
 def torchvision_twin(name: str) -> nn.Module:
     """torchvision's model (random weights, eval mode) that the zoo spec ``name`` reproduces."""
     from torchvision import models
+    from torchvision.models import video
 
     builders = {
         "alexnet_tv": lambda: models.alexnet(weights=None),
@@ -48,6 +53,8 @@ def torchvision_twin(name: str) -> nn.Module:
         "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(weights=None),
         "regnet_x_400mf": lambda: _built_on_cpu(models.regnet_x_400mf),
         "densenet121": lambda: models.densenet121(weights=None),
+        "r3d_18": lambda: video.r3d_18(weights=None),
+        "r2plus1d_18": lambda: video.r2plus1d_18(weights=None),
     }
     return builders[name]().eval()
 

@@ -63,6 +63,8 @@ def kernel_label(report: LayerReport) -> str | None:
     strides = {s for s in window.stride}
     if len(strides) == 1 and (stride := strides.pop()) != 1:
         text += f" /{stride}" if stride > 1 else f" x{float(1 / stride):g}"  # x2: upsamples
+    elif len(strides) > 1 and all(s >= 1 and s == int(s) for s in window.stride):
+        text += " /" + "x".join(str(int(s)) for s in window.stride)  # 3x7x7 /1x2x2: a video's frames kept
     return text
 
 

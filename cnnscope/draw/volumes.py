@@ -3,6 +3,8 @@
 A C x H x W map is a cuboid whose front face is H high and C wide, W going into the
 page; sizes follow a log scale so that 3 and 4096 channels both fit. A layer with a
 sliding window draws its kernel as a small box on its input, with lines to the output.
+A C x D x H x W map (a video's D frames: conv3d) is drawn as one of its frames, H x W x C,
+with the window's H x W; its label and the kernel's give every axis (16x56x56x64, 3x7x7).
 Vectors (the dense layers) are thin bars. Labels: the layer's name above, its computed
 size below (227x227x3, 55x55x96, ..., 4096, 4096, 1000).
 """
@@ -56,9 +58,9 @@ def _dims(item: Item) -> tuple[float, float, float]:
     shape = item.out
     if len(shape) <= 1:
         return BAR, spatial(max(numel(shape), 1)), BAR
-    height = spatial(shape[1])
-    depth = spatial(shape[2]) if len(shape) >= 3 else 0.0
-    return channels(shape[0]), height, depth
+    if len(shape) == 2:  # C x L: a flat box
+        return channels(shape[0]), spatial(shape[1]), 0.0
+    return channels(shape[0]), spatial(shape[-2]), spatial(shape[-1])  # a 3-D map: one frame
 
 
 def _drawn(item: Item) -> bool:
@@ -160,8 +162,9 @@ def _kernel(canvas: Canvas, before: Volume, after: Volume) -> bool:
     window = report.node.layer.window(list(report.input_shapes))
     if not isinstance(window, Window):
         return False
-    kh = min(spatial(window.kernel[0]), before.h * 0.5)
-    kd = min(spatial(window.kernel[1]), before.d * 0.5) if len(window.kernel) > 1 and before.d else 0.0
+    face = window.kernel[-2:]  # height and width (a 3-D window is drawn on one frame, as its map is)
+    kh = min(spatial(face[0]), before.h * 0.5)
+    kd = min(spatial(face[1]), before.d * 0.5) if len(face) > 1 and before.d else 0.0
     kw = max(3.0, before.w * (0.6 if report.cost.params else 0.25))  # a filter spans the channels
     kx = before.x + (before.w - kw) / 2
     ky = before.y + before.h * 0.12 + kd * SLANT / 2

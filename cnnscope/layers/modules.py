@@ -43,7 +43,7 @@ class Stack(nn.Module):
         return torch.stack(xs, dim=self.axis + 1)
 
 
-def same_pads(x: torch.Tensor, conv: nn.Conv1d | nn.Conv2d) -> list[int]:
+def same_pads(x: torch.Tensor, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d) -> list[int]:
     """F.pad's amounts for TensorFlow's SAME at any stride: O = ceil(I / S), an odd zero at the end."""
     pads: list[int] = []
     for size, k, s, d in reversed(list(zip(x.shape[2:], conv.kernel_size, conv.stride, conv.dilation))):
@@ -64,6 +64,16 @@ class SameConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(nn.functional.pad(x, same_pads(x, self)))
+
+
+class SameConv3d(nn.Conv3d):
+    """nn.Conv3d padded as TensorFlow's SAME at any stride."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, same_pads(x, self)))
+
+
+SAME_CONVS: dict[int, type[nn.Module]] = {1: SameConv1d, 2: SameConv2d, 3: SameConv3d}
 
 
 class Reduce(nn.Module):
@@ -191,6 +201,17 @@ class CenterCrop(nn.Module):
             target = self.size * len(spatial) if len(self.size) == 1 else self.size
         cuts = tuple(slice((s - t) // 2, (s - t) // 2 + t) for s, t in zip(spatial, target))
         return x[(slice(None), slice(None), *cuts)]
+
+
+class ResizeLike(nn.Module):
+    """Interpolate to the spatial size of a second input: ``F.interpolate(x, size=reference.shape[2:])``."""
+
+    def __init__(self, mode: str, align_corners: bool | None) -> None:
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=reference.shape[2:], mode=self.mode, align_corners=self.align_corners)
 
 
 class ChannelsFirstEmbedding(nn.Embedding):

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
     from torch import nn
 
-AXIS_NAMES = {1: ("length",), 2: ("height", "width")}
+# the spatial axes after the channels; a 3-D map is depth x height x width as torch names it (frames, for a video)
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
 def _per_axis(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
@@ -129,13 +130,18 @@ def check_axes(layer: Layer, axes: list[Axis]) -> None:
             )
 
 
+def named_axes(axes: list[Axis], both: str) -> list[tuple[str, Axis]]:
+    """Each axis with its name; height and width as one (named ``both``) where their numbers agree."""
+    names = AXIS_NAMES[len(axes)]
+    if len(axes) >= 2 and axes[-2] == axes[-1]:
+        return [*zip(names[:-2], axes[:-2]), (both, axes[-1])]
+    return list(zip(names, axes))
+
+
 def axis_warnings(axes: list[Axis]) -> list[str]:
     """Say which pixels the floor in O = (I - K + 2P)/S + 1 leaves out."""
-    names = list(AXIS_NAMES[len(axes)])
-    if len(axes) == 2 and axes[0] == axes[1]:
-        names, axes = ["height and width"], axes[:1]
     notes = []
-    for name, axis in zip(names, axes):
+    for name, axis in named_axes(axes, "height and width"):
         if axis.dropped():
             pad = axis.pad_before + axis.pad_after
             notes.append(
@@ -147,10 +153,7 @@ def axis_warnings(axes: list[Axis]) -> list[str]:
 
 
 def explain_axes(axes: list[Axis]) -> list[str]:
-    names = AXIS_NAMES[len(axes)]
-    if len(axes) == 2 and axes[0] == axes[1]:
-        return [f"height = width: {axes[0].formula()}"]
-    return [f"{name}: {axis.formula()}" for name, axis in zip(names, axes)]
+    return [f"{name}: {axis.formula()}" for name, axis in named_axes(axes, "height = width")]
 
 
 def _pair(values: tuple[int, ...]) -> str:
@@ -271,12 +274,12 @@ class Conv(Layer):
         from torch import nn
 
         # torch types sizes per class (tuple[int, int] in 2-D, tuple[int] in 1-D); ours hold ndim numbers
-        conv: Callable[..., nn.Module] = nn.Conv2d if self.ndim == 2 else nn.Conv1d
+        conv: Callable[..., nn.Module] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[self.ndim]
         padding: tuple[int, ...] | str | int = self.padding
         if padding == "same" and any(s != 1 for s in self.stride):  # torch's "same" takes stride 1 only
-            from cnnscope.layers.modules import SameConv1d, SameConv2d
+            from cnnscope.layers.modules import SAME_CONVS
 
-            conv, padding = (SameConv2d if self.ndim == 2 else SameConv1d), 0
+            conv, padding = SAME_CONVS[self.ndim], 0
         return conv(inputs[0][0], self.out, self.kernel, self.stride, padding, self.dilation, self.groups, self.bias)
 
 
@@ -296,6 +299,21 @@ class Conv1d(Conv):
     summary = "1-D convolution over channels x length (text, signals)"
 
     imports = ("nn.Conv1d", "F.conv1d", "torch.conv1d")
+
+
+@register
+class Conv3d(Conv):
+    """Convolution over depth x height x width: a video's frames (C3D, R3D, R(2+1)D) or a volume's slices."""
+
+    ndim = 3
+    draws_filters = False  # a bank of 3-D filters: the pictures tile 2-D ones
+    has_units = False  # the TUI's filter pane and `maximize` show 2-D filters and images
+    example = {"out": 6, "kernel": [3, 3, 3], "padding": 1}
+    example_inputs = ((4, 4, 8, 8),)
+    type_name = "conv3d"
+    summary = "3-D convolution over channels x depth (frames) x height x width (video)"
+
+    imports = ("nn.Conv3d", "F.conv3d", "torch.conv3d")
 
 
 class Pool(Layer):
@@ -360,6 +378,13 @@ class Pool(Layer):
         expect_rank(self, shape, (self.ndim + 1,), f"a channels x {' x '.join(AXIS_NAMES[self.ndim])} input")
         if any(2 * p > k for p, k in zip(self.padding, self.kernel)):
             raise SpecError("padding must be at most half the kernel", hint="torch rejects larger pooling padding")
+        if self.reduce == "avg" and self.ndim == 3:  # torch's avg_pool3d, alone, checks the input before padding
+            for name, size, k in zip(AXIS_NAMES[3], shape[1:], self.kernel):
+                if size < k:
+                    raise SpecError(
+                        f"kernel {k} is larger than the input {size} along the {name}",
+                        hint="torch's avg_pool3d needs the input, before padding, at least as large as the kernel",
+                    )
         axes = self.axes(shape)
         check_axes(self, axes)
         return (shape[0], *(a.out for a in axes))
@@ -400,8 +425,9 @@ class Pool(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        kinds = {("max", 2): nn.MaxPool2d, ("avg", 2): nn.AvgPool2d, ("max", 1): nn.MaxPool1d, ("avg", 1): nn.AvgPool1d}
-        return kinds[self.reduce, self.ndim](self.kernel, self.steps, self.padding, ceil_mode=self.ceil)
+        kinds = {"max": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), "avg": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)}
+        pool: Callable[..., nn.Module] = kinds[self.reduce][self.ndim - 1]
+        return pool(self.kernel, self.steps, self.padding, ceil_mode=self.ceil)
 
 
 @register
@@ -461,6 +487,29 @@ class AvgPool1d(AveragePool):
     imports = ("nn.AvgPool1d", "F.avg_pool1d")
 
 
+@register
+class MaxPool3d(Pool):
+    ndim = 3
+    example_inputs = ((4, 4, 8, 8),)
+    example = {"kernel": [1, 2, 2]}
+    type_name = "maxpool3d"
+    summary = "3-D max pooling (over depth x height x width)"
+
+    imports = ("nn.MaxPool3d", "F.max_pool3d")
+
+
+@register
+class AvgPool3d(Pool):
+    ndim = 3
+    example_inputs = ((4, 4, 8, 8),)
+    example = {"kernel": 2}
+    reduce = "avg"
+    type_name = "avgpool3d"
+    summary = "3-D average pooling (over depth x height x width)"
+
+    imports = ("nn.AvgPool3d", "F.avg_pool3d")
+
+
 def _widest_adaptive_window(size: int, out: int, exact_up_to: int = 10_000) -> int:
     """torch's adaptive window i spans [floor(i*I/O), ceil((i+1)*I/O)): the widest one.
 
@@ -485,7 +534,7 @@ class AveragePoolTo(Layer):
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
-        expect_rank(self, shape, (self.ndim + 1,), "a channels x height x width input")
+        expect_rank(self, shape, (self.ndim + 1,), f"a channels x {' x '.join(AXIS_NAMES[self.ndim])} input")
         return (shape[0], *self.target)
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
@@ -511,7 +560,7 @@ class AveragePoolTo(Layer):
             kernel *= size / target
         return PeerCounts(
             torchinfo=0,
-            fvcore=elements,
+            fvcore=elements if self.ndim == 2 else 0,  # it has a handle for aten::adaptive_avg_pool2d only
             ptflops=elements if functional else 2 * elements,
             thop=0 if functional else int((kernel + 1) * numel(out)),
             flopcounter=0,
@@ -520,7 +569,8 @@ class AveragePoolTo(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        return (nn.AdaptiveAvgPool2d if self.ndim == 2 else nn.AdaptiveAvgPool1d)(self.target)
+        pool: Callable[..., nn.Module] = {2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[self.ndim]
+        return pool(self.target)
 
 
 @register
@@ -564,6 +614,27 @@ class GlobalAvgPool(AveragePoolTo):
 
 
 @register
+class AdaptiveAvgPool3d(AdaptiveAvgPool):
+    ndim = 3
+    example = {"out": [1, 2, 2]}
+    example_inputs = ((4, 4, 8, 8),)
+    type_name = "adaptive_avgpool3d"
+    summary = "3-D average pooling to a fixed output size (depth x height x width)"
+
+    imports = ("nn.AdaptiveAvgPool3d", "F.adaptive_avg_pool3d")
+
+
+@register
+class GlobalAvgPool3d(GlobalAvgPool):
+    ndim = 3
+    example_inputs = ((4, 4, 8, 8),)
+    type_name = "global_avgpool3d"
+    summary = "average of each channel over all frames and positions (output C x 1 x 1 x 1: video heads)"
+
+    imports = ("nn.AdaptiveAvgPool3d", "F.adaptive_avg_pool3d")
+
+
+@register
 class Mean(Layer):
     """``x.mean([2, 3])``: the average of each channel with the spatial axes removed, not kept as 1 x 1."""
 
@@ -586,7 +657,7 @@ class Mean(Layer):
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
-        expect_rank(self, shape, (2, 3), "a channels x positions input")
+        expect_rank(self, shape, (2, 3, 4), "a channels x positions input")  # 4: a clip's, x.mean((2, 3, 4)) (S3D)
         return (shape[0],)
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
@@ -760,40 +831,69 @@ TAPS = {"nearest": 1, "bilinear": 2, "bicubic": 4}  # input pixels each output r
 
 @register
 class Upsample(Layer):
-    """Resize by interpolation: ``O = floor(I * scale)`` per axis, or a fixed ``size``."""
+    """Resize by interpolation: ``O = floor(I * scale)`` per axis, a fixed ``size``, or the size of a second input.
+
+    The second form is ``F.interpolate(x, size=reference.shape[2:])``: written with ``from = [layer,
+    reference]`` (``"in"``: the model's or block's input), the output follows the reference at any
+    input size, where a number would be frozen. The reference gives only its size, as crop's does.
+    """
 
     type_name = "upsample"
-    summary = "resize by a scale or to a size: nearest, bilinear or bicubic interpolation"
+    summary = "resize by a scale, to a size or to the size of a second input: nearest, bilinear or bicubic"
     fresh_output = True
+    arity = (1, 2)
+    value_inputs = 1  # the reference's values never reach the output
     scale: tuple[float, ...] | None = key(numbers(0), None, "factor per spatial axis (a number or one per axis)")
-    size: tuple[int, ...] | None = key(numbers(1, whole=True), None, "output size instead of a scale")
+    size: tuple[int, ...] | None = key(
+        numbers(1, whole=True), None, "output size instead of a scale (a number: every axis)"
+    )
     mode: str = key(choice("nearest", "bilinear", "bicubic"), "nearest", "interpolation")
     align_corners: bool | None = key(boolean, None, "bilinear/bicubic: align the corner pixels (torch's flag)")
     example = {"scale": 2}
 
-    imports = ("nn.Upsample", "F.interpolate")
+    imports = ("nn.Upsample", "F.interpolate", "cnnscope.ResizeLike")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        if call.module is not None:
+        if call.module is not None:  # cnnscope's ResizeLike has neither size nor scale: its second input gives the size
             size, scale, mode, align = (
-                getattr(call.module, a) for a in ("size", "scale_factor", "mode", "align_corners")
+                getattr(call.module, a, None) for a in ("size", "scale_factor", "mode", "align_corners")
             )
         else:
             size, scale = call.arg(1, "size"), call.arg(2, "scale_factor")
             mode, align = call.arg(3, "mode", "nearest"), call.arg(4, "align_corners")
         if mode not in TAPS:
             raise SpecError(f"interpolation mode '{mode}' has no spec form", hint=f"one of: {', '.join(TAPS)}")
-        keys: dict[str, Any] = {"size": compact(size)} if size is not None else {"scale": compact(scale)}
+        keys: dict[str, Any] = {}
+        if size is not None:
+            keys["size"] = compact(size)
+        elif scale is not None:
+            keys["scale"] = compact(scale)
         if mode != "nearest":
             keys["mode"] = mode
         if align is not None:
             keys["align_corners"] = bool(align)
         return keys
 
-    def target(self, shape: Shape) -> tuple[int, ...]:
+    def target(self, inputs: list[Shape]) -> tuple[int, ...]:
+        shape = inputs[0]
+        if len(inputs) == 2:
+            if self.scale is not None or self.size is not None:
+                raise SpecError(
+                    "give 'scale', 'size' or a second input to take the size from, not two of them",
+                    hint="remove scale and size to resize to the second input",
+                )
+            if len(inputs[1]) != len(shape):
+                raise SpecError(
+                    f"cannot resize {fmt_shape(shape)} to the size of {fmt_shape(inputs[1])}",
+                    hint="the second input needs as many spatial axes as the first",
+                )
+            return inputs[1][1:]
         if (self.scale is None) == (self.size is None):
-            raise SpecError("upsample needs exactly one of 'scale' and 'size'")
+            raise SpecError(
+                "upsample needs exactly one of 'scale' and 'size', or a second input to take the size from",
+                hint='e.g. from = ["x", "skip"] resizes x to the size of skip',
+            )
         if self.size is not None:
             return per_spatial_axis(self.size, shape, "size")
         assert self.scale is not None  # exactly one of the two is set (checked above)
@@ -801,14 +901,14 @@ class Upsample(Layer):
         return tuple(math.floor(i * s) for i, s in zip(shape[1:], scales))
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
-        (shape,) = inputs
+        shape = inputs[0]
         ranks = (3,) if self.mode != "nearest" else (2, 3)
         expect_rank(
             self, shape, ranks, f"a channels x {'height x width' if self.mode != 'nearest' else 'spatial'} input"
         )
         if self.align_corners is not None and self.mode == "nearest":
             raise SpecError("align_corners only applies to bilinear and bicubic", hint="remove align_corners")
-        target = self.target(shape)
+        target = self.target(inputs)
         if any(o < 1 for o in target):
             raise SpecError(f"the output size {'x'.join(map(str, target))} is empty", hint="use a larger scale")
         return (shape[0], *target)
@@ -819,14 +919,20 @@ class Upsample(Layer):
 
     def window(self, inputs: list[Shape]) -> Window:
         axes = len(inputs[0]) - 1
-        strides = tuple(Fraction(i, o) for i, o in zip(inputs[0][1:], self.target(inputs[0])))
+        strides = tuple(Fraction(i, o) for i, o in zip(inputs[0][1:], self.target(inputs)))
         return Window((TAPS[self.mode],) * axes, strides)
 
     def cells(self) -> Cells:
-        how = f"x{_square(tuple(f'{s:g}' for s in self.scale))}" if self.scale else f"-> {_square(self.size or ())}"
+        if self.scale:
+            how = f"x{_square(tuple(f'{s:g}' for s in self.scale))}"
+        else:
+            how = f"-> {_square(self.size)}" if self.size else "-> 2nd input"
         return Cells(size=how, stride=self.mode)
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        if len(inputs) == 2:
+            size = "x".join(map(str, out[1:]))
+            return [f"output size {size} taken from the second input ({fmt_shape(inputs[1])}), at any input size"]
         if self.size is not None:
             return [f"output size fixed by the layer: {fmt_shape(inputs[0])} -> {fmt_shape(out)}"]
         scales = per_spatial_axis(self.scale or (), inputs[0], "scale")
@@ -843,11 +949,15 @@ class Upsample(Layer):
         ]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # to a second input's size it is F.interpolate in any model (nn.Upsample takes one tensor): a function
+        functional = functional or len(inputs) == 2
         elements = numel(out)
         thop_per_output = {"nearest": 1, "bilinear": 11, "bicubic": 259}[self.mode]
+        # fvcore has handles for aten::upsample_nearest2d and upsample_bilinear2d only
+        fvcore = {"nearest": elements, "bilinear": 4 * elements}.get(self.mode, 0) if len(out) == 3 else 0
         return PeerCounts(
             torchinfo=0,
-            fvcore=elements * (4 if self.mode == "bilinear" else 1) if self.mode != "bicubic" else 0,
+            fvcore=fvcore,
             ptflops=elements if functional else 2 * elements,  # module hook, and the patched F.interpolate
             thop=0 if functional else elements * thop_per_output,
             flopcounter=0,
@@ -856,5 +966,11 @@ class Upsample(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
+        if len(inputs) == 2:
+            from cnnscope.layers.modules import ResizeLike
+
+            return ResizeLike(self.mode, self.align_corners)
+        # torch reads a single number as every axis, but a 1-tuple as one axis: pass one per axis
+        size = None if self.size is None else per_spatial_axis(self.size, inputs[0], "size")
         scale = None if self.scale is None else per_spatial_axis(self.scale, inputs[0], "scale")
-        return nn.Upsample(size=self.size, scale_factor=scale, mode=self.mode, align_corners=self.align_corners)
+        return nn.Upsample(size=size, scale_factor=scale, mode=self.mode, align_corners=self.align_corners)

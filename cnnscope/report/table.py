@@ -40,7 +40,8 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
         table.add_column(header, justify="right", no_wrap=True)
     outputs = len(analysis.outputs)
     shown = fmt_shape(analysis.output_shape) if outputs == 1 else f"{outputs} outputs"
-    table.add_column("Output\n(CxHxW)", justify="right", style="green", no_wrap=True, footer=shown)
+    axes = "CxDxHxW" if len(spec.input.shape) == 4 else "CxHxW"  # D: a video's frames (conv3d)
+    table.add_column(f"Output\n({axes})", justify="right", style="green", no_wrap=True, footer=shown)
     table.add_column("Act", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True, footer=count(total.params))
     table.add_column("MACs", justify="right", no_wrap=True, footer=si(total.macs))

@@ -316,8 +316,11 @@ def _parse_input(value: Any) -> InputSpec:
         shape = _positive_ints(value.get("shape"), "input shape")
     else:
         raise SpecError("input must be a shape such as [3, 224, 224] or {tokens = 56, vocab = 18765}")
-    if len(shape) > 3:
-        raise SpecError("input has more than 3 axes: give channels x height x width per sample, no batch axis")
+    if len(shape) > 4:
+        raise SpecError(
+            "input has more than 4 axes: give channels x height x width (or channels x frames x height x width)"
+            " per sample, no batch axis"
+        )
     return InputSpec(shape)
 
 

@@ -34,6 +34,6 @@ def resize(spec: Spec, text: str) -> Spec:
         return spec.with_input(dims)
     if len(shape) >= 2 and len(dims) == 1:
         return spec.with_input((shape[0],) + dims * (len(shape) - 1))
-    if len(shape) == 3 and len(dims) == 2:
+    if len(shape) >= 3 and len(dims) == len(shape) - 1:  # the spatial sizes: 224x224, or 16x112x112 for a video
         return spec.with_input((shape[0], *dims))
     raise SpecError(f"input size '{text}' does not fit the spec's input {fmt_shape(shape)}")
