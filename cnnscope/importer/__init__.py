@@ -23,7 +23,7 @@ from torch import nn
 
 from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
-from cnnscope.importer.trace import ImportFailure, Recorded, read
+from cnnscope.importer.trace import ImportFailure, read
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec import INPUT, Spec, parse
@@ -56,11 +56,15 @@ def read_module(
     name = name or _snake(kind)
     where = visible(origin or f"{type(module).__module__}.{type(module).__qualname__}")
     left_out = reading.left_out
-    if not isinstance(reading.outputs, Recorded):
-        raise ImportFailure(
-            f"the model returns a {type(reading.outputs).__name__}, not one tensor",
-            hint="import a module that returns one tensor (e.g. the model's backbone or head)",
-        )
+    shapes = {layer.name: list(layer.out) for layer in reading.layers}
+    returned = reading.outputs
+    output: Any  # [expect] output, in the form of `outputs`
+    if isinstance(returned, str):
+        output = shapes[returned]
+    elif isinstance(returned, list):
+        output = [shapes[layer] for layer in returned]
+    else:
+        output = {key: shapes[layer] for key, layer in returned.items()}
     header = [
         f"Imported by `cnnscope import` from {where} on inputs of {fmt_shape(input_shape)}.",
         "Layer names are the module's own: its state_dict loads into cnnscope.build(spec) as it is.",
@@ -75,7 +79,8 @@ def read_module(
         layer_lines=layer_lines,
         blocks=blocks,
         params=sum(p.numel() for p in module.parameters()) - sum(left_out.values()),
-        output=reading.outputs.shape,
+        output=output,
+        outputs=None if returned == reading.layers[-1].name else returned,
     )
     try:
         spec = parse(text, path=f"<import of {where}>", default_name=name)
@@ -132,8 +137,22 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
         raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
     with torch.no_grad():
         actual = model(x)
-    scale = max(float(expected.abs().max()), 1e-12)
-    return float((actual - expected).abs().max()) / scale
+    pairs = _paired(expected, actual)
+    return max(float((b - a).abs().max()) / max(float(a.abs().max()), 1e-12) for a, b in pairs)
+
+
+def _paired(expected: Any, actual: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The tensors of two return values of one form (a tensor, a tuple or list, a dict), side by side."""
+    if isinstance(expected, torch.Tensor) and isinstance(actual, torch.Tensor):
+        return [(expected, actual)]
+    if isinstance(expected, dict) and isinstance(actual, dict) and list(expected) == list(actual):
+        return [(expected[key], actual[key]) for key in expected]
+    if isinstance(expected, (tuple, list)) and isinstance(actual, (tuple, list)) and len(expected) == len(actual):
+        return list(zip(expected, actual))
+    raise ImportFailure(
+        f"the written spec returns a {type(actual).__name__}, the model a {type(expected).__name__}",
+        hint="please report this model",
+    )
 
 
 def load_model(target: str) -> tuple[nn.Module, str, Shape]:

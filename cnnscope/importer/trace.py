@@ -243,15 +243,20 @@ class Reading:
     """What one capture of a model gives: its layers, what it returns and what eval mode leaves unused."""
 
     layers: list[Imported]
-    outputs: Any  # the recorded summary of the model's return value (a Recorded for one tensor)
+    outputs: str | list[str] | dict[str, str]  # the layers it returns: one, a tuple's (or list's), a dict's
     left_out: dict[str, int]  # outermost submodules with state that the forward never reached -> parameters
 
 
 def read(model: nn.Module, input_shape: Shape) -> Reading:
     """The model as a list of layers in execution order, named like its modules."""
     reader = _Reader(model, input_shape)
-    output = next(node for node in reader.graph.graph.nodes if node.op == "output")
-    return Reading(reader.layers, reader.seen.get(output.args[0]), _unreached(model, reader.graph))
+    return Reading(reader.layers, reader.outputs(), _unreached(model, reader.graph))
+
+
+def _named(item: Any, final: Any) -> str:
+    if not isinstance(item, fx.Node):
+        raise ImportFailure("the model returns nested containers or values other than tensors, which no spec can say")
+    return str(final(item))
 
 
 def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
@@ -307,6 +312,8 @@ class _Reader:
             self._stand_in(node)
         if gaps:
             raise _all_gaps(gaps)
+        self.renamed: dict[str, str] = {}  # layers merged into or renamed as others
+        self.returned = self._returned()
         self._fuse_activations()
         self._chain_concatenations()
 
@@ -343,6 +350,8 @@ class _Reader:
             self.alias[node] = ("chunk", node)
         elif node.op == "call_function" and node.target is operator.getitem and self._is_chunk(node.args[0]):
             self._read_chunk_item(node)
+        elif (size_of := self._size_of(node, name, result)) is not None:
+            self.alias[node] = ("size_of", size_of, result)
         elif not isinstance(result, Recorded):  # sizes, shape arithmetic: values the calls below take as arguments
             self.alias[node] = ("value", result)
         elif name in RESHAPE and self._channel_shuffle(node):
@@ -363,6 +372,22 @@ class _Reader:
             self.alias[node] = name
         else:
             self.alias[node] = _GAP
+
+    def _size_of(self, node: fx.Node, name: str, result: Any) -> str | None:
+        """The layer whose spatial size ``node`` is, where it is one: ``y.shape``, ``y.size()`` and their
+        ``[-2:]`` (FCN's and FPN's ``F.interpolate(x, size=y.shape[-2:])``), so that a resize to it is
+        written as a resize to that layer's size, right at every input size, not as frozen numbers."""
+        first: Any = node.args[0] if node.args else None
+        if not isinstance(first, fx.Node):
+            return None
+        alias = self.alias.get(first)
+        whole = (node.target is getattr and node.args[1] == "shape") or (name == "Tensor.size" and len(node.args) == 1)
+        if whole and isinstance(alias, str):
+            return alias
+        if node.target is operator.getitem and isinstance(alias, tuple) and alias[0] == "size_of":
+            full = tuple(alias[2])
+            return alias[1] if len(full) > 2 and tuple(result) == full[2:] else None
+        return None
 
     def _is_parameter(self, arg: Any) -> bool:
         alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
@@ -387,6 +412,8 @@ class _Reader:
                     return Parameter(*alias[1:])
                 if alias[0] == "value":
                     return alias[1]
+                if alias[0] == "size_of":  # the size of a layer's output: that layer is an input
+                    sources.append(alias[1])
                 return TENSOR
             if isinstance(arg, (list, tuple)):
                 return type(arg)(convert(a) for a in arg)
@@ -510,15 +537,52 @@ class _Reader:
             suffix += 1
         return f"{base}_{suffix}"
 
+    def _returned(self) -> list[str]:
+        """The layers whose outputs the model returns, in the order its return value holds them."""
+        output = next(node for node in self.graph.graph.nodes if node.op == "output")
+        found: list[str] = []
+
+        def note(node: fx.Node) -> fx.Node:
+            found.append(self._returned_layer(node))
+            return node
+
+        fx.node.map_arg(output.args[0], note)
+        return found
+
+    def _returned_layer(self, node: fx.Node) -> str:
+        alias = self.alias.get(node)
+        if not isinstance(alias, str) or alias == INPUT:
+            raise ImportFailure("the model returns a tensor that no layer computes (its input, or a parameter)")
+        return alias
+
+    def outputs(self) -> Any:
+        """The model's return value with each tensor as the name of the layer that computes it (a name,
+        a list for a tuple or list, a dict for a dict), after the layers were merged and renamed."""
+        output = next(node for node in self.graph.graph.nodes if node.op == "output")
+
+        def final(node: fx.Node) -> str:
+            name = self._returned_layer(node)
+            while name in self.renamed:
+                name = self.renamed[name]
+            return name
+
+        value = output.args[0]
+        if isinstance(value, fx.Node):
+            return final(value)
+        if isinstance(value, dict):
+            return {str(key): _named(item, final) for key, item in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [_named(item, final) for item in value]
+        raise ImportFailure(f"the model returns a {type(value).__name__}, which no spec can say")
+
     def _fuse_activations(self) -> None:
         """A functional activation that alone reads a layer's output becomes that layer's ``act``,
         as googlenet's ``F.relu(self.bn(x))`` is written ``act = "relu"`` on the batch norm."""
         readers: dict[str, int] = {}
-        for layer in self.layers:
-            for source in layer.sources:
-                readers[source] = readers.get(source, 0) + 1
+        for source in [*(s for layer in self.layers for s in layer.sources), *self.returned]:
+            readers[source] = readers.get(source, 0) + 1  # a layer the model returns is read once more
         by_name = {layer.name: layer for layer in self.layers}
-        renamed: dict[str, str] = {}
+        renamed = self.renamed
         kept = []
         for layer in self.layers:
             layer.sources = [renamed.get(s, s) for s in layer.sources]
@@ -572,6 +636,7 @@ class _Reader:
             if name == layer.name or name in self.names:
                 continue
             old, layer.name = layer.name, name  # names are reused down the chain: rename one at a time
+            self.renamed[old] = name
             self.names.discard(old)
             self.names.add(name)
             for other in order:

@@ -20,6 +20,8 @@ def toml_value(value: Any) -> str:
         return repr(float(f"{value:.12g}"))  # 0.0058823529411764705 -> 0.00588235294118
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, every key quoted ("0", "out")
+        return "{" + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -78,14 +80,17 @@ def document(
     layer_lines: list[str],
     blocks: dict[str, tuple[dict[str, Any], list[str]]],
     params: int,
-    output: Shape,
+    output: Shape | list[Shape] | dict[str, Shape],
+    outputs: str | list[str] | dict[str, str] | None = None,
 ) -> str:
-    """The whole spec: header comments, metadata, layers, blocks and [expect]."""
+    """The whole spec: header comments, metadata, ``outputs`` (where the model does not return its
+    last layer alone), layers, blocks and [expect] (``output`` in the form of ``outputs``)."""
     lines = [f"# {line}" if line else "#" for line in header]
     lines += [
         f"name = {toml_value(name)}",
         f"title = {toml_value(title)}",
         f"input = {toml_value(list(input_shape))}",
+        *([f"outputs = {toml_value(outputs)}"] if outputs is not None else []),
         "",
         "layers = [",
         *(f"  {line}," for line in layer_lines),
@@ -100,6 +105,6 @@ def document(
         "",
         "[expect]  # counted by torch on the original model",
         f"params = {params:_}",
-        f"output = {toml_value(list(output))}",
+        f"output = {toml_value(output)}",
     ]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    TENSOR,
     UNCOUNTED,
     Cells,
     Cost,
@@ -862,6 +863,8 @@ class Upsample(Layer):
         else:
             size, scale = call.arg(1, "size"), call.arg(2, "scale_factor")
             mode, align = call.arg(3, "mode", "nearest"), call.arg(4, "align_corners")
+            if size == TENSOR:  # size=y.shape[-2:]: the size of the second input, at any input size
+                size = None
         if mode not in TAPS:
             raise SpecError(f"interpolation mode '{mode}' has no spec form", hint=f"one of: {', '.join(TAPS)}")
         keys: dict[str, Any] = {}
