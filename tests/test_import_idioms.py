@@ -249,3 +249,38 @@ def test_tensorflow_same_padding_reads_as_same_at_any_size() -> None:
     assert analyze(spec).output_shape == (4, 3, 3)  # ceil(9 / 2) = 5, ceil(5 / 2) = 3
     for size in ((3, 10, 10), (3, 7, 12)):  # the zeros follow the input: nothing frozen
         assert check_import(model, spec.with_input(size)) < 1e-5
+
+
+class Segmenter(nn.Module):
+    """torchvision's segmentation models: a dict of outputs, each resized to the input's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU())
+        self.classifier = nn.Conv2d(4, 5, 1)
+        self.aux_classifier = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = x.shape[-2:]
+        features = self.backbone(x)
+        out = F.interpolate(self.classifier(features), size=size, mode="bilinear", align_corners=False)
+        return {"out": out, "aux": F.interpolate(self.aux_classifier(features), size=size, mode="bilinear")}
+
+
+def test_several_outputs_and_sizes_taken_from_a_tensor() -> None:
+    model = Segmenter()
+    spec = imported(model, (3, 16, 16))
+    assert 'outputs = {"out" = ' in (spec.source or "")
+    assert [o.key for o in analyze(spec).outputs] == ["out", "aux"]
+    resizes = [n for n in spec.nodes if n.layer.type_name == "upsample"]
+    assert all(n.inputs[1] == "input" and n.layer.size is None for n in resizes)  # the input's size, not 16
+    assert check_import(model, spec.with_input((3, 21, 13))) < 1e-5
+
+
+def test_a_video_network_imports() -> None:
+    model = nn.Sequential(
+        nn.Conv3d(3, 4, (1, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(4), nn.ReLU(), nn.Conv3d(4, 4, (3, 1, 1)),
+        nn.MaxPool3d(2), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 3),
+    )  # fmt: skip
+    spec = imported(model, (3, 4, 10, 10))
+    assert [n.layer.type_name for n in spec.nodes][:2] == ["conv3d", "batchnorm"]
