@@ -128,10 +128,13 @@ _SETUP = frozenset({"__init__", "extra_repr", "reset_parameters", "__repr__", "_
 
 
 def _same_computation(cls: type, base: type) -> bool:
-    """Whether ``cls`` runs ``base``'s code: no class between them defines a method other than set-up."""
+    """Whether ``cls`` runs ``base``'s code: no class between them overrides a method of ``base``
+    other than set-up (new methods of its own, such as torchvision's ``Conv3DSimple.get_downsample_stride``,
+    are never called by ``base``'s forward)."""
     for between in cls.__mro__[: cls.__mro__.index(base)]:
         for attribute, value in vars(between).items():
-            if callable(value) and not isinstance(value, type) and attribute not in _SETUP:
+            overrides = any(attribute in vars(inherited) for inherited in base.__mro__)
+            if overrides and callable(value) and not isinstance(value, type) and attribute not in _SETUP:
                 return False
     return True
 
