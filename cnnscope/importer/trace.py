@@ -34,6 +34,7 @@ CHUNK = frozenset({"Tensor.chunk", "torch.chunk", "Tensor.split", "torch.split"}
 TRANSPOSE = frozenset({"Tensor.transpose", "torch.transpose"})
 RESHAPE = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape"})
 CONCAT = frozenset({"torch.cat", "torch.concat"})
+RESIZE = frozenset({"F.interpolate"})  # calls that may take their output size from another tensor
 
 
 class ImportFailure(CnnscopeError):
@@ -389,7 +390,8 @@ class _Reader:
             return alias
         if node.target is operator.getitem and isinstance(alias, tuple) and alias[0] == "size_of":
             full = tuple(alias[2])
-            return alias[1] if len(full) > 2 and tuple(result) == full[2:] else None
+            spatial = isinstance(result, tuple) and len(full) > 2 and tuple(result) == full[2:]
+            return alias[1] if spatial else None  # a single axis (x.shape[1]) is a number, as before
         return None
 
     def _is_parameter(self, arg: Any) -> bool:
@@ -415,8 +417,11 @@ class _Reader:
                     return Parameter(*alias[1:])
                 if alias[0] == "value":
                     return alias[1]
-                if alias[0] == "size_of":  # the size of a layer's output: that layer is an input
+                if alias[0] == "size_of" and name in RESIZE:  # a resize to a layer's size: it is an input
                     sources.append(alias[1])
+                    return TENSOR
+                if alias[0] == "size_of":  # any other call takes the size as the numbers it was
+                    return alias[2]
                 return TENSOR
             if isinstance(arg, (list, tuple)):
                 return type(arg)(convert(a) for a in arg)
