@@ -23,7 +23,7 @@ from cnnscope.errors import CnnscopeError
 MB = 1 << 20
 # Size caps per kind of file read: far above any real one, far below what would exhaust memory.
 LIMITS = {
-    "a spec": 16 * MB,
+    "a spec": 4 * MB,  # a spec of 4 MB already lists more layers than MAX_NODES allows
     "a labels file": 16 * MB,
     "a matrix": 1 * MB,
     "an image": 256 * MB,

@@ -391,3 +391,59 @@ def test_a_bug_is_one_line_that_says_so(monkeypatch, capsys):
         signal.signal(signal.SIGTERM, previous)
     message = capsys.readouterr().err.strip()
     assert message.count("\n") == 0 and "internal error: ValueError: something no check foresaw" in message
+
+
+def _timed(seconds: float, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    start = time.monotonic()
+    result = cnnscope(*args, cwd=cwd)
+    assert time.monotonic() - start < seconds, (args, time.monotonic() - start)
+    return result
+
+
+def test_expansion_is_bounded_by_work_not_only_layers(tmp_path: Path) -> None:
+    """Nested repeats of a skipped layer, and blocks that call a block twice, 40 levels deep, add no layers
+    (or few) but would take hours: the step budget (layers, skipped layers and calls) ends them in seconds."""
+    write(
+        tmp_path,
+        "nested.toml",
+        'input = [1, 8, 8]\nlayers = [{block = "a", repeat = 1000}]\n'
+        '[blocks.a]\nlayers = [{block = "b", repeat = 1000}]\n[blocks.b]\nlayers = [{block = "c", repeat = 1000}]\n'
+        '[blocks.c]\nlayers = [{type = "relu", when = false}]\n',
+    )
+    binary = 'input = [1, 8, 8]\nlayers = [{block = "b0"}]\n'
+    binary += "".join(f'[blocks.b{i}]\nlayers = [{{block = "b{i + 1}"}}, {{block = "b{i + 1}"}}]\n' for i in range(40))
+    write(tmp_path, "binary.toml", binary + '[blocks.b40]\nlayers = [{type = "relu"}]\n')
+    for command in ("inspect", "check"):
+        for spec in ("nested.toml", "binary.toml"):
+            result = _timed(10, command, spec, cwd=tmp_path)
+            if command == "inspect":
+                assert "nested repeats multiply" in one_line_error(result)
+            else:  # check reports it as the spec's error, once, on the top-level call's line
+                assert result.returncode == 2 and result.stderr.count("\n") == 1 and ":2:" in result.stderr
+                assert "nested repeats multiply" in result.stderr
+
+
+def test_layer_lists_of_any_length_end_within_seconds(tmp_path: Path) -> None:
+    """10^6 layers (15 MB) are over the size cap for a spec; 2x10^5 (3 MB) over the layer cap, said as soon as
+    the TOML is read. Each used to take minutes (a quadratic line index)."""
+    for count, says in ((10**6, "allowed for a spec"), (2 * 10**5, "50,000 allowed")):
+        write(tmp_path, "many.toml", "input = [1, 8, 8]\nlayers = [\n" + '{type="relu"},\n' * count + "]\n")
+        one_line_error(_timed(10, "inspect", "many.toml", cwd=tmp_path), says=says)
+
+
+def test_the_line_index_takes_linear_time():
+    """The index of layers' lines (for error messages) costs the same per layer for 4,000 layers as for 32,000
+    (it counted newlines from the start of the file for every layer: 64 times the time for 8 times the layers)."""
+    from cnnscope.spec.parse import _Lines
+
+    def seconds(count: int) -> float:
+        text = "input = [1, 8, 8]\nlayers = [\n" + '{type = "relu"},  # a {comment} [\n' * count + "]\n"
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            lines = _Lines(text)
+            best = min(best, time.perf_counter() - start)
+        assert lines.entries[(None, count - 1)] == count + 2  # the last layer's line, comments' brackets ignored
+        return best
+
+    assert seconds(32_000) < 20 * seconds(4_000)
