@@ -81,6 +81,29 @@ def test_hostile_specs_are_one_line_errors(tmp_path: Path, text: str, says: str)
     one_line_error(cnnscope("inspect", str(spec), cwd=tmp_path), says=says)
 
 
+HUGE_SIZES = {
+    "upsample-1e300": '{type = "upsample", scale = 1e300}, {type = "conv2d", out = 4, kernel = 3}',
+    "transposed-2-61": ", ".join(
+        ['{type = "conv_transpose2d", out = 1, kernel = 2, stride = 2305843009213693952}'] * 20
+    ),
+    "field-past-2-62": ", ".join(
+        ['{type = "conv2d", out = 1, kernel = 1, stride = 4611686018427387904, padding = 2305843009213693952}'] * 300
+    ),
+}
+
+
+@pytest.mark.parametrize("layers", HUGE_SIZES.values(), ids=HUGE_SIZES.keys())
+def test_huge_but_finite_sizes_are_refused_by_every_static_command(tmp_path: Path, layers: str) -> None:
+    """Sizes and receptive fields are checked against 2^62 before arithmetic that overflows a float or
+    prints millions of digits; ``check`` calls such a spec invalid (it said "ok")."""
+    write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{layers}]\n")
+    for command in (["inspect"], ["inspect", "--count-as", "thop"], ["inspect", "--json"], ["compare", "lenet5"]):
+        one_line_error(cnnscope(*command, "huge.toml", cwd=tmp_path), says="larger than any")
+    checked = cnnscope("check", "huge.toml", cwd=tmp_path)
+    assert checked.returncode == 2 and checked.stderr.startswith("INVALID huge.toml:2:"), checked.stderr
+    assert "larger than any" in checked.stderr and checked.stderr.count("\n") == 1
+
+
 def test_user_text_is_printed_literally(tmp_path: Path) -> None:
     """Rich markup, links and :emoji: codes in names, titles, papers and paths are text, not commands."""
     title = "[red]hidden [link=https://example.com]click[/link] bin:x:2 [/]"
@@ -217,6 +240,8 @@ def test_torch_commands_refuse_what_would_not_fit_or_hang(tmp_path: Path) -> Non
     (tmp_path / "random.pth").symlink_to("/dev/urandom")
     one_line_error(cnnscope("export", "lenet5", "--weights", "random.pth", "--out", "x.pth", cwd=tmp_path))
     one_line_error(cnnscope("build", "lenet5", "--device", "cpu:-1", cwd=tmp_path), says="unknown device")
+    write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{HUGE_SIZES['upsample-1e300']}]\n")
+    one_line_error(cnnscope("build", "huge.toml", "--device", "cpu", cwd=tmp_path), says="larger than any network")
     assert not (tmp_path / "x.pth").exists()
     home = write(tmp_path, "home-is-a-file", "")
     one_line_error(cnnscope("train", "lenet5", cwd=tmp_path, env={"CNNSCOPE_HOME": str(home)}), says="CNNSCOPE_HOME")

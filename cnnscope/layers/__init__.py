@@ -12,6 +12,7 @@ from cnnscope.layers import dense, elementwise, sliding, structure
 from cnnscope.layers.base import (
     GLOBAL,
     LAYER_TYPES,
+    MAX_ELEMENTS,
     TENSOR,
     UNCOUNTED,
     Cells,
@@ -25,6 +26,7 @@ from cnnscope.layers.base import (
     Shape,
     TorchCall,
     Window,
+    bounded,
     fmt_shape,
     numel,
 )
@@ -33,6 +35,7 @@ from cnnscope.layers.elementwise import Activation, activation_types
 __all__ = [
     "GLOBAL",
     "LAYER_TYPES",
+    "MAX_ELEMENTS",
     "TENSOR",
     "UNCOUNTED",
     "Activation",
@@ -48,6 +51,7 @@ __all__ = [
     "TorchCall",
     "Window",
     "activation_types",
+    "bounded",
     "dense",
     "elementwise",
     "fmt_shape",

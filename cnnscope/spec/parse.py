@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
-from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
+from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types, bounded
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
 
@@ -456,7 +456,7 @@ class _Expander:
             raise _Cascade("in_channels after an earlier error")
         for node in self.nodes[len(self.shapes) - 1 :]:
             try:
-                self.shapes[node.name] = node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs)
+                self.shapes[node.name] = bounded(node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs))
             except SpecError as exc:
                 raise SpecError(
                     f"in_channels is unknown: layer '{node.name}' before it fails ({exc.message})"
