@@ -148,6 +148,14 @@ def test_option_errors_and_empty_columns_are_one_line(tmp_path: Path) -> None:
     one_line_error(cnnscope("train", "lenet5", "--seed", str(2**70), cwd=tmp_path), says="--seed")
 
 
+def test_check_json_and_github_annotations_exclude_each_other(tmp_path: Path) -> None:
+    """Both print on stdout, where together neither would parse: a usage error, in either order, nothing printed."""
+    for args in (["--json", "--output-format", "github"], ["--output-format=github", "lenet5", "--json"]):
+        result = cnnscope("check", *args, cwd=tmp_path)
+        assert result.stdout == ""
+        one_line_error(result, says="exclude each other")
+
+
 def test_standard_output_closed_full_or_a_closed_pipe(tmp_path: Path) -> None:
     closed = subprocess.run(
         [sys.executable, "-m", "cnnscope", "inspect", "alexnet"],
