@@ -146,6 +146,8 @@ def test_option_errors_and_empty_columns_are_one_line(tmp_path: Path) -> None:
     one_line_error(cnnscope("inspect", "alexnt", cwd=tmp_path, env={"COLUMNS": "0"}), says="did you mean")
     one_line_error(cnnscope("train", "lenet5", "--seed", "-1", cwd=tmp_path), says="--seed")
     one_line_error(cnnscope("train", "lenet5", "--seed", str(2**70), cwd=tmp_path), says="--seed")
+    maximize = ("maximize", "lenet5", "--layer", "c3", "--seed")  # torch's generators: 64-bit seeds
+    one_line_error(cnnscope(*maximize, str(2**64), cwd=tmp_path), says="--seed")
 
 
 def test_check_json_and_github_annotations_exclude_each_other(tmp_path: Path) -> None:

@@ -173,7 +173,9 @@ def maximize_command(
     ] = None,
     channel: Annotated[int, typer.Option("--channel", min=0, help="The channel of --layer to excite.")] = 0,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Gradient-ascent steps (with --layer).")] = 120,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the starting noise (with --layer).")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**64 - 1, help="Seed of the starting noise (with --layer).")
+    ] = 0,  # torch's generators take 64-bit seeds
 ) -> None:
     """The input that maximally activates a unit: x = W_i / ||W_i|| for the first layer, or gradient
     ascent on the input for a channel of any layer (--layer, --channel), regularised and seeded."""
