@@ -148,6 +148,7 @@ def test_option_errors_and_empty_columns_are_one_line(tmp_path: Path) -> None:
     one_line_error(cnnscope("train", "lenet5", "--seed", str(2**70), cwd=tmp_path), says="--seed")
     maximize = ("maximize", "lenet5", "--layer", "c3", "--seed")  # torch's generators: 64-bit seeds
     one_line_error(cnnscope(*maximize, str(2**64), cwd=tmp_path), says="--seed")
+    one_line_error(cnnscope("train", "lenet5", "--epochs", str(10**20), cwd=tmp_path), says="--epochs")
 
 
 def test_check_json_and_github_annotations_exclude_each_other(tmp_path: Path) -> None:
@@ -252,6 +253,9 @@ def test_torch_commands_refuse_what_would_not_fit_or_hang(tmp_path: Path) -> Non
     one_line_error(cnnscope("build", "lenet5", "--device", "cpu:-1", cwd=tmp_path), says="unknown device")
     write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{HUGE_SIZES['upsample-1e300']}]\n")
     one_line_error(cnnscope("build", "huge.toml", "--device", "cpu", cwd=tmp_path), says="larger than any network")
+    digits = "input = [1, 4096, 4096]\nlayers = [{type = 'adaptive_avgpool', out = 1}, {type = 'flatten'},"
+    write(tmp_path, "digits.toml", digits + " {type = 'linear', out = 10}]\n")  # 1,797 digits of 4096x4096: 360 GB
+    one_line_error(cnnscope("train", "digits.toml", "--out", "d.pth", cwd=tmp_path), says="needs about 336.94 GiB")
     assert not (tmp_path / "x.pth").exists()
     home = write(tmp_path, "home-is-a-file", "")
     one_line_error(cnnscope("train", "lenet5", cwd=tmp_path, env={"CNNSCOPE_HOME": str(home)}), says="CNNSCOPE_HOME")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay 
     from cnnscope.vision.run import RunResult
 
 PANEL = "Images, training and the TUI"
+MAX_EPOCHS = 10_000  # hours of training for lenet5: more is a typo, and would run on for days
 
 
 def _progress() -> Progress:
@@ -237,7 +238,9 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: boo
 @app.command("train", rich_help_panel=PANEL)
 def train_command(
     target: Target,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training digits.")] = 30,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, max=MAX_EPOCHS, help="Passes over the training digits.")
+    ] = 30,
     out_path: Annotated[
         str | None, typer.Option("--out", help="Checkpoint to write (default: where run and the TUI look).")
     ] = None,
@@ -250,15 +253,19 @@ def train_command(
 ) -> None:
     """Train a digit model (lenet5) on scikit-learn's handwritten digits, offline, and save it."""
     try:
+        import math
+
         import torch
 
         from cnnscope.runtime.build import build
         from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.memory import check_training_fits
         from cnnscope.runtime.weights import check_destination, save_weights
-        from cnnscope.vision.train import check_digit_spec, load_digits, train
+        from cnnscope.vision.train import BATCH, DIGITS, TEST_FRACTION, check_digit_spec, load_digits, train
 
         spec = load_spec(target)
         check_digit_spec(spec)
+        check_training_fits(spec, DIGITS, BATCH, math.ceil(DIGITS * TEST_FRACTION))
         destination = out_path if out_path is not None else str(trained_checkpoint(spec.name))
         if out_path is None:
             from cnnscope.files import os_error
