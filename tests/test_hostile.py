@@ -486,3 +486,66 @@ def test_the_line_index_takes_linear_time():
         return best
 
     assert seconds(32_000) < 20 * seconds(4_000)
+
+
+def _strict_json(text: str) -> dict:
+    """JSON as the standard has it: NaN and Infinity, which Python writes and reads by default, are refused."""
+    import json
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_model_whose_output_is_not_finite_says_so_once(tmp_path: Path) -> None:
+    """One NaN weight in c1 spoils every output of lenet5: one warning line, null probabilities and a flag in JSON,
+    no heat-map; --save (with --cam and --shared-scale) writes every file, the NaN values drawn grey;
+    maximize says how many weights are not finite, with no numpy warnings."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    exported = cnnscope("export", "lenet5", "--out", "ok.safetensors", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    weights = safetensors.load_file(tmp_path / "ok.safetensors")
+    weights["c1.weight"].view(-1)[0] = float("nan")
+    safetensors.save_file(weights, tmp_path / "nan.safetensors")
+    image = str(_digit_image(tmp_path / "digit.png"))
+    run = ("run", "lenet5", "--image", image, "--weights", "nan.safetensors", "--device", "cpu")
+    said = "the output of lenet5 is not finite (10 of 10 values are NaN or infinite)"
+    for extra in (["--json"], ["--json", "--cam"]):
+        result = cnnscope(*run, *extra, cwd=tmp_path)
+        assert result.returncode == 0 and result.stderr.count("\n") == 1 and said in result.stderr, result.stderr
+        document = _strict_json(result.stdout)
+        assert document["output_finite"] is False and document["cam"] is None
+        assert [p["probability"] for p in document["predictions"]] == [None] * 5
+    saved = cnnscope(*run, "--save", "out", "--cam", "--shared-scale", cwd=tmp_path)
+    assert saved.returncode == 0 and saved.stderr.count("\n") == 1 and said in saved.stderr, saved.stderr
+    assert "Traceback" not in saved.stderr and (tmp_path / "out" / "filters_000_c1.png").is_file()
+    assert said in (tmp_path / "out" / "summary.md").read_text()
+    maximized = cnnscope("maximize", "lenet5", "--weights", "nan.safetensors", cwd=tmp_path)
+    assert maximized.returncode == 0 and maximized.stderr.count("\n") == 1, maximized.stderr
+    assert "1 of 150 weights of c1 are NaN or infinite" in maximized.stderr
+
+
+def test_pictures_draw_values_that_are_not_finite_grey():
+    """NaN and infinities take no part in a scale and are drawn in a grey no ramp has; captions count them."""
+    import warnings
+
+    import numpy as np
+
+    from cnnscope.vision.pictures import NOT_FINITE, activation_picture, colorize, filter_picture, normalize
+
+    maps = np.arange(2 * 4 * 4, dtype=np.float64).reshape(2, 4, 4)
+    maps[0, 0, 0], maps[1, 3, 3] = np.nan, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from a cast of NaN
+        unit = normalize(maps)
+        assert np.isnan(unit[0, 0, 0]) and np.isnan(unit[1, 3, 3])
+        assert unit[0, 0, 1] == 0 and unit[1, 3, 2] == 1  # the scale: 1 to 30, the finite values
+        assert tuple(colorize(unit)[0, 0, 0]) == NOT_FINITE
+        shared = activation_picture(maps, shared=True)
+        assert shared.caption.endswith("all on one scale, 1 to 30, 2 of 32 values not finite (grey)")
+        vector = activation_picture(np.array([0.5, np.nan, -np.inf]))
+        assert vector.caption == "3 values, value per bar"
+        weight = np.ones((4, 3, 3, 3))
+        weight[2, 1, 0, 0] = np.nan
+        assert filter_picture(weight).caption.endswith("1 of 108 values not finite (grey)")

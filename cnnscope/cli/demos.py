@@ -195,6 +195,7 @@ def maximize_command(
         if first is None:
             raise CnnscopeError(f"{spec.name} has no conv or linear layer")
         weight = model.weight(first.name).detach().numpy()
+        _warn_not_finite(weight, f"weights of {first.name}")
         inputs = demos.maximizing_inputs(weight)
         if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
@@ -228,6 +229,7 @@ def _maximize_channel(
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"gradient ascent on {name}, channel {channel}", total=steps)
             found = maximize_channel(model, name, channel, steps, seed, step_done=lambda _: progress.advance(task))
+        _warn_not_finite(found.image, f"values of the input found for {name}")
         picture = filter_picture(found.image[None], tile_pixels=128)
         if save is not None:
             _save_png(picture.image, save, f"channel_{channel}.png")
@@ -241,6 +243,21 @@ def _maximize_channel(
     out.print(half_blocks(picture.unframed, width=min(64, out.width - 1), color_system=out.color_system))
     if save:
         out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)
+
+
+def _warn_not_finite(values: np.ndarray, what: str) -> None:
+    """One line on stderr where NaN or infinite weights (or an overflow) spoil what is drawn."""
+    import numpy as np
+
+    bad = values.size - np.count_nonzero(np.isfinite(values))
+    if bad:
+        err.print(
+            f"warning: {bad:,} of {values.size:,} {what} are NaN or infinite (drawn grey):"
+            " the weights hold NaN or infinities, or a layer overflows",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _save_png(image: Image.Image, folder: str, name: str) -> None:

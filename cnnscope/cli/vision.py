@@ -136,7 +136,9 @@ def run_command(
             result = run_image(model, image, chosen, top, names)
             note = chosen_weights.note
             heat = None
-            if cam:
+            if not result.finite:  # said once, in one line; there is no class to explain
+                err.print(f"warning: {result.not_finite_note(spec.name)}", style="yellow", markup=False, soft_wrap=True)
+            elif cam:
                 from cnnscope.vision.explain import class_heat_map
 
                 progress.update(task, advance=1, description="heat-map")
@@ -162,6 +164,7 @@ def run_command(
             note=result.note,
             saved=written,
             cam=None if heat is None else _heat_document(heat),
+            output_finite=result.finite,
         )
         emit_json(document)
         return
@@ -177,7 +180,7 @@ def run_command(
         table.add_column("class")
         table.add_column("probability", justify="right")
         for rank, prediction in enumerate(result.predictions, 1):
-            table.add_row(str(rank), prediction.label, f"{prediction.probability:.2%}")
+            table.add_row(str(rank), prediction.label, prediction.percent())
         out.print(table)
     else:
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
