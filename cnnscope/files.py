@@ -13,8 +13,8 @@ import errno
 import os
 import signal
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -114,6 +114,47 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+@contextmanager
+def files_in_folder(folder: str | Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
+    """Temporary paths for the files ``names`` in ``folder``: they become those files together when the
+    block succeeds. On any failure (a full disk, Ctrl-C) none of them is written, and the folders made
+    here for them go again; other files in ``folder`` are left as they are."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CnnscopeError("exists and is not a folder", path=str(folder), hint="--save takes a folder")
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # innermost first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, folder) from None
+    try:
+        with ExitStack() as stack:  # each temporary becomes its file as the stack unwinds, after the block
+            temporaries = {name: stack.enter_context(atomic_path(folder / name)) for name in names}
+            try:
+                yield temporaries
+            except OSError as exc:  # named by the file that failed (the folder where the writer does not say)
+                failed = [name for name, path in temporaries.items() if exc.filename and Path(exc.filename) == path]
+                raise os_error(exc, folder / failed[0] if failed else folder) from None
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def disk_full(path: str | Path, slack: int = 64 * 1024) -> bool:
+    """Whether the filesystem holding ``path`` has (almost) no space left. Some writers report a short
+    write in their own words (torch: "[enforce fail at inline_container.cc] unexpected pos"): after such a
+    failure, a full disk is what it means."""
+    try:
+        info = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < slack
 
 
 def write_bytes_atomically(path: str | Path, data: bytes) -> Path:

@@ -549,3 +549,38 @@ def test_pictures_draw_values_that_are_not_finite_grey():
         weight = np.ones((4, 3, 3, 3))
         weight[2, 1, 0, 0] = np.nan
         assert filter_picture(weight).caption.endswith("1 of 108 values not finite (grey)")
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A real full disk: a 1 MiB tmpfs with 40 KiB left (mounting needs root; elsewhere the test is skipped,
+    as a simulated ENOSPC would not show what torch's zip writer or Pillow say about a real one)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs to fill: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        (folder / "filler").write_bytes(b"\0" * (1024 - 40) * 1024)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_named_plainly_and_nothing_is_left(tmp_path: Path, full_disk: Path) -> None:
+    """sobel --save wrote gx.png and gave up, maximize --save left an empty folder, a .pth write said
+    "[enforce fail at inline_container.cc:672] unexpected pos": now one line, "no space left", nothing new."""
+    from PIL import Image
+
+    Image.effect_noise((256, 256), 64).save(tmp_path / "noise.png")
+    for command in (
+        ["sobel", "noise.png", "--save", "full/edges"],
+        ["sobel", "noise.png", "--save", "full/new/edges"],
+        ["maximize", "lenet5", "--save", "full/units"],
+        ["export", "lenet5", "--out", "full/lenet5.pth"],
+        ["export", "lenet5", "--out", "full/lenet5.safetensors"],
+    ):
+        if command[0] == "maximize":  # its picture is small: fill the disk up to the last few kilobytes
+            (full_disk / "more").write_bytes(b"\0" * 36 * 1024)
+        one_line_error(cnnscope(*command, cwd=tmp_path), says="no space left on the device")
+        assert sorted(p.name for p in full_disk.iterdir()) in (["filler"], ["filler", "more"]), command

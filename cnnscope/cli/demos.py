@@ -137,18 +137,13 @@ def sobel_command(
             for name, key in (("gx", "gx"), ("gy", "gy"), ("g", "magnitude"))
         }
         if save:
-            from cnnscope.files import atomic_path, os_error
+            from cnnscope.files import files_in_folder
 
-            folder = Path(save)
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise os_error(exc, folder) from None
-            for name, picture_out in pictures.items():
-                with atomic_path(folder / f"{name}.png") as temporary:
-                    picture_out.save(temporary, format="PNG")
-            with atomic_path(folder / "sobel.npz") as temporary, temporary.open("wb") as file:
-                np.savez_compressed(file, gx=result.gx, gy=result.gy, g=result.magnitude)
+            with files_in_folder(save, [*(f"{name}.png" for name in pictures), "sobel.npz"]) as temporaries:
+                for name, picture_out in pictures.items():
+                    picture_out.save(temporaries[f"{name}.png"], format="PNG")
+                with temporaries["sobel.npz"].open("wb") as file:
+                    np.savez_compressed(file, gx=result.gx, gy=result.gy, g=result.magnitude)
     except CnnscopeError as exc:
         fail(exc)
     out.print(
@@ -261,14 +256,9 @@ def _warn_not_finite(values: np.ndarray, what: str) -> None:
 
 
 def _save_png(image: Image.Image, folder: str, name: str) -> None:
-    """``image`` as ``folder/name``, written atomically; ``folder`` made if missing (every --save takes a folder)."""
-    from cnnscope.files import atomic_path, os_error
+    """``image`` as ``folder/name``, written atomically; ``folder`` made if missing (every --save takes a folder),
+    and gone again if the image cannot be written."""
+    from cnnscope.files import files_in_folder
 
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise CnnscopeError("exists and is not a folder", path=folder, hint="--save takes a folder")
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise os_error(exc, folder) from None
-    with atomic_path(Path(folder) / name) as temporary:
-        image.save(temporary, format="PNG")
+    with files_in_folder(folder, [name]) as temporaries:
+        image.save(temporaries[name], format="PNG")
