@@ -38,19 +38,39 @@ class Terminated(KeyboardInterrupt):
 _signalled: list[int] = []
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _signalled.append(signum)  # remembered: an interrupt swallowed on its way (a finaliser, a library) still counts
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _remember(signum: int, frame: FrameType | None) -> None:
     _signalled.append(signum)
-    raise Terminated()
+
+
+def remember_signals() -> None:
+    """Once a command is done, nothing is left to interrupt: SIGINT and SIGTERM are only remembered (for the
+    exit code), not raised in the exit handlers of libraries, which would print them as ignored exceptions."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, _remember)
 
 
 def terminated() -> bool:
     """Whether SIGTERM arrived (the CLI then exits 143, not Ctrl-C's 130)."""
-    return bool(_signalled)
+    return signal.SIGTERM in _signalled
+
+
+def interrupted() -> bool:
+    """Whether SIGINT (Ctrl-C) arrived at any point, whatever caught it since."""
+    return signal.SIGINT in _signalled
 
 
 def handle_sigterm() -> None:
-    """Make SIGTERM interrupt like SIGINT (the CLI calls this once, at start)."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Make SIGTERM interrupt like SIGINT, and remember both (the CLI calls this at the start of a command)."""
+    _signalled.clear()
+    signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup)
+        signal.signal(signal.SIGINT, _on_signal)
 
 
 def _why(exc: OSError) -> str:

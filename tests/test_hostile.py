@@ -584,3 +584,92 @@ def test_a_full_disk_is_named_plainly_and_nothing_is_left(tmp_path: Path, full_d
             (full_disk / "more").write_bytes(b"\0" * 36 * 1024)
         one_line_error(cnnscope(*command, cwd=tmp_path), says="no space left on the device")
         assert sorted(p.name for p in full_disk.iterdir()) in (["filler"], ["filler", "more"]), command
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """Whether the process catches SIGTERM: cnnscope's entry is running (before it, Python itself starts)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone already
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def _interrupted_at(delay: float, *args: str, cwd: Path) -> subprocess.CompletedProcess | None:
+    """The command, sent SIGINT ``delay`` seconds after its entry started; None when it had finished by then."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnscope", *args],
+        cwd=cwd,
+        env={**os.environ, **THREADS, "CNNSCOPE_HOME": str(cwd / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not _handles_sigterm(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is not None:
+        process.communicate()
+        return None
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("inspect", "resnet152"), ("check",), ("verify", "lenet5", "--device", "cpu")],
+    ids=["inspect", "check", "verify"],
+)
+def test_sigint_exits_130_in_every_phase(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Ctrl-C from the moment cnnscope's entry runs (before it, the interpreter starts: a Ctrl-C there is
+    Python's own), while imports run, while the command works: exit 130, no traceback."""
+    start = time.monotonic()
+    finished = cnnscope(*command, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    whole = time.monotonic() - start
+    for share in (0.0, 0.05, 0.2, 0.5):  # the last phase, teardown, is provoked below: its timing cannot be hit
+        result = _interrupted_at(share * whole, *command, cwd=tmp_path)
+        if result is not None:
+            assert result.returncode == 130 and "Traceback" not in result.stderr, (share, result.stderr[-2000:])
+
+
+def test_sigint_counts_when_swallowed_or_late(tmp_path: Path) -> None:
+    """An interrupt that a library swallows, or that comes in an exit handler once the command is done (as in
+    torch's teardown), still makes the exit code 130: `verify` was seen exiting 0 after Ctrl-C under load."""
+    script = """
+import atexit, os, signal, sys
+import cnnscope.cli.fast as fast
+from cnnscope.cli.entry import main
+
+how, serve = sys.argv.pop(1), fast.serve
+
+def interrupt():
+    os.kill(os.getpid(), signal.SIGINT)
+
+def swallowed():
+    try:
+        interrupt()
+    except KeyboardInterrupt:
+        pass
+
+def patched(args):
+    code = serve(args)
+    atexit.register(interrupt) if how == "late" else swallowed()
+    return code
+
+fast.serve = patched
+main()
+"""
+    for how in ("late", "swallowed"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, how, "list", "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert result.returncode == 130 and "Traceback" not in result.stderr, (how, result.returncode, result.stderr)
+        assert result.stdout.startswith("[")  # the command's output was written whole before
