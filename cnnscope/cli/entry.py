@@ -4,8 +4,8 @@ The typer-free path (:mod:`cnnscope.cli.fast`) answers first; what it does not s
 
 - An option error is one line on stderr (exit 2), as every other error, not click's panel.
 - SIGTERM interrupts like Ctrl-C (temporary files go), exit 143; Ctrl-C exits 130, in whatever phase it comes:
-  an interrupt that a library swallowed, or that came once the command was done (torch's teardown takes a
-  while), still decides the code, and the process then ends without the interpreter's teardown.
+  an interrupt that a library swallowed, or that came once the command was done (in the exit handlers of
+  torch and others), still decides the code.
 - A closed pipe (``cnnscope inspect x | head -1``) prints nothing more and exits 141, as ``yes | head`` does.
 - Output that cannot be written (``> /dev/full``) is one line on stderr, exit 2.
 - Out of memory, too deep a recursion or an OS error that slipped past the checks: one line, exit 2.
@@ -158,10 +158,10 @@ def _message(exc: Exception) -> str:
 _decided: list[int] = []
 
 
-def _exit_as_decided() -> None:
-    """Registered before any library's exit handler, so run after all of them: exit with the command's code,
-    or the code of a signal that came since, skipping the teardown in which a signal would be ignored."""
-    if not _decided:
+def _exit_as_signalled() -> None:
+    """Registered before any library's exit handler, so run after all of them: where a signal came once the
+    command's code was decided (during torch's exit handlers, say), exit with the signal's code at once."""
+    if not _decided or _signalled(_decided[0]) == _decided[0]:
         return
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -170,7 +170,7 @@ def _exit_as_decided() -> None:
 
 
 def main() -> None:
-    atexit.register(_exit_as_decided)
+    atexit.register(_exit_as_signalled)
     try:
         code = run()
     except KeyboardInterrupt:  # a second Ctrl-C, during the clean-up of the first
