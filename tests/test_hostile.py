@@ -97,7 +97,10 @@ def test_huge_but_finite_sizes_are_refused_by_every_static_command(tmp_path: Pat
     """Sizes and receptive fields are checked against 2^62 before arithmetic that overflows a float or
     prints millions of digits; ``check`` calls such a spec invalid (it said "ok")."""
     write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{layers}]\n")
-    for command in (["inspect"], ["inspect", "--count-as", "thop"], ["inspect", "--json"], ["compare", "lenet5"]):
+    one_line_error(cnnscope("inspect", "huge.toml", cwd=tmp_path), says="larger than any")
+    if "upsample" not in layers:  # the other commands once: they share the analysis
+        return
+    for command in (["inspect", "--count-as", "thop"], ["inspect", "--json"], ["compare", "lenet5"]):
         one_line_error(cnnscope(*command, "huge.toml", cwd=tmp_path), says="larger than any")
     checked = cnnscope("check", "huge.toml", cwd=tmp_path)
     assert checked.returncode == 2 and checked.stderr.startswith("INVALID huge.toml:2:"), checked.stderr
@@ -503,20 +506,19 @@ def test_a_model_whose_output_is_not_finite_says_so_once(tmp_path: Path) -> None
     no heat-map; --save (with --cam and --shared-scale) writes every file, the NaN values drawn grey;
     maximize says how many weights are not finite, with no numpy warnings."""
     safetensors = pytest.importorskip("safetensors.torch")
-    exported = cnnscope("export", "lenet5", "--out", "ok.safetensors", cwd=tmp_path)
-    assert exported.returncode == 0, exported.stderr
-    weights = safetensors.load_file(tmp_path / "ok.safetensors")
+    import cnnscope as library
+
+    weights = {name: tensor.detach().clone() for name, tensor in library.build("lenet5").state_dict().items()}
     weights["c1.weight"].view(-1)[0] = float("nan")
     safetensors.save_file(weights, tmp_path / "nan.safetensors")
     image = str(_digit_image(tmp_path / "digit.png"))
     run = ("run", "lenet5", "--image", image, "--weights", "nan.safetensors", "--device", "cpu")
     said = "the output of lenet5 is not finite (10 of 10 values are NaN or infinite)"
-    for extra in (["--json"], ["--json", "--cam"]):
-        result = cnnscope(*run, *extra, cwd=tmp_path)
-        assert result.returncode == 0 and result.stderr.count("\n") == 1 and said in result.stderr, result.stderr
-        document = _strict_json(result.stdout)
-        assert document["output_finite"] is False and document["cam"] is None
-        assert [p["probability"] for p in document["predictions"]] == [None] * 5
+    result = cnnscope(*run, "--json", "--cam", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.count("\n") == 1 and said in result.stderr, result.stderr
+    document = _strict_json(result.stdout)
+    assert document["output_finite"] is False and document["cam"] is None
+    assert [p["probability"] for p in document["predictions"]] == [None] * 5
     saved = cnnscope(*run, "--save", "out", "--cam", "--shared-scale", cwd=tmp_path)
     assert saved.returncode == 0 and saved.stderr.count("\n") == 1 and said in saved.stderr, saved.stderr
     assert "Traceback" not in saved.stderr and (tmp_path / "out" / "filters_000_c1.png").is_file()
@@ -630,7 +632,7 @@ def test_sigint_exits_130_in_every_phase(tmp_path: Path, command: tuple[str, ...
     finished = cnnscope(*command, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
     whole = time.monotonic() - start
-    for share in (0.0, 0.05, 0.2, 0.5):  # the last phase, teardown, is provoked below: its timing cannot be hit
+    for share in (0.0, 0.3):  # the last phase, teardown, is provoked below: its timing cannot be hit
         result = _interrupted_at(share * whole, *command, cwd=tmp_path)
         if result is not None:
             assert result.returncode == 130 and "Traceback" not in result.stderr, (share, result.stderr[-2000:])
@@ -638,7 +640,8 @@ def test_sigint_exits_130_in_every_phase(tmp_path: Path, command: tuple[str, ...
 
 def test_sigint_counts_when_swallowed_or_late(tmp_path: Path) -> None:
     """An interrupt that a library swallows, or that comes in an exit handler once the command is done (as in
-    torch's teardown), still makes the exit code 130: `verify` was seen exiting 0 after Ctrl-C under load."""
+    torch's teardown), still makes the exit code 130: `verify` was seen exiting 0 after Ctrl-C under load.
+    One caught in an ``exec`` of a string made CPython kill itself with SIGINT (-2) without a word."""
     script = """
 import atexit, os, signal, sys
 import cnnscope.cli.fast as fast
@@ -655,15 +658,21 @@ def swallowed():
     except KeyboardInterrupt:
         pass
 
+def in_exec():  # as dataclasses make their methods: CPython then kills itself with SIGINT at exit
+    try:
+        exec("interrupt()")
+    except KeyboardInterrupt:
+        pass
+
 def patched(args):
     code = serve(args)
-    atexit.register(interrupt) if how == "late" else swallowed()
+    {"late": lambda: atexit.register(interrupt), "swallowed": swallowed, "exec": in_exec}[how]()
     return code
 
 fast.serve = patched
 main()
 """
-    for how in ("late", "swallowed"):
+    for how in ("late", "swallowed", "exec"):
         result = subprocess.run(
             [sys.executable, "-c", script, how, "list", "--json"],
             cwd=tmp_path,

@@ -159,9 +159,11 @@ _decided: list[int] = []
 
 
 def _exit_as_signalled() -> None:
-    """Registered before any library's exit handler, so run after all of them: where a signal came once the
-    command's code was decided (during torch's exit handlers, say), exit with the signal's code at once."""
-    if not _decided or _signalled(_decided[0]) == _decided[0]:
+    """Registered before any library's exit handler, so run after all of them: where a signal came (also once
+    the command's code was decided, in torch's exit handlers, say), exit with the signal's code at once. (The
+    interpreter would end a run whose Ctrl-C came during an ``exec`` of a string, as dataclasses do, by
+    killing itself with SIGINT, whatever the code.)"""
+    if not _decided or not (files.interrupted() or files.terminated()):
         return
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
