@@ -607,6 +607,7 @@ def _interrupted_at(delay: float, *args: str, cwd: Path) -> subprocess.Completed
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_limits,
     )
     deadline = time.monotonic() + TIMEOUT
     while not _handles_sigterm(process.pid) and time.monotonic() < deadline:
@@ -679,6 +680,7 @@ main()
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
+            preexec_fn=_limits,
         )
         assert result.returncode == 130 and "Traceback" not in result.stderr, (how, result.returncode, result.stderr)
         assert result.stdout.startswith("[")  # the command's output was written whole before

@@ -175,8 +175,9 @@ def main() -> None:
     atexit.register(_exit_as_signalled)
     try:
         code = run()
+        files.remember_signals()
     except KeyboardInterrupt:  # a second Ctrl-C, during the clean-up of the first
+        files.remember_signals()
         code = _signalled(INTERRUPTED)
-    files.remember_signals()
     _decided.append(code)
     sys.exit(code)
