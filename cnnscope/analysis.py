@@ -11,7 +11,20 @@ from fractions import Fraction
 from functools import cached_property
 
 from cnnscope.errors import SpecError
-from cnnscope.layers import GLOBAL, Cost, Effect, Global, Mixes, Moves, Shape, Window, fmt_shape, numel
+from cnnscope.layers import (
+    GLOBAL,
+    MAX_ELEMENTS,
+    Cost,
+    Effect,
+    Global,
+    Mixes,
+    Moves,
+    Shape,
+    Window,
+    bounded,
+    fmt_shape,
+    numel,
+)
 from cnnscope.spec import INPUT, Node, OutputKey, Spec, output_label
 
 BYTES_PER_ELEMENT = 4  # float32 activations
@@ -179,7 +192,10 @@ def analyze(spec: Spec) -> Analysis:
 
 def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
     """The layers that work, and the error of the first one that does not (for the TUI)."""
-    shapes: dict[str, Shape] = {INPUT: spec.input.shape}
+    try:
+        shapes: dict[str, Shape] = {INPUT: bounded(spec.input.shape, "the input")}
+    except SpecError as exc:
+        return Analysis(spec, ()), exc.located(path=spec.path)
     fields: dict[str, Receptive] = {INPUT: _input_field(spec)}
     reports: list[LayerReport] = []
     for node in spec.nodes:
@@ -187,13 +203,13 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
         sources = tuple("in" if name == INPUT else name for name in node.inputs)
         incoming = [fields[name] for name in node.inputs]
         try:
-            out = node.layer.infer(inputs, sources)
+            out = bounded(node.layer.infer(inputs, sources))
             cost = node.layer.cost(inputs, out)
             if node.act is not None:
                 cost = cost + node.act.cost([out], out)
             spatial = incoming[0].axes if isinstance(incoming[0], Field) else ()
             warnings = tuple(node.layer.warnings(inputs, spatial))
-            field = _receptive(node.layer.window(inputs), incoming[: node.layer.value_inputs])
+            field = _bounded_field(_receptive(node.layer.window(inputs), incoming[: node.layer.value_inputs]))
         except SpecError as exc:
             return Analysis(spec, tuple(reports)), exc.located(path=spec.path, line=node.line, layer=node.name)
         shapes[node.name], fields[node.name] = out, field
@@ -207,6 +223,17 @@ def _input_field(spec: Spec) -> Receptive:
         return Field((Fraction(1),), (Fraction(1),), (1,))
     spatial = len(shape) - 1
     return Field((Fraction(1),) * spatial, (Fraction(1),) * spatial, tuple(range(1, spatial + 1))) if spatial else None
+
+
+def _bounded_field(field: Receptive) -> Receptive:
+    """A field checked as shapes are: strides with padding that keeps the output small can still grow it
+    without end, and a number of millions of digits cannot even be printed."""
+    if isinstance(field, Field) and any(value > MAX_ELEMENTS for value in (*field.size, *field.jump)):
+        raise SpecError(
+            "the receptive field grows past 2^62 input pixels: larger than any input",
+            hint="a smaller stride or padding",
+        )
+    return field
 
 
 def _receptive(effect: Effect, incoming: list[Receptive]) -> Receptive:

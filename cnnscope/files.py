@@ -13,8 +13,8 @@ import errno
 import os
 import signal
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +23,7 @@ from cnnscope.errors import CnnscopeError
 MB = 1 << 20
 # Size caps per kind of file read: far above any real one, far below what would exhaust memory.
 LIMITS = {
-    "a spec": 16 * MB,
+    "a spec": 4 * MB,  # a spec of 4 MB already lists more layers than MAX_NODES allows
     "a labels file": 16 * MB,
     "a matrix": 1 * MB,
     "an image": 256 * MB,
@@ -38,19 +38,39 @@ class Terminated(KeyboardInterrupt):
 _signalled: list[int] = []
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _signalled.append(signum)  # remembered: an interrupt swallowed on its way (a finaliser, a library) still counts
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _remember(signum: int, frame: FrameType | None) -> None:
     _signalled.append(signum)
-    raise Terminated()
+
+
+def remember_signals() -> None:
+    """Once a command is done, nothing is left to interrupt: SIGINT and SIGTERM are only remembered (for the
+    exit code), not raised in the exit handlers of libraries, which would print them as ignored exceptions."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, _remember)
 
 
 def terminated() -> bool:
     """Whether SIGTERM arrived (the CLI then exits 143, not Ctrl-C's 130)."""
-    return bool(_signalled)
+    return signal.SIGTERM in _signalled
+
+
+def interrupted() -> bool:
+    """Whether SIGINT (Ctrl-C) arrived at any point, whatever caught it since."""
+    return signal.SIGINT in _signalled
 
 
 def handle_sigterm() -> None:
-    """Make SIGTERM interrupt like SIGINT (the CLI calls this once, at start)."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Make SIGTERM interrupt like SIGINT, and remember both (the CLI calls this at the start of a command)."""
+    _signalled.clear()
+    signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup)
+        signal.signal(signal.SIGINT, _on_signal)
 
 
 def _why(exc: OSError) -> str:
@@ -124,6 +144,47 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+@contextmanager
+def files_in_folder(folder: str | Path, names: Iterable[str]) -> Iterator[dict[str, Path]]:
+    """Temporary paths for the files ``names`` in ``folder``: they become those files together when the
+    block succeeds. On any failure (a full disk, Ctrl-C) none of them is written, and the folders made
+    here for them go again; other files in ``folder`` are left as they are."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CnnscopeError("exists and is not a folder", path=str(folder), hint="--save takes a folder")
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # innermost first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, folder) from None
+    try:
+        with ExitStack() as stack:  # each temporary becomes its file as the stack unwinds, after the block
+            temporaries = {name: stack.enter_context(atomic_path(folder / name)) for name in names}
+            try:
+                yield temporaries
+            except OSError as exc:  # named by the file that failed (the folder where the writer does not say)
+                failed = [name for name, path in temporaries.items() if exc.filename and Path(exc.filename) == path]
+                raise os_error(exc, folder / failed[0] if failed else folder) from None
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def disk_full(path: str | Path, slack: int = 64 * 1024) -> bool:
+    """Whether the filesystem holding ``path`` has (almost) no space left. Some writers report a short
+    write in their own words (torch: "[enforce fail at inline_container.cc] unexpected pos"): after such a
+    failure, a full disk is what it means."""
+    try:
+        info = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < slack
 
 
 def write_bytes_atomically(path: str | Path, data: bytes) -> Path:

@@ -241,3 +241,42 @@ def renders(text: str, depth: int | None) -> None:
 @given(index=st.integers(0, len(ZOO_TABLES) - 1), depth=st.sampled_from([None, 1, 2]), data=st.data())
 def test_mutated_zoo_specs_through_every_renderer(index, depth, data):
     renders(as_toml(mutate(ZOO_TABLES[index], data)), depth)
+
+
+# The spec language at its most expensive: blocks calling blocks (themselves too) with large repeats, layers
+# skipped by `when`, sizes grown by huge scales and strides, and padding that keeps them small while the
+# receptive field grows. Each example must end in seconds with a result or the project's own error.
+HOSTILE_LAYER = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["conv2d", "conv_transpose2d", "maxpool"]), "kernel": st.sampled_from([1, 2, 3])},
+        optional={"stride": st.sampled_from([1, 2, 2**20, 2**61, 2**62]), "padding": st.sampled_from([0, 1, 2**61])},
+    ).map(lambda d: d if d["type"] == "maxpool" else {"out": 2, **d}),
+    st.fixed_dictionaries({"type": st.just("upsample"), "scale": st.sampled_from([0.5, 2, 1e10, 1e300, 1.7e308])}),
+    st.fixed_dictionaries({"type": st.sampled_from(["relu", "flatten", "batchnorm"])}),
+    st.fixed_dictionaries(
+        {"block": st.sampled_from(["b0", "b1", "b2"])},
+        optional={"repeat": st.sampled_from([1, 3, 1000, 10**5]), "args": st.just({"n": "n + 1"})},
+    ),
+)
+HOSTILE_ENTRY = st.tuples(
+    HOSTILE_LAYER, st.sampled_from([None, True, False, "index > 0", "n < 3", "in_channels > 1", "index % 2 == 1"])
+).map(lambda pair: pair[0] if pair[1] is None else {**pair[0], "when": pair[1]})
+HOSTILE_LIST = st.lists(HOSTILE_ENTRY, min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(top=HOSTILE_LIST, blocks=st.lists(HOSTILE_LIST, min_size=3, max_size=3))
+def test_nested_repeats_huge_sizes_and_when_end_quickly(top, blocks):
+    import time
+
+    text = f"input = [2, 16, 16]\nvars = {{n = 0, index = 0}}\nlayers = {toml_value(top)}\n" + "".join(
+        f"[blocks.b{i}]\nargs = {{n = 0}}\nlayers = {toml_value(layers)}\n" for i, layers in enumerate(blocks)
+    )
+    start = time.monotonic()
+    try:
+        analysis = analyze(parse(text, path="fuzz.toml"))
+        json.dumps(inspect_document(analysis), allow_nan=False)
+        Console(file=io.StringIO(), width=100).print(summary(analysis))
+    except SpecError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    assert time.monotonic() - start < 15, text

@@ -81,6 +81,32 @@ def test_hostile_specs_are_one_line_errors(tmp_path: Path, text: str, says: str)
     one_line_error(cnnscope("inspect", str(spec), cwd=tmp_path), says=says)
 
 
+HUGE_SIZES = {
+    "upsample-1e300": '{type = "upsample", scale = 1e300}, {type = "conv2d", out = 4, kernel = 3}',
+    "transposed-2-61": ", ".join(
+        ['{type = "conv_transpose2d", out = 1, kernel = 2, stride = 2305843009213693952}'] * 20
+    ),
+    "field-past-2-62": ", ".join(
+        ['{type = "conv2d", out = 1, kernel = 1, stride = 4611686018427387904, padding = 2305843009213693952}'] * 300
+    ),
+}
+
+
+@pytest.mark.parametrize("layers", HUGE_SIZES.values(), ids=HUGE_SIZES.keys())
+def test_huge_but_finite_sizes_are_refused_by_every_static_command(tmp_path: Path, layers: str) -> None:
+    """Sizes and receptive fields are checked against 2^62 before arithmetic that overflows a float or
+    prints millions of digits; ``check`` calls such a spec invalid (it said "ok")."""
+    write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{layers}]\n")
+    one_line_error(cnnscope("inspect", "huge.toml", cwd=tmp_path), says="larger than any")
+    if "upsample" not in layers:  # the other commands once: they share the analysis
+        return
+    for command in (["inspect", "--count-as", "thop"], ["inspect", "--json"], ["compare", "lenet5"]):
+        one_line_error(cnnscope(*command, "huge.toml", cwd=tmp_path), says="larger than any")
+    checked = cnnscope("check", "huge.toml", cwd=tmp_path)
+    assert checked.returncode == 2 and checked.stderr.startswith("INVALID huge.toml:2:"), checked.stderr
+    assert "larger than any" in checked.stderr and checked.stderr.count("\n") == 1
+
+
 def test_user_text_is_printed_literally(tmp_path: Path) -> None:
     """Rich markup, links and :emoji: codes in names, titles, papers and paths are text, not commands."""
     title = "[red]hidden [link=https://example.com]click[/link] bin:x:2 [/]"
@@ -123,6 +149,17 @@ def test_option_errors_and_empty_columns_are_one_line(tmp_path: Path) -> None:
     one_line_error(cnnscope("inspect", "alexnt", cwd=tmp_path, env={"COLUMNS": "0"}), says="did you mean")
     one_line_error(cnnscope("train", "lenet5", "--seed", "-1", cwd=tmp_path), says="--seed")
     one_line_error(cnnscope("train", "lenet5", "--seed", str(2**70), cwd=tmp_path), says="--seed")
+    maximize = ("maximize", "lenet5", "--layer", "c3", "--seed")  # torch's generators: 64-bit seeds
+    one_line_error(cnnscope(*maximize, str(2**64), cwd=tmp_path), says="--seed")
+    one_line_error(cnnscope("train", "lenet5", "--epochs", str(10**20), cwd=tmp_path), says="--epochs")
+
+
+def test_check_json_and_github_annotations_exclude_each_other(tmp_path: Path) -> None:
+    """Both print on stdout, where together neither would parse: a usage error, in either order, nothing printed."""
+    for args in (["--json", "--output-format", "github"], ["--output-format=github", "lenet5", "--json"]):
+        result = cnnscope("check", *args, cwd=tmp_path)
+        assert result.stdout == ""
+        one_line_error(result, says="exclude each other")
 
 
 def test_standard_output_closed_full_or_a_closed_pipe(tmp_path: Path) -> None:
@@ -217,6 +254,11 @@ def test_torch_commands_refuse_what_would_not_fit_or_hang(tmp_path: Path) -> Non
     (tmp_path / "random.pth").symlink_to("/dev/urandom")
     one_line_error(cnnscope("export", "lenet5", "--weights", "random.pth", "--out", "x.pth", cwd=tmp_path))
     one_line_error(cnnscope("build", "lenet5", "--device", "cpu:-1", cwd=tmp_path), says="unknown device")
+    write(tmp_path, "huge.toml", f"input = [1, 8, 8]\nlayers = [{HUGE_SIZES['upsample-1e300']}]\n")
+    one_line_error(cnnscope("build", "huge.toml", "--device", "cpu", cwd=tmp_path), says="larger than any network")
+    digits = "input = [1, 4096, 4096]\nlayers = [{type = 'adaptive_avgpool', out = 1}, {type = 'flatten'},"
+    write(tmp_path, "digits.toml", digits + " {type = 'linear', out = 10}]\n")  # 1,797 digits of 4096x4096: 360 GB
+    one_line_error(cnnscope("train", "digits.toml", "--out", "d.pth", cwd=tmp_path), says="needs about 336.94 GiB")
     assert not (tmp_path / "x.pth").exists()
     home = write(tmp_path, "home-is-a-file", "")
     one_line_error(cnnscope("train", "lenet5", cwd=tmp_path, env={"CNNSCOPE_HOME": str(home)}), says="CNNSCOPE_HOME")
@@ -391,3 +433,254 @@ def test_a_bug_is_one_line_that_says_so(monkeypatch, capsys):
         signal.signal(signal.SIGTERM, previous)
     message = capsys.readouterr().err.strip()
     assert message.count("\n") == 0 and "internal error: ValueError: something no check foresaw" in message
+
+
+def _timed(seconds: float, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    start = time.monotonic()
+    result = cnnscope(*args, cwd=cwd)
+    assert time.monotonic() - start < seconds, (args, time.monotonic() - start)
+    return result
+
+
+def test_expansion_is_bounded_by_work_not_only_layers(tmp_path: Path) -> None:
+    """Nested repeats of a skipped layer, and blocks that call a block twice, 40 levels deep, add no layers
+    (or few) but would take hours: the step budget (layers, skipped layers and calls) ends them in seconds."""
+    write(
+        tmp_path,
+        "nested.toml",
+        'input = [1, 8, 8]\nlayers = [{block = "a", repeat = 1000}]\n'
+        '[blocks.a]\nlayers = [{block = "b", repeat = 1000}]\n[blocks.b]\nlayers = [{block = "c", repeat = 1000}]\n'
+        '[blocks.c]\nlayers = [{type = "relu", when = false}]\n',
+    )
+    binary = 'input = [1, 8, 8]\nlayers = [{block = "b0"}]\n'
+    binary += "".join(f'[blocks.b{i}]\nlayers = [{{block = "b{i + 1}"}}, {{block = "b{i + 1}"}}]\n' for i in range(40))
+    write(tmp_path, "binary.toml", binary + '[blocks.b40]\nlayers = [{type = "relu"}]\n')
+    for command in ("inspect", "check"):
+        for spec in ("nested.toml", "binary.toml"):
+            result = _timed(10, command, spec, cwd=tmp_path)
+            if command == "inspect":
+                assert "nested repeats multiply" in one_line_error(result)
+            else:  # check reports it as the spec's error, once, on the top-level call's line
+                assert result.returncode == 2 and result.stderr.count("\n") == 1 and ":2:" in result.stderr
+                assert "nested repeats multiply" in result.stderr
+
+
+def test_layer_lists_of_any_length_end_within_seconds(tmp_path: Path) -> None:
+    """10^6 layers (15 MB) are over the size cap for a spec; 2x10^5 (3 MB) over the layer cap, said as soon as
+    the TOML is read. Each used to take minutes (a quadratic line index)."""
+    for count, says in ((10**6, "allowed for a spec"), (2 * 10**5, "50,000 allowed")):
+        write(tmp_path, "many.toml", "input = [1, 8, 8]\nlayers = [\n" + '{type="relu"},\n' * count + "]\n")
+        one_line_error(_timed(10, "inspect", "many.toml", cwd=tmp_path), says=says)
+
+
+def test_the_line_index_takes_linear_time():
+    """The index of layers' lines (for error messages) costs the same per layer for 4,000 layers as for 32,000
+    (it counted newlines from the start of the file for every layer: 64 times the time for 8 times the layers)."""
+    from cnnscope.spec.parse import _Lines
+
+    def seconds(count: int) -> float:
+        text = "input = [1, 8, 8]\nlayers = [\n" + '{type = "relu"},  # a {comment} [\n' * count + "]\n"
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            lines = _Lines(text)
+            best = min(best, time.perf_counter() - start)
+        assert lines.entries[(None, count - 1)] == count + 2  # the last layer's line, comments' brackets ignored
+        return best
+
+    assert seconds(32_000) < 20 * seconds(4_000)
+
+
+def _strict_json(text: str) -> dict:
+    """JSON as the standard has it: NaN and Infinity, which Python writes and reads by default, are refused."""
+    import json
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_model_whose_output_is_not_finite_says_so_once(tmp_path: Path) -> None:
+    """One NaN weight in c1 spoils every output of lenet5: one warning line, null probabilities and a flag in JSON,
+    no heat-map; --save (with --cam and --shared-scale) writes every file, the NaN values drawn grey;
+    maximize says how many weights are not finite, with no numpy warnings."""
+    safetensors = pytest.importorskip("safetensors.torch")
+    import cnnscope as library
+
+    weights = {name: tensor.detach().clone() for name, tensor in library.build("lenet5").state_dict().items()}
+    weights["c1.weight"].view(-1)[0] = float("nan")
+    safetensors.save_file(weights, tmp_path / "nan.safetensors")
+    image = str(_digit_image(tmp_path / "digit.png"))
+    run = ("run", "lenet5", "--image", image, "--weights", "nan.safetensors", "--device", "cpu")
+    said = "the output of lenet5 is not finite (10 of 10 values are NaN or infinite)"
+    result = cnnscope(*run, "--json", "--cam", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.count("\n") == 1 and said in result.stderr, result.stderr
+    document = _strict_json(result.stdout)
+    assert document["output_finite"] is False and document["cam"] is None
+    assert [p["probability"] for p in document["predictions"]] == [None] * 5
+    saved = cnnscope(*run, "--save", "out", "--cam", "--shared-scale", cwd=tmp_path)
+    assert saved.returncode == 0 and saved.stderr.count("\n") == 1 and said in saved.stderr, saved.stderr
+    assert "Traceback" not in saved.stderr and (tmp_path / "out" / "filters_000_c1.png").is_file()
+    assert said in (tmp_path / "out" / "summary.md").read_text()
+    maximized = cnnscope("maximize", "lenet5", "--weights", "nan.safetensors", cwd=tmp_path)
+    assert maximized.returncode == 0 and maximized.stderr.count("\n") == 1, maximized.stderr
+    assert "1 of 150 weights of c1 are NaN or infinite" in maximized.stderr
+
+
+def test_pictures_draw_values_that_are_not_finite_grey():
+    """NaN and infinities take no part in a scale and are drawn in a grey no ramp has; captions count them."""
+    import warnings
+
+    import numpy as np
+
+    from cnnscope.vision.pictures import NOT_FINITE, activation_picture, colorize, filter_picture, normalize
+
+    maps = np.arange(2 * 4 * 4, dtype=np.float64).reshape(2, 4, 4)
+    maps[0, 0, 0], maps[1, 3, 3] = np.nan, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from a cast of NaN
+        unit = normalize(maps)
+        assert np.isnan(unit[0, 0, 0]) and np.isnan(unit[1, 3, 3])
+        assert unit[0, 0, 1] == 0 and unit[1, 3, 2] == 1  # the scale: 1 to 30, the finite values
+        assert tuple(colorize(unit)[0, 0, 0]) == NOT_FINITE
+        shared = activation_picture(maps, shared=True)
+        assert shared.caption.endswith("all on one scale, 1 to 30, 2 of 32 values not finite (grey)")
+        vector = activation_picture(np.array([0.5, np.nan, -np.inf]))
+        assert vector.caption == "3 values, value per bar"
+        weight = np.ones((4, 3, 3, 3))
+        weight[2, 1, 0, 0] = np.nan
+        assert filter_picture(weight).caption.endswith("1 of 108 values not finite (grey)")
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A real full disk: a 1 MiB tmpfs with 40 KiB left (mounting needs root; elsewhere the test is skipped,
+    as a simulated ENOSPC would not show what torch's zip writer or Pillow say about a real one)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs to fill: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        (folder / "filler").write_bytes(b"\0" * (1024 - 40) * 1024)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_named_plainly_and_nothing_is_left(tmp_path: Path, full_disk: Path) -> None:
+    """sobel --save wrote gx.png and gave up, maximize --save left an empty folder, a .pth write said
+    "[enforce fail at inline_container.cc:672] unexpected pos": now one line, "no space left", nothing new."""
+    from PIL import Image
+
+    Image.effect_noise((256, 256), 64).save(tmp_path / "noise.png")
+    for command in (
+        ["sobel", "noise.png", "--save", "full/edges"],
+        ["sobel", "noise.png", "--save", "full/new/edges"],
+        ["maximize", "lenet5", "--save", "full/units"],
+        ["export", "lenet5", "--out", "full/lenet5.pth"],
+        ["export", "lenet5", "--out", "full/lenet5.safetensors"],
+    ):
+        if command[0] == "maximize":  # its picture is small: fill the disk up to the last few kilobytes
+            (full_disk / "more").write_bytes(b"\0" * 36 * 1024)
+        one_line_error(cnnscope(*command, cwd=tmp_path), says="no space left on the device")
+        assert sorted(p.name for p in full_disk.iterdir()) in (["filler"], ["filler", "more"]), command
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """Whether the process catches SIGTERM: cnnscope's entry is running (before it, Python itself starts)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone already
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def _interrupted_at(delay: float, *args: str, cwd: Path) -> subprocess.CompletedProcess | None:
+    """The command, sent SIGINT ``delay`` seconds after its entry started; None when it had finished by then."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnscope", *args],
+        cwd=cwd,
+        env={**os.environ, **THREADS, "CNNSCOPE_HOME": str(cwd / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limits,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while not _handles_sigterm(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is not None:
+        process.communicate()
+        return None
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("inspect", "resnet152"), ("check",), ("verify", "lenet5", "--device", "cpu")],
+    ids=["inspect", "check", "verify"],
+)
+def test_sigint_exits_130_in_every_phase(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Ctrl-C from the moment cnnscope's entry runs (before it, the interpreter starts: a Ctrl-C there is
+    Python's own), while imports run, while the command works: exit 130, no traceback."""
+    start = time.monotonic()
+    finished = cnnscope(*command, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    whole = time.monotonic() - start
+    for share in (0.0, 0.3):  # the last phase, teardown, is provoked below: its timing cannot be hit
+        result = _interrupted_at(share * whole, *command, cwd=tmp_path)
+        if result is not None:
+            assert result.returncode == 130 and "Traceback" not in result.stderr, (share, result.stderr[-2000:])
+
+
+def test_sigint_counts_when_swallowed_or_late(tmp_path: Path) -> None:
+    """An interrupt that a library swallows, or that comes in an exit handler once the command is done (as in
+    torch's teardown), still makes the exit code 130: `verify` was seen exiting 0 after Ctrl-C under load.
+    One caught in an ``exec`` of a string made CPython kill itself with SIGINT (-2) without a word."""
+    script = """
+import atexit, os, signal, sys
+import cnnscope.cli.fast as fast
+from cnnscope.cli.entry import main
+
+how, serve = sys.argv.pop(1), fast.serve
+
+def interrupt():
+    os.kill(os.getpid(), signal.SIGINT)
+
+def swallowed():
+    try:
+        interrupt()
+    except KeyboardInterrupt:
+        pass
+
+def in_exec():  # as dataclasses make their methods: CPython then kills itself with SIGINT at exit
+    try:
+        exec("interrupt()")
+    except KeyboardInterrupt:
+        pass
+
+def patched(args):
+    code = serve(args)
+    {"late": lambda: atexit.register(interrupt), "swallowed": swallowed, "exec": in_exec}[how]()
+    return code
+
+fast.serve = patched
+main()
+"""
+    for how in ("late", "swallowed", "exec"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, how, "list", "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            preexec_fn=_limits,
+        )
+        assert result.returncode == 130 and "Traceback" not in result.stderr, (how, result.returncode, result.stderr)
+        assert result.stdout.startswith("[")  # the command's output was written whole before

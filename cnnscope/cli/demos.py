@@ -137,18 +137,13 @@ def sobel_command(
             for name, key in (("gx", "gx"), ("gy", "gy"), ("g", "magnitude"))
         }
         if save:
-            from cnnscope.files import atomic_path, os_error
+            from cnnscope.files import files_in_folder
 
-            folder = Path(save)
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise os_error(exc, folder) from None
-            for name, picture_out in pictures.items():
-                with atomic_path(folder / f"{name}.png") as temporary:
-                    picture_out.save(temporary, format="PNG")
-            with atomic_path(folder / "sobel.npz") as temporary, temporary.open("wb") as file:
-                np.savez_compressed(file, gx=result.gx, gy=result.gy, g=result.magnitude)
+            with files_in_folder(save, [*(f"{name}.png" for name in pictures), "sobel.npz"]) as temporaries:
+                for name, picture_out in pictures.items():
+                    picture_out.save(temporaries[f"{name}.png"], format="PNG")
+                with temporaries["sobel.npz"].open("wb") as file:
+                    np.savez_compressed(file, gx=result.gx, gy=result.gy, g=result.magnitude)
     except CnnscopeError as exc:
         fail(exc)
     out.print(
@@ -173,7 +168,9 @@ def maximize_command(
     ] = None,
     channel: Annotated[int, typer.Option("--channel", min=0, help="The channel of --layer to excite.")] = 0,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Gradient-ascent steps (with --layer).")] = 120,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the starting noise (with --layer).")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**64 - 1, help="Seed of the starting noise (with --layer).")
+    ] = 0,  # torch's generators take 64-bit seeds
 ) -> None:
     """The input that maximally activates a unit: x = W_i / ||W_i|| for the first layer, or gradient
     ascent on the input for a channel of any layer (--layer, --channel), regularised and seeded."""
@@ -193,6 +190,7 @@ def maximize_command(
         if first is None:
             raise CnnscopeError(f"{spec.name} has no conv or linear layer")
         weight = model.weight(first.name).detach().numpy()
+        _warn_not_finite(weight, f"weights of {first.name}")
         inputs = demos.maximizing_inputs(weight)
         if not first.layer.draws_filters and len(spec.input.shape) == 3:
             inputs = inputs.reshape(inputs.shape[0], *spec.input.shape)  # back to images
@@ -226,6 +224,7 @@ def _maximize_channel(
         with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"gradient ascent on {name}, channel {channel}", total=steps)
             found = maximize_channel(model, name, channel, steps, seed, step_done=lambda _: progress.advance(task))
+        _warn_not_finite(found.image, f"values of the input found for {name}")
         picture = filter_picture(found.image[None], tile_pixels=128)
         if save is not None:
             _save_png(picture.image, save, f"channel_{channel}.png")
@@ -241,15 +240,25 @@ def _maximize_channel(
         out.print(f"saved {Path(save) / f'channel_{channel}.png'}", markup=False)
 
 
-def _save_png(image: Image.Image, folder: str, name: str) -> None:
-    """``image`` as ``folder/name``, written atomically; ``folder`` made if missing (every --save takes a folder)."""
-    from cnnscope.files import atomic_path, os_error
+def _warn_not_finite(values: np.ndarray, what: str) -> None:
+    """One line on stderr where NaN or infinite weights (or an overflow) spoil what is drawn."""
+    import numpy as np
 
-    if Path(folder).exists() and not Path(folder).is_dir():
-        raise CnnscopeError("exists and is not a folder", path=folder, hint="--save takes a folder")
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise os_error(exc, folder) from None
-    with atomic_path(Path(folder) / name) as temporary:
-        image.save(temporary, format="PNG")
+    bad = values.size - np.count_nonzero(np.isfinite(values))
+    if bad:
+        err.print(
+            f"warning: {bad:,} of {values.size:,} {what} are NaN or infinite (drawn grey):"
+            " the weights hold NaN or infinities, or a layer overflows",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _save_png(image: Image.Image, folder: str, name: str) -> None:
+    """``image`` as ``folder/name``, written atomically; ``folder`` made if missing (every --save takes a folder),
+    and gone again if the image cannot be written."""
+    from cnnscope.files import files_in_folder
+
+    with files_in_folder(folder, [name]) as temporaries:
+        image.save(temporaries[name], format="PNG")

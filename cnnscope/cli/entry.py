@@ -3,7 +3,9 @@
 The typer-free path (:mod:`cnnscope.cli.fast`) answers first; what it does not serve goes to the typer app.
 
 - An option error is one line on stderr (exit 2), as every other error, not click's panel.
-- SIGTERM interrupts like Ctrl-C (temporary files go), exit 143; Ctrl-C exits 130.
+- SIGTERM interrupts like Ctrl-C (temporary files go), exit 143; Ctrl-C exits 130, in whatever phase it comes:
+  an interrupt that a library swallowed, or that came once the command was done (in the exit handlers of
+  torch and others), still decides the code.
 - A closed pipe (``cnnscope inspect x | head -1``) prints nothing more and exits 141, as ``yes | head`` does.
 - Output that cannot be written (``> /dev/full``) is one line on stderr, exit 2.
 - Out of memory, too deep a recursion or an OS error that slipped past the checks: one line, exit 2.
@@ -12,6 +14,7 @@ The typer-free path (:mod:`cnnscope.cli.fast`) answers first; what it does not s
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
@@ -97,9 +100,16 @@ def run(args: list[str] | None = None) -> int:
             " (a bug: please report it; CNNSCOPE_DEBUG=1 shows the traceback)"
         )
         code = INTERNAL
-    if files.terminated() and code in (INTERRUPTED, 1):
-        code = TERMINATED
-    return _finish(code)
+    return _signalled(_finish(code))
+
+
+def _signalled(code: int) -> int:
+    """The code of a signal that arrived, wherever it was caught (or swallowed); else ``code``."""
+    if files.terminated():
+        return TERMINATED
+    if files.interrupted():
+        return INTERRUPTED
+    return code
 
 
 def _run_typer(args: list[str] | None) -> int:
@@ -145,5 +155,29 @@ def _message(exc: Exception) -> str:
     return str(format_message() if callable(format_message) else exc)
 
 
+_decided: list[int] = []
+
+
+def _exit_as_signalled() -> None:
+    """Registered before any library's exit handler, so run after all of them: where a signal came (also once
+    the command's code was decided, in torch's exit handlers, say), exit with the signal's code at once. (The
+    interpreter would end a run whose Ctrl-C came during an ``exec`` of a string, as dataclasses do, by
+    killing itself with SIGINT, whatever the code.)"""
+    if not _decided or not (files.interrupted() or files.terminated()):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(_signalled(_decided[0]))
+
+
 def main() -> None:
-    sys.exit(run())
+    atexit.register(_exit_as_signalled)
+    try:
+        code = run()
+        files.remember_signals()
+    except KeyboardInterrupt:  # a second Ctrl-C, during the clean-up of the first
+        files.remember_signals()
+        code = _signalled(INTERRUPTED)
+    _decided.append(code)
+    sys.exit(code)

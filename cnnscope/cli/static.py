@@ -264,7 +264,8 @@ def check(
         OutputFormat,
         typer.Option(
             "--output-format",
-            help="text, or github: GitHub Actions annotations (::error file=...,line=...::) on the spec's line.",
+            help="text, or github: GitHub Actions annotations (::error file=...,line=...::) on the spec's line"
+            " (not with --json: both print on stdout).",
         ),
     ] = OutputFormat.text,
     as_json: JsonOption = False,
@@ -276,6 +277,8 @@ def check(
     from cnnscope.zoo import load_target
 
     github = output_format is OutputFormat.github
+    if github and as_json:  # both are written to stdout: together, neither would parse
+        raise typer.BadParameter("github annotations and --json exclude each other", param_hint="'--output-format'")
     status, entries = 0, []
     targets = spec_targets(paths) if paths else zoo_names()
     empty = [p for p in paths or [] if Path(p).is_dir() and not spec_targets([p])]

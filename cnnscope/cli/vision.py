@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported inside the commands, so that the static ones stay 
     from cnnscope.vision.run import RunResult
 
 PANEL = "Images, training and the TUI"
+MAX_EPOCHS = 10_000  # hours of training for lenet5: more is a typo, and would run on for days
 
 
 def _progress() -> Progress:
@@ -136,7 +137,9 @@ def run_command(
             result = run_image(model, image, chosen, top, names)
             note = chosen_weights.note
             heat = None
-            if cam:
+            if not result.finite:  # said once, in one line; there is no class to explain
+                err.print(f"warning: {result.not_finite_note(spec.name)}", style="yellow", markup=False, soft_wrap=True)
+            elif cam:
                 from cnnscope.vision.explain import class_heat_map
 
                 progress.update(task, advance=1, description="heat-map")
@@ -163,6 +166,7 @@ def run_command(
             note=result.note,
             saved=written,
             cam=None if heat is None else _heat_document(heat),
+            output_finite=result.finite,
         )
         emit_json(document)
         return
@@ -185,7 +189,7 @@ def run_command(
         table.add_column("class")
         table.add_column("probability", justify="right")
         for rank, prediction in enumerate(result.predictions, 1):
-            table.add_row(str(rank), prediction.label, f"{prediction.probability:.2%}")
+            table.add_row(str(rank), prediction.label, prediction.percent())
         out.print(table)
     else:
         out.print(f"output {fmt_shape(result.output.shape)} (not a class vector: no predictions)")
@@ -246,7 +250,9 @@ def _preview(model: SpecModel, result: RunResult, layer: str | None, shared: boo
 @app.command("train", rich_help_panel=PANEL)
 def train_command(
     target: Target,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training digits.")] = 30,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, max=MAX_EPOCHS, help="Passes over the training digits.")
+    ] = 30,
     out_path: Annotated[
         str | None, typer.Option("--out", help="Checkpoint to write (default: where run and the TUI look).")
     ] = None,
@@ -259,15 +265,19 @@ def train_command(
 ) -> None:
     """Train a digit model (lenet5) on scikit-learn's handwritten digits, offline, and save it."""
     try:
+        import math
+
         import torch
 
         from cnnscope.runtime.build import build
         from cnnscope.runtime.home import trained_checkpoint
+        from cnnscope.runtime.memory import check_training_fits
         from cnnscope.runtime.weights import check_destination, save_weights
-        from cnnscope.vision.train import check_digit_spec, load_digits, train
+        from cnnscope.vision.train import BATCH, DIGITS, TEST_FRACTION, check_digit_spec, load_digits, train
 
         spec = load_spec(target)
         check_digit_spec(spec)
+        check_training_fits(spec, DIGITS, BATCH, math.ceil(DIGITS * TEST_FRACTION))
         destination = out_path if out_path is not None else str(trained_checkpoint(spec.name))
         if out_path is None:
             from cnnscope.files import os_error

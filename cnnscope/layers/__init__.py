@@ -12,6 +12,7 @@ from cnnscope.layers import dense, elementwise, sliding, structure
 from cnnscope.layers.base import (
     GLOBAL,
     LAYER_TYPES,
+    MAX_ELEMENTS,
     TENSOR,
     UNCOUNTED,
     Cells,
@@ -26,6 +27,7 @@ from cnnscope.layers.base import (
     Shape,
     TorchCall,
     Window,
+    bounded,
     fmt_shape,
     numel,
 )
@@ -34,6 +36,7 @@ from cnnscope.layers.elementwise import Activation, activation_types
 __all__ = [
     "GLOBAL",
     "LAYER_TYPES",
+    "MAX_ELEMENTS",
     "TENSOR",
     "UNCOUNTED",
     "Activation",
@@ -50,6 +53,7 @@ __all__ = [
     "TorchCall",
     "Window",
     "activation_types",
+    "bounded",
     "dense",
     "elementwise",
     "fmt_shape",

@@ -466,6 +466,21 @@ def numel(dims: Iterable[int]) -> int:
     return math.prod(dims)
 
 
+# Elements in one tensor (per sample): torch counts them in 64 bits; more only breaks arithmetic and printing.
+MAX_ELEMENTS = 2**62
+
+
+def bounded(shape: Shape, what: str = "the output") -> Shape:
+    """``shape``, checked before any later arithmetic (costs, floats for printing, torch) can overflow."""
+    elements = numel(shape)
+    if elements > MAX_ELEMENTS:
+        raise SpecError(
+            f"{what} {fmt_shape(shape)} holds about 2^{elements.bit_length() - 1} elements: larger than any network",
+            hint="a smaller scale, stride or size",
+        )
+    return shape
+
+
 def expect_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], what: str) -> None:
     if len(shape) not in ranks:
         raise SpecError(f"{layer.type_name} needs {what}, got a tensor of shape {fmt_shape(shape)}")

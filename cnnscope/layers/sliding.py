@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    MAX_ELEMENTS,
     TENSOR,
     UNCOUNTED,
     Cells,
@@ -901,7 +902,11 @@ class Upsample(Layer):
             return per_spatial_axis(self.size, shape, "size")
         assert self.scale is not None  # exactly one of the two is set (checked above)
         scales = per_spatial_axis(self.scale, shape, "scale")
-        return tuple(math.floor(i * s) for i, s in zip(shape[1:], scales))
+        sizes = [i * s for i, s in zip(shape[1:], scales)]
+        if any(size > MAX_ELEMENTS for size in sizes):  # checked as floats: the floor of an infinity is no number
+            shown = _square(tuple(f"{s:g}" for s in scales))
+            raise SpecError(f"scale {shown} makes the output larger than any network", hint="a smaller scale")
+        return tuple(math.floor(size) for size in sizes)
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         shape = inputs[0]

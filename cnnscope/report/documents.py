@@ -298,14 +298,16 @@ def run_document(
     weights: str | None,
     output: tuple[OutputKey, str],
     output_shape: list[int],
-    predictions: list[tuple[int, str, float]] | None,
+    predictions: list[tuple[int, str, float | None]] | None,
     note: str,
     saved: list[str],
     cam: dict[str, Any] | None = None,
+    output_finite: bool = True,
 ) -> dict[str, Any]:
     """``run --json``: top-k predictions (class index, name, probability) of the model's first output
     (``output``: its key and layer), the weights used, and with ``--cam`` the heat-map's class, layer,
-    method and faithfulness check."""
+    method and faithfulness check. Where the output holds NaN or infinities, ``output_finite`` is false,
+    probabilities are null and there is no heat-map."""
     return {
         "schema": SCHEMA,
         "name": name,
@@ -321,4 +323,5 @@ def run_document(
         else [{"index": i, "label": label, "probability": p} for i, label, p in predictions],
         "saved": saved,
         "cam": cam,
+        "output_finite": output_finite,
     }

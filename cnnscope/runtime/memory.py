@@ -72,7 +72,9 @@ def available(device: torch.device) -> int | None:
     return None  # mps and others do not say
 
 
-def check_fits(needed: int, doing: str, device: torch.device | None = None, path: str | None = None) -> None:
+def check_fits(
+    needed: int, doing: str, device: torch.device | None = None, path: str | None = None, hint: str | None = None
+) -> None:
     """Raise DeviceError when ``needed`` bytes exceed what ``device`` (default: the CPU) has free."""
     device = device or torch.device("cpu")
     free = available(device)
@@ -80,7 +82,7 @@ def check_fits(needed: int, doing: str, device: torch.device | None = None, path
         raise DeviceError(
             f"{doing} needs about {size_bytes(needed)}, but {device} has {size_bytes(free)} free",
             path=path,
-            hint="use a smaller --input or --batch, or a machine with more memory",
+            hint=hint or "use a smaller --input or --batch, or a machine with more memory",
         )
 
 
@@ -107,3 +109,24 @@ def check_model_fits(
         " values per sample)"
     )
     check_fits(needed, doing, device)
+
+
+def check_training_fits(spec: Spec, images: int, batch: int, test_images: int) -> None:
+    """Training's memory from the static totals, against the CPU, before the data set is resized to the input.
+
+    The data set at the spec's input size (three copies at the peak: resized, normalised, split), the weights
+    with their gradients and Adam's two moments, a batch's activations kept for the backward pass (and their
+    gradients), and the held-out images' forward pass.
+    """
+    analysis = analyze(spec)
+    params = analysis.total.params
+    largest = max([report.activations for report in analysis.layers] + [1])
+    pixels = 1
+    for side in spec.input.shape:
+        pixels *= side
+    values = 3 * images * pixels + 4 * params + 2 * batch * analysis.total.activations + 2 * test_images * largest
+    check_fits(
+        4 * values,
+        f"training {spec.name} ({images:,} images of {pixels:,} values, {params:,} parameters, batch {batch})",
+        hint="a spec with a smaller input (every digit is resized to it), or a machine with more memory",
+    )

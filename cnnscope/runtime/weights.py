@@ -3,6 +3,8 @@ never arbitrary unpickling; nothing half-written on export."""
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import warnings
 import zipfile
@@ -13,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnscope.errors import CheckpointError
-from cnnscope.files import atomic_path, regular_file
+from cnnscope.files import atomic_path, disk_full, os_error, regular_file
 
 SHOWN = 3  # keys listed per kind of mismatch
 FORMATS = (".pth", ".pt", ".safetensors")
@@ -206,6 +208,8 @@ def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | 
         except OSError:
             raise
         except Exception as exc:  # a full disk is a RuntimeError from torch, its own error from safetensors
+            if disk_full(temporary):
+                raise os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"cannot write: {first}", path=str(path)) from None
     return path

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
-from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
+from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types, bounded
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Outputs, Preprocess, Spec
 from cnnscope.text import visible
@@ -52,7 +52,10 @@ BLOCK_KEYS = ("args", "layers")
 EXPECT_KEYS = ("params", "trainable_params", "macs", "output", "shapes")
 MAX_KEY = 100  # characters of an output's key: torchvision's are "out", "aux", "0", "pool"
 NAME_RULE = "use letters, digits, _, - and dots; 'in' and 'input' are reserved"
-MAX_NODES = 200_000  # a guard against repeat counts that would never finish
+MAX_NODES = 50_000  # 15 times ResNet-1001's layers; larger expansions are mistakes or attacks, and take seconds
+# Expansion work: every layer entry visited counts one step, whether it adds a layer, is skipped by its
+# 'when' or calls a block, so nested repeats that add nothing (or blocks calling blocks) end in seconds.
+MAX_STEPS = 2 * MAX_NODES
 MAX_INT = 2**62  # no count, size or expectation comes near; larger numbers only break arithmetic and printing
 MAX_DEPTH = 64  # tables and arrays nested deeper are no spec
 
@@ -98,6 +101,8 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         raise SpecError(f"not valid TOML: {message}", line=int(match.group(1)) if match else None) from None
     except RecursionError:
         raise SpecError("not valid TOML: arrays or tables nested too deeply") from None
+    if isinstance(raw.get("layers"), list) and len(raw["layers"]) > MAX_NODES:
+        raise SpecError(f"the spec lists {len(raw['layers']):,} layers: more than the {MAX_NODES:,} allowed")
     _check_values(raw, text)
     if not raw:
         raise SpecError("the spec is empty", hint="a spec needs at least 'input' and 'layers'")
@@ -162,71 +167,60 @@ def _raise_all(errors: list[SpecError], raw: dict[str, Any], lines: _Lines) -> N
 
 
 class _Lines:
-    """Finds the TOML line that defines a layer, for error messages (indexed in one pass)."""
+    """Finds the TOML line that defines a layer, for error messages (indexed in one linear pass)."""
 
     LAYER_NAME = re.compile(r"""\bname\s*=\s*["']([^"']+)["']""")
     BLOCK_HEADER = re.compile(r"^\s*\[\s*blocks\.([A-Za-z0-9_]+)\s*\]")
     OTHER_TABLE = re.compile(r"^\s*\[\s*[A-Za-z_]")
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+        self.lines = text.split("\n")  # TOML's lines: numbered as tomllib numbers them
         self.blocks: dict[str, int] = {}
         self.layers: dict[tuple[str | None, str], int] = {}
+        self.sections: list[str | None] = []  # the [blocks.NAME] each line is in ("": another table)
         section: str | None = None
         for number, line in enumerate(self.lines, 1):
             header = self.BLOCK_HEADER.match(line)
             if header:
                 section = header.group(1)
                 self.blocks.setdefault(section, number)
-                continue
-            if self.OTHER_TABLE.match(line):  # [expect], [preprocess], ...: no longer in a block
-                section = ""
-            for name in self.LAYER_NAME.findall(line):
-                self.layers.setdefault((section, name), number)
+            else:
+                if self.OTHER_TABLE.match(line):  # [expect], [preprocess], ...: no longer in a block
+                    section = ""
+                for name in self.LAYER_NAME.findall(line):
+                    self.layers.setdefault((section, name), number)
+            self.sections.append(section)
         self.entries = self._entries(text)
 
-    LAYERS_ARRAY = re.compile(r"^[ \t]*layers[ \t]*=[ \t]*\[", re.MULTILINE)
+    # What the scan of layer lists needs to see: the start of a list, strings and comments (whose
+    # brackets do not count), brackets and newlines. The text is valid TOML (tomllib read it first).
+    TOKEN = re.compile(
+        r"(?P<layers>^[ \t]*layers[ \t]*=[ \t]*\[)"
+        r'|"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}\n]',
+        re.MULTILINE,
+    )
 
     def _entries(self, text: str) -> dict[tuple[str | None, int], int]:
-        """(section, index) -> line of each layer's ``{`` in every ``layers = [...]``: unnamed layers' lines."""
-        found: dict[tuple[str | None, int], int] = {}
-        for match in self.LAYERS_ARRAY.finditer(text):
-            number = text.count("\n", 0, match.start()) + 1
-            section = self._section_at(number)
-            depth, index, quote, at = 1, 0, "", match.end()
-            while at < len(text) and depth:
-                char = text[at]
-                if quote:
-                    if char == "\\" and quote == '"':
-                        at += 1
-                    elif char == quote:
-                        quote = ""
-                elif char in "\"'":
-                    quote = char
-                elif char == "#":
-                    at = text.find("\n", at)
-                    if at < 0:
-                        break
-                    continue
-                elif char in "[{":
-                    if char == "{" and depth == 1:
-                        found[(section, index)] = text.count("\n", 0, at) + 1
-                        index += 1
-                    depth += 1
-                elif char in "]}":
-                    depth -= 1
-                at += 1
-        return found
+        """(section, index) -> line of each layer's ``{`` in every ``layers = [...]``: unnamed layers' lines.
 
-    def _section_at(self, number: int) -> str | None:
-        section: str | None = None
-        for line in self.lines[: number - 1]:
-            header = self.BLOCK_HEADER.match(line)
-            if header:
-                section = header.group(1)
-            elif self.OTHER_TABLE.match(line):
-                section = ""
-        return section
+        One pass over the tokens, counting lines as it goes: time linear in the size of the text.
+        """
+        found: dict[tuple[str | None, int], int] = {}
+        line, depth, index, section = 1, 0, 0, None
+        for match in self.TOKEN.finditer(text):
+            token = match.group()
+            if match.lastgroup == "layers" and not depth:
+                section, depth, index = self.sections[line - 1], 1, 0
+            elif depth:
+                if token == "{" and depth == 1:
+                    found[(section, index)] = line
+                    index += 1
+                if token in ("[", "{") or match.lastgroup == "layers":
+                    depth += 1
+                elif token in ("]", "}"):
+                    depth -= 1
+            line += token.count("\n")
+        return found
 
     def find(self, pattern: str, start: int = 0) -> int | None:
         regex = re.compile(pattern)
@@ -546,6 +540,10 @@ class _Cascade(SpecError):
     """An error that follows from an earlier one (collect mode): never reported."""
 
 
+class _OverBudget(SpecError):
+    """The expansion is too large: it stops the whole parse, collect mode too (no layer error is worth the wait)."""
+
+
 class _Expander:
     """Unrolls blocks and repeats into a flat list of nodes in execution order."""
 
@@ -553,6 +551,8 @@ class _Expander:
         self.blocks = blocks
         self.collect = collect  # record a failing layer's error and go on (see parse's all_errors)
         self.errors: list[SpecError] = []
+        self.seen: set[tuple[int | None, str, str | None]] = set()  # (line, message, hint) of the errors
+        self.steps = 0  # layer entries visited (see MAX_STEPS)
         self.lines = lines
         self.model_input = model_input
         self.nodes: list[Node] = []
@@ -566,8 +566,8 @@ class _Expander:
         """Keep one error per line and message: a block repeated 3 times fails 3 times alike."""
         if isinstance(error, _Cascade):
             return
-        seen = {(e.line, e.message, e.hint) for e in self.errors}
-        if (error.line, error.message, error.hint) not in seen:
+        if (error.line, error.message, error.hint) not in self.seen:
+            self.seen.add((error.line, error.message, error.hint))
             self.errors.append(error)
 
     def names_for(self, variables: dict[str, Any], source: str) -> _Names:
@@ -580,7 +580,7 @@ class _Expander:
             raise _Cascade("in_channels after an earlier error")
         for node in self.nodes[len(self.shapes) - 1 :]:
             try:
-                self.shapes[node.name] = node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs)
+                self.shapes[node.name] = bounded(node.layer.infer([self.shapes[i] for i in node.inputs], node.inputs))
             except SpecError as exc:
                 raise SpecError(
                     f"in_channels is unknown: layer '{node.name}' before it fails ({exc.message})"
@@ -609,8 +609,19 @@ class _Expander:
             raw = names[index] if isinstance(names[index], str) else None
             line = self.lines.layer(raw, block, index)
             try:
+                self.steps += 1
+                if self.steps > MAX_STEPS:
+                    raise _OverBudget(
+                        f"blocks and repeats expand past {MAX_STEPS:,} steps (a step: a layer, a skipped layer"
+                        " or a block call): nested repeats multiply",
+                        hint="repeat fewer times or nest fewer repeated blocks",
+                    )
                 name = _fill_in(raw, variables) if raw is not None else str(index)
                 output = self._entry(entry, name, index, here, prefix, scope, last, block)
+            except _OverBudget as exc:
+                if not prefix:  # named at the top-level layer or call that expands too far
+                    exc.located(line=line, layer=raw or str(index))
+                raise
             except SpecError as exc:
                 exc.located(line=line, layer=prefix + (raw or str(index)))
                 if not self.collect:
@@ -676,7 +687,7 @@ class _Expander:
         if node.name in self.names:
             raise SpecError(f"the name '{node.name}' is used twice", hint="every layer needs its own name")
         if len(self.nodes) >= MAX_NODES:
-            raise SpecError(f"the spec expands to more than {MAX_NODES:,} layers")
+            raise _OverBudget(f"the spec expands to more than {MAX_NODES:,} layers")
         self.names.add(node.name)
         self.nodes.append(node)
 

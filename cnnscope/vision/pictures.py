@@ -39,6 +39,7 @@ TERMINAL_GREYS = {
     "windows": (0, 8, 7, 15),
     "256": (16, *range(232, 256), 231),  # black, the 24 greys of xterm's palette, white
 }
+NOT_FINITE = (128, 128, 128)  # the grey of NaN and infinite values: in none of the ramps above
 MOST_TILES = 1024  # beyond this a grid says how many it shows of how many
 MOST_BARS = 64
 INK, PAPER = (30, 30, 30), (255, 255, 255)
@@ -57,19 +58,39 @@ class Picture:
         return self.body if self.body is not None else self.image
 
 
+def finite_range(values: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest finite value (0, 0 when there is none): NaN and infinities have no place on a scale."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def not_finite(values: np.ndarray) -> str:
+    """ ", 3 of 16 values not finite (grey)" for captions, or "" when every value is finite."""
+    values = np.asarray(values)
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    return f", {bad:,} of {values.size:,} values not finite (grey)" if bad else ""
+
+
 def normalize(values: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant array becomes zeros."""
+    """Scale the finite values to [0, 1] (a constant array becomes zeros); NaN and infinities become NaN."""
     values = np.asarray(values, dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    low, high = finite_range(values)
+    finite = np.isfinite(values)
+    unit = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return np.where(finite, unit, np.nan)
 
 
 def colorize(unit: np.ndarray, ramp: np.ndarray = VIRIDIS) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB through a colour ramp (viridis unless told)."""
-    position = np.clip(unit, 0, 1) * (len(ramp) - 1)
+    """Values in [0, 1] -> uint8 RGB through a colour ramp (viridis unless told); NaN and infinities grey."""
+    unit = np.asarray(unit, dtype=np.float64)
+    finite = np.isfinite(unit)
+    position = np.clip(np.where(finite, unit, 0), 0, 1) * (len(ramp) - 1)
     low = np.floor(position).astype(int).clip(0, len(ramp) - 2)
     frac = (position - low)[..., None]
-    return np.rint(ramp[low] * (1 - frac) + ramp[low + 1] * frac).astype(np.uint8)
+    colours = np.rint(ramp[low] * (1 - frac) + ramp[low + 1] * frac).astype(np.uint8)
+    colours[~finite] = NOT_FINITE
+    return colours
 
 
 def _font(size: int = 11) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -186,9 +207,10 @@ def activation_picture(
     tiles = [_enlarge(colorize(unit), tile_pixels) for unit in units]
     grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=list(range(1, len(tiles) + 1)))
     what = "channels" if values.ndim == 3 else "rows"
-    low, high = (_number(shown.min()), _number(shown.max())) if shared else ("its lowest", "its highest")
+    low, high = tuple(map(_number, finite_range(shown))) if shared else ("its lowest", "its highest")
     scale = f"all on one scale, {low} to {high}" if shared else "each on its own scale"
     caption = f"{_shown(len(maps), max_tiles, what)}, each {'x'.join(map(str, maps.shape[1:]))}, {scale}"
+    caption += not_finite(shown)
     return Picture(_framed(grid, caption, VIRIDIS, low, high), caption, grid)
 
 
@@ -196,13 +218,13 @@ def _shared_grid(values: np.ndarray, tile_pixels: int, what: str) -> Picture:
     """One coloured square per value, all on one scale: C x 1 x 1 maps and long vectors."""
     count = min(values.size, MOST_TILES * 4)
     shown = values[:count]
-    low, high = float(shown.min()), float(shown.max())
-    unit = (shown - low) / (high - low) if high > low else np.zeros_like(shown)
+    low, high = finite_range(shown)
+    unit = normalize(shown)
     side = max(1, math.ceil(math.sqrt(count)))
     square = max(4, min(tile_pixels, 512 // side))
     tiles = [np.full((square, square, 3), colour, dtype=np.uint8) for colour in colorize(unit)]
     grid = _tile_grid(tiles, side, pad=1)
-    caption = f"{_shown(values.size, count, what)}, one square each, row by row, all on one scale"
+    caption = f"{_shown(values.size, count, what)}, one square each, row by row, all on one scale{not_finite(shown)}"
     return Picture(_framed(grid, caption, VIRIDIS, _number(low), _number(high)), caption, grid)
 
 
@@ -211,8 +233,8 @@ def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
     font = _font(12)
     label_width = int(max(font.getlength(label) for label, _ in bars)) + 12
     bar_width, row = 260, 18
-    values = [v for _, v in bars]
-    low, high = min(0.0, min(values)), max(0.0, max(values))
+    low, high = finite_range(np.array([v for _, v in bars]))
+    low, high = min(0.0, low), max(0.0, high)
     if what == "probability":  # on the whole 0-100 % scale: a flat 0.1 % must not look like a sure answer
         low, high = 0.0, 1.0
     span = (high - low) or 1.0
@@ -223,8 +245,11 @@ def _bar_chart(bars: list[tuple[str, float]], what: str, title: str) -> Picture:
     draw.text((4, 4), caption, fill=INK, font=font)
     for i, (label, value) in enumerate(bars):
         top = 24 + row * i
-        end = label_width + int(bar_width * (value - low) / span)
         draw.text((label_width - 6, top + 2), label, fill=INK, font=font, anchor="ra")
+        if not math.isfinite(value):  # no bar: NaN and infinities have no length
+            draw.text((label_width + bar_width + 4, top + 2), "not finite", fill=INK, font=font)
+            continue
+        end = label_width + int(bar_width * (value - low) / span)
         colour = tuple(int(c) for c in (VIRIDIS[1] if value >= 0 else DIVERGING[0]))
         draw.rectangle((min(zero, end), top + 2, max(zero, end), top + row - 3), fill=colour)
         text = f"{value:.1%}" if what == "probability" else _number(value)
@@ -236,8 +261,8 @@ def heat_overlay(seen: Image.Image, heat: np.ndarray) -> Image.Image:
     """The picture the model received, dimmed to grey, under its heat-map (inferno from 0 to the
     map's highest), one pixel per input pixel: where there is no heat the picture shows through."""
     grey = np.asarray(seen.convert("L"), dtype=np.float64)[..., None].repeat(3, axis=-1)
-    high = float(heat.max())
-    unit = np.clip(heat / high, 0, 1) if high > 0 else np.zeros_like(heat)
+    high = finite_range(heat)[1]
+    unit = np.where(np.isfinite(heat), np.clip(heat / high, 0, 1), 0) if high > 0 else np.zeros_like(heat)
     weight = 0.75 * unit[..., None]
     return Image.fromarray(np.rint(0.6 * grey * (1 - weight) + colorize(unit, INFERNO) * weight).astype(np.uint8))
 
@@ -250,7 +275,7 @@ def heat_picture(seen: Image.Image, heat: np.ndarray, caption: str, minimum: int
         _enlarge(np.asarray(heat_overlay(seen, heat)), minimum),
     ]
     grid = _tile_grid(tiles, 2, pad=4)
-    return Picture(_framed(grid, caption, INFERNO, "0", _number(float(heat.max()))), caption, grid)
+    return Picture(_framed(grid, caption, INFERNO, "0", _number(finite_range(heat)[1])), caption, grid)
 
 
 def filter_picture(
@@ -270,19 +295,27 @@ def filter_picture(
     weight = weight[:max_filters]
     numbers = list(range(1, len(weight) + 1))
     if weight.shape[1] == 3:
-        tiles = [_enlarge((255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8), tile_pixels) for f in weight]
+        tiles = [_enlarge(_rgb(normalize(f.transpose(1, 2, 0))), tile_pixels) for f in weight]
         grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=numbers)
-        caption = f"{_shown(total, max_filters, 'filters')}, RGB, each stretched to its own range"
+        caption = f"{_shown(total, max_filters, 'filters')}, RGB, each stretched to its own range{not_finite(weight)}"
         return Picture(_framed(grid, caption, GREYS, "its lowest", "its highest"), caption, grid)
     inputs = min(weight.shape[1], max_inputs)
-    bound = float(np.abs(weight[:, :inputs]).max()) or 1.0
+    bound = max(np.abs(finite_range(weight[:, :inputs]))) or 1.0
     tiles = [_enlarge(colorize((f[i] / bound + 1) / 2, DIVERGING), tile_pixels) for f in weight for i in range(inputs)]
     columns = inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles))))
     grid = _tile_grid(tiles, columns)
     channels = f", inputs 1-{inputs} of {weight.shape[1]}" if weight.shape[1] > inputs else ""
     layout = "a row per filter, a column per input channel, " if inputs > 1 else ""
     caption = f"{_shown(total, max_filters, 'filters')}{channels}, {layout}one scale centred on zero (white)"
+    caption += not_finite(weight[:, :inputs])
     return Picture(_framed(grid, caption, DIVERGING, _number(-bound), _number(bound)), caption, grid)
+
+
+def _rgb(unit: np.ndarray) -> np.ndarray:
+    """Values in [0, 1], three per pixel, as uint8 RGB; a pixel with a value not finite is grey."""
+    pixels = np.rint(255 * np.nan_to_num(unit, nan=0.0)).astype(np.uint8)
+    pixels[~np.isfinite(unit).all(axis=-1)] = NOT_FINITE
+    return pixels
 
 
 def filter_layout(shape: tuple[int, ...]) -> str:

@@ -37,7 +37,10 @@ if TYPE_CHECKING:  # torch is imported where a model runs: importing this module
 class Prediction:
     index: int
     label: str
-    probability: float
+    probability: float | None  # None where the output is not finite: no probability can be computed
+
+    def percent(self, digits: int = 2) -> str:
+        return "not finite" if self.probability is None else f"{self.probability:.{digits}%}"
 
 
 @dataclass
@@ -49,6 +52,19 @@ class RunResult:
     activations: dict[str, np.ndarray]  # layer name -> output per sample, in order
     predictions: list[Prediction] | None  # None when the output is not a class vector
 
+    @property
+    def finite(self) -> bool:
+        """Whether every value of the output is a number: NaN or infinite weights (or an overflow) spoil it."""
+        return bool(np.isfinite(self.output).all())
+
+    def not_finite_note(self, name: str) -> str:
+        """The one line that says the output is not finite (see :attr:`finite`)."""
+        bad = int(self.output.size - np.count_nonzero(np.isfinite(self.output)))
+        return (
+            f"the output of {name} is not finite ({bad:,} of {self.output.size:,} values are NaN or infinite):"
+            " its weights hold NaN or infinities, or a layer overflows; no probabilities or heat-map"
+        )
+
 
 def predictions(
     output: np.ndarray, names: list[str] | None, top: int, softmax_applied: bool
@@ -56,6 +72,9 @@ def predictions(
     """Top-k classes of a 1-D output (probabilities, with a softmax where the model has none)."""
     if output.ndim != 1:
         return None
+    if not np.isfinite(output).all():  # ranked by the values themselves (NaN last), no probability
+        order = [int(i) for i in np.argsort(-output.astype(np.float64), kind="stable")[:top]]
+        return [Prediction(i, class_label(i, names), None) for i in order]
     if softmax_applied:
         probabilities = output.astype(np.float64)
     else:
@@ -140,9 +159,11 @@ def _write(
     lines += ["![input](input.png)", ""]
     seen.save(folder / "input.png")
     written = ["input.png"]
+    if not result.finite:
+        lines += [f"Warning: {result.not_finite_note(spec.name)}.", ""]
     if result.predictions:
         lines += ["| rank | class | probability |", "| --- | --- | --- |"]
-        lines += [f"| {i + 1} | {p.label} | {p.probability:.2%} |" for i, p in enumerate(result.predictions)]
+        lines += [f"| {i + 1} | {p.label} | {p.percent()} |" for i, p in enumerate(result.predictions)]
         lines.append("")
     if heat is not None:
         from cnnscope.vision.explain import heat_caption, heat_check
@@ -157,7 +178,8 @@ def _write(
     last = next(reversed(result.activations))
     for index, (name, activation) in enumerate(result.activations.items()):
         file = _file_name(index, name) + ".png"
-        bars = [(p.label, p.probability) for p in result.predictions] if name == last and result.predictions else None
+        probabilities = [(p.label, p.probability) for p in result.predictions or [] if p.probability is not None]
+        bars = probabilities if name == last and probabilities else None
         picture = activation_picture(activation, bars=bars, shared=shared)
         picture.image.save(folder / file)
         written.append(file)

@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # torch is imported by the functions that train: importing th
     from cnnscope.runtime.build import SpecModel
 
 
+DIGITS = 1797  # images in scikit-learn's set
+TEST_FRACTION = 0.2  # held out, stratified by class
+BATCH = 32
+
+
 @dataclass(frozen=True)
 class Digits:
     train_x: torch.Tensor
@@ -43,7 +48,7 @@ def check_digit_spec(spec: Spec) -> None:
         )
 
 
-def load_digits(size: tuple[int, int], seed: int = 0, test_fraction: float = 0.2) -> Digits:
+def load_digits(size: tuple[int, int], seed: int = 0, test_fraction: float = TEST_FRACTION) -> Digits:
     """Bright strokes on black scaled to [-1, 1], as the spec's [preprocess] makes photos."""
     import torch
     import torch.nn.functional as F
@@ -73,7 +78,7 @@ def train(
     model: SpecModel,
     data: Digits,
     epochs: int,
-    batch: int = 32,
+    batch: int = BATCH,
     lr: float = 2e-3,
     seed: int = 0,
     max_steps: int | None = None,

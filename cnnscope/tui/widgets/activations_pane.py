@@ -131,9 +131,7 @@ class ActivationsPane(TabPane):
         self.result, self.opened = result, opened
         self.picture.loading = False
         # the predictions run on in one paragraph: in a narrow pane, a line each left the picture 5 rows
-        ranked = "  ".join(
-            f"{i}. {escape(p.label)} {p.probability:.1%}" for i, p in enumerate(result.predictions or [], 1)
-        )
+        ranked = "  ".join(f"{i}. {escape(p.label)} {p.percent(1)}" for i, p in enumerate(result.predictions or [], 1))
         lines = [f"[b]{escape(Path(path).name)}[/b]  {ranked or 'output not a class vector'}"]
         lines += [f"[dim]{escape(note)}[/dim]" for note in (opened.note, result.note) if note]
         self.predictions.update("\n".join(lines))
