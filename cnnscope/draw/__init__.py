@@ -8,10 +8,12 @@ figure is SVG written here; PNG is that SVG rendered by resvg.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from cnnscope.analysis import Analysis
-from cnnscope.draw.canvas import Canvas
+from cnnscope.draw.canvas import LEGIBLE, SLIDE, Canvas
+from cnnscope.draw.fold import Folded, Groups, fold, levels, stages
 from cnnscope.errors import CnnscopeError
 
 Style = Literal["volumes", "graph"]
@@ -34,28 +36,110 @@ def default_style(analysis: Analysis) -> Style:
     return "graph" if branches(analysis) else "volumes"
 
 
-GRAPH_DEPTH = 2  # graphs fold blocks inside blocks unless told otherwise: Inception's paths, conv-BN boxes
+FITS = ("slide", "none")
+MOST_WRAPS = 4  # rows of volumes, columns of a graph
 
 
-def draw(analysis: Analysis, style: str | None = None, depth: int | None = None) -> Canvas:
+def draw(analysis: Analysis, style: str | None = None, depth: int | None = None, fit: str = "slide") -> Canvas:
     """The figure of ``analysis``.
 
     ``depth`` as for ``inspect --depth``: blocks nested deeper than N are one box each (1: every
-    top-level block is a box); a repetition group and its instances count as one level. None:
-    volumes unfold everything, graphs fold at ``GRAPH_DEPTH``.
+    top-level block is a box); a repetition group and its instances count as one level.
+    ``fit="slide"`` (the default): without ``depth``, the most detailed figure whose every text is
+    at least :data:`LEGIBLE` px tall on a 1920x1080 slide, folding blocks level by level, then
+    merging top-level boxes into stages, a long chain wrapped into rows or columns; with ``depth``,
+    only wrapped. ``fit="none"``: everything (or as deep as ``depth``) at full size, unwrapped.
+    The canvas's ``note`` says what was folded or wrapped to fit, or that the figure does not fit.
     """
     if style is not None and style not in STYLES:
         raise CnnscopeError(f"unknown style '{style}'", hint=f"one of {', '.join(STYLES)}")
+    if fit not in FITS:
+        raise CnnscopeError(f"unknown --fit '{fit}'", hint=f"one of {', '.join(FITS)}")
     if depth is not None and depth < 1:
         raise CnnscopeError(f"--depth must be at least 1, got {depth}")
-    style = style or default_style(analysis)
+    chosen: Style = "graph" if (style or default_style(analysis)) == "graph" else "volumes"
+    level = None if depth is None else depth - 1
+    if fit == "none":
+        return _layout(analysis, chosen, fold(analysis, level, once=chosen == "graph"), 1)
+    if depth is not None:
+        canvas, wraps = _wrapped(analysis, chosen, fold(analysis, level, once=chosen == "graph"))
+        said = [_wraps(chosen, wraps)] if wraps > 1 else []
+        if canvas.slide_text() < LEGIBLE:
+            canvas.note = (
+                f"at --depth {depth} the smallest text is {canvas.slide_text():.1f} px on a"
+                f" {SLIDE[0]}x{SLIDE[1]} slide{' even ' + said[0] if said else ''}; leave out --depth to fold it to fit"
+            )
+        elif said:
+            canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {said[0]} (--fit none draws it in one)"
+        return canvas
+    return _fitted(analysis, chosen)
+
+
+def _layout(analysis: Analysis, style: Style, folded: Folded, wraps: int) -> Canvas:
     if style == "volumes":
         from cnnscope.draw.volumes import layout as volumes
 
-        return volumes(analysis, None if depth is None else depth - 1)[0]
+        return volumes(analysis, rows=wraps, folded=folded)[0]
     from cnnscope.draw.graph import layout as graph
 
-    return graph(analysis, (depth or GRAPH_DEPTH) - 1)[0]
+    return graph(analysis, columns=wraps, folded=folded)[0]
+
+
+def _wraps(style: Style, wraps: int) -> str:
+    return f"wrapped into {wraps} {'rows' if style == 'volumes' else 'columns'}"
+
+
+def _hopeless(canvas: Canvas) -> bool:
+    """Too large for wrapping alone to make it legible: wrapping keeps about the same area."""
+    width, height = canvas.size()
+    most = min(t.size for t in canvas.texts) / LEGIBLE  # the figure may be this much larger than the slide
+    return width * height > 1.1 * SLIDE[0] * SLIDE[1] * most * most
+
+
+def _wrapped(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int]:
+    """``folded`` in the number of rows or columns that shows its text largest on the slide (a
+    further one only where it gains a tenth)."""
+    best = (_layout(analysis, style, folded, 1), 1)
+    if _hopeless(best[0]):
+        return best
+    for wraps in range(2, MOST_WRAPS + 1):
+        canvas = _layout(analysis, style, folded, wraps)
+        if canvas.slide_text() < best[0].slide_text() * 1.1:
+            break
+        best = (canvas, wraps)
+    return best
+
+
+def _fitted(analysis: Analysis, style: Style) -> Canvas:
+    """The most detailed legible figure: blocks folded level by level, then top-level boxes merged
+    into stages; what was done is said in the note."""
+    once = style == "graph"
+    groups = Groups(analysis)
+    deepest = levels(analysis, groups)
+    level = deepest
+    canvas, wraps = _wrapped(analysis, style, fold(analysis, None, once, groups))
+    while canvas.slide_text() < LEGIBLE and level > 0:
+        level -= 1
+        canvas, wraps = _wrapped(analysis, style, fold(analysis, level, once, groups))
+    said = []
+    if canvas.slide_text() < LEGIBLE:
+        top = fold(analysis, 0, once, groups)
+        count = len(top.items) - 1
+        while canvas.slide_text() < LEGIBLE and count > 1:
+            width, height = canvas.size()  # aim at the count whose area fits, then creep down
+            room = SLIDE[0] * SLIDE[1] * (min(t.size for t in canvas.texts) / LEGIBLE) ** 2
+            count = max(1, min(count - 1, int(count * min(0.9, math.sqrt(room / (width * height))))))
+            canvas, wraps = _wrapped(analysis, style, stages(top, count))
+        said.append(f"every top-level block folded, and the {len(top.items) - 1} boxes merged into {count} stages")
+    elif level < deepest:
+        said.append(f"blocks folded as --depth {level + 1}" + (" (every top-level block one box)" if not level else ""))
+    if wraps > 1:
+        said.append(_wraps(style, wraps))
+    if said:
+        canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {'; '.join(said)} (--depth N or --fit none draws more)"
+    if canvas.slide_text() < LEGIBLE:
+        canvas.note = f"does not fit a {SLIDE[0]}x{SLIDE[1]} slide legibly even folded: {canvas.note}"
+    return canvas
 
 
 PNG_MAX_PIXELS = 100_000_000  # a figure larger than this is no picture anyone can open: use SVG
