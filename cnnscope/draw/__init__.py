@@ -8,7 +8,6 @@ figure is SVG written here; PNG is that SVG rendered by resvg.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from cnnscope.analysis import Analysis
@@ -62,11 +61,11 @@ def draw(analysis: Analysis, style: str | None = None, depth: int | None = None,
     if fit == "none":
         return _layout(analysis, chosen, fold(analysis, level, once=chosen == "graph"), 1)
     if depth is not None:
-        canvas, wraps = _wrapped(analysis, chosen, fold(analysis, level, once=chosen == "graph"))
+        canvas, wraps, text = _wrapped(analysis, chosen, fold(analysis, level, once=chosen == "graph"))
         said = [_wraps(chosen, wraps)] if wraps > 1 else []
-        if canvas.slide_text() < LEGIBLE:
+        if text < LEGIBLE:
             canvas.note = (
-                f"at --depth {depth} the smallest text is {canvas.slide_text():.1f} px on a"
+                f"at --depth {depth} the smallest text is {text:.1f} px on a"
                 f" {SLIDE[0]}x{SLIDE[1]} slide{' even ' + said[0] if said else ''}; leave out --depth to fold it to fit"
             )
         elif said:
@@ -96,18 +95,23 @@ def _hopeless(canvas: Canvas) -> bool:
     return width * height > 1.1 * SLIDE[0] * SLIDE[1] * most * most
 
 
-def _wrapped(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int]:
+def _wrapped(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int, float]:
     """``folded`` in the number of rows or columns that shows its text largest on the slide (a
-    further one only where it gains a tenth)."""
-    best = (_layout(analysis, style, folded, 1), 1)
-    if _hopeless(best[0]):
+    further one only where it gains a tenth), the number, and the text's size on the slide."""
+    canvas = _layout(analysis, style, folded, 1)
+    best = (canvas, 1, canvas.slide_text())
+    if _hopeless(canvas):
         return best
     for wraps in range(2, MOST_WRAPS + 1):
         canvas = _layout(analysis, style, folded, wraps)
-        if canvas.slide_text() < best[0].slide_text() * 1.1:
+        text = canvas.slide_text()
+        if text < best[2] * 1.1:
             break
-        best = (canvas, wraps)
+        best = (canvas, wraps, text)
     return best
+
+
+MOST_BOXES = 400  # more boxes than a slide can hold legibly, whatever the layout: not laid out
 
 
 def _fitted(analysis: Analysis, style: Style) -> Canvas:
@@ -117,29 +121,38 @@ def _fitted(analysis: Analysis, style: Style) -> Canvas:
     groups = Groups(analysis)
     deepest = levels(analysis, groups)
     level = deepest
-    canvas, wraps = _wrapped(analysis, style, fold(analysis, None, once, groups))
-    while canvas.slide_text() < LEGIBLE and level > 0:
+    fitted = _attempt(analysis, style, fold(analysis, None, once, groups))
+    while (fitted is None or fitted[2] < LEGIBLE) and level > 0:
         level -= 1
-        canvas, wraps = _wrapped(analysis, style, fold(analysis, level, once, groups))
+        fitted = _attempt(analysis, style, fold(analysis, level, once, groups))
     said = []
-    if canvas.slide_text() < LEGIBLE:
+    if fitted is None or fitted[2] < LEGIBLE:
         top = fold(analysis, 0, once, groups)
         count = len(top.items) - 1
-        while canvas.slide_text() < LEGIBLE and count > 1:
-            width, height = canvas.size()  # aim at the count whose area fits, then creep down
-            room = SLIDE[0] * SLIDE[1] * (min(t.size for t in canvas.texts) / LEGIBLE) ** 2
-            count = max(1, min(count - 1, int(count * min(0.9, math.sqrt(room / (width * height))))))
-            canvas, wraps = _wrapped(analysis, style, stages(top, count))
+        while fitted is None or (fitted[2] < LEGIBLE and count > 1):
+            if fitted is None:
+                count = min(count - 1, MOST_BOXES)
+            else:  # wrapped, a figure keeps about its area, and the slide holds so much of it: aim there
+                width, height = fitted[0].size()
+                room = SLIDE[0] * SLIDE[1] * (min(t.size for t in fitted[0].texts) / LEGIBLE) ** 2
+                count = max(1, min(count - 1, int(count * min(0.9, room / (width * height)))))
+            fitted = _attempt(analysis, style, stages(top, count))
         said.append(f"every top-level block folded, and the {len(top.items) - 1} boxes merged into {count} stages")
     elif level < deepest:
         said.append(f"blocks folded as --depth {level + 1}" + (" (every top-level block one box)" if not level else ""))
+    canvas, wraps, text = fitted
     if wraps > 1:
         said.append(_wraps(style, wraps))
     if said:
         canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {'; '.join(said)} (--depth N or --fit none draws more)"
-    if canvas.slide_text() < LEGIBLE:
+    if text < LEGIBLE:
         canvas.note = f"does not fit a {SLIDE[0]}x{SLIDE[1]} slide legibly even folded: {canvas.note}"
     return canvas
+
+
+def _attempt(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int, float] | None:
+    """As :func:`_wrapped`; None where there are too many boxes to try."""
+    return None if len(folded.items) > MOST_BOXES else _wrapped(analysis, style, folded)
 
 
 PNG_MAX_PIXELS = 100_000_000  # a figure larger than this is no picture anyone can open: use SVG

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
@@ -46,8 +46,13 @@ ASCENT, DESCENT = 0.76, 0.24  # of the font size, above and below the baseline
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """Estimated width of ``text`` set at ``size`` pixels."""
-    em = sum(_WIDTHS.get(char, _DEFAULT_WIDTH) for char in text)
-    return em * size * (_BOLD if bold else 1.0)
+    return _ems(text) * size * (_BOLD if bold else 1.0)
+
+
+@lru_cache(maxsize=8192)
+def _ems(text: str) -> float:
+    """Width in em (fitting a figure lays the same labels out several times)."""
+    return sum(_WIDTHS.get(char, _DEFAULT_WIDTH) for char in text)
 
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1

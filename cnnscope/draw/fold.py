@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cnnscope.analysis import Analysis, LayerReport
 from cnnscope.draw.canvas import Group
@@ -71,7 +72,7 @@ class Item:
         """The shape it reads (its first input's)."""
         return self.reports[0].input_shapes[0] if self.reports and self.reports[0].input_shapes else self.input_shape
 
-    @property
+    @cached_property
     def params(self) -> int:
         return sum(r.cost.params for r in self.reports)
 
@@ -81,7 +82,7 @@ class Item:
             return "input"
         return "block" if self.frame is not None else family(self.reports[0])
 
-    @property
+    @cached_property  # asked for by every layout of a fit, once its reports are all in
     def kind(self) -> str:
         """What it is: ``conv2d 3x3 /2 + batchnorm + relu``, ``basic x 2``, ``15 bneck blocks``, ``input``."""
         if self.frame is not None:
@@ -125,7 +126,8 @@ class Groups:
 
     def __init__(self, analysis: Analysis) -> None:
         self.kinds = analysis.spec.groups
-        self.seen: dict[tuple[str, ...], list[tuple[str | None, str]]] = {}
+        self.seen: dict[tuple[str, ...], list[tuple[str | None, str]]] = {}  # made once per scope
+        self.frames: dict[tuple[str | None, str, bool | None], Frame] = {}
         self.instances: dict[str, dict[str, None]] = {}  # group -> its instances, in order
         layers: dict[str, list[LayerReport]] = {}
         for report in analysis.layers:
@@ -178,14 +180,27 @@ class Groups:
 
     def folded(self, group: str | None, instance: str) -> Frame:
         """The frame of one box for the whole group (or the instance)."""
+        key = (group, instance if group is None else "", None)  # one frame per group
+        if key not in self.frames:
+            self.frames[key] = self._folded(group, instance)
+        return self.frames[key]
+
+    def drawn(self, group: str | None, instance: str, once: bool) -> Frame:
+        """The frame of an unfolded instance: with ``once``, of the run of the same instances."""
+        first = self.run[instance][0] if group is not None and once else instance  # one frame per run
+        key = (group, first, once)
+        if key not in self.frames:
+            self.frames[key] = self._drawn(group, instance, once)
+        return self.frames[key]
+
+    def _folded(self, group: str | None, instance: str) -> Frame:
         if group is None:
             return Frame(instance, instance, self.block(instance), (instance,))
         members = tuple(self.instances[group])
         same = self.same[group]
         return Frame(span(members, group, whole=True), instance, self.block(group), members, same)
 
-    def drawn(self, group: str | None, instance: str, once: bool) -> Frame:
-        """The frame of an unfolded instance: with ``once``, of the run of the same instances."""
+    def _drawn(self, group: str | None, instance: str, once: bool) -> Frame:
         if group is None or not once:
             return Frame(instance, instance, self.block(group or instance), (instance,))
         run = self.run[instance]
@@ -351,10 +366,12 @@ def stages(folded: Folded, count: int) -> Folded:
     return Folded(items, list(edges), {}, {})
 
 
-def mark(group: Group, title: str, kind: str, reports: list[LayerReport], into: Shape, out: Shape) -> None:
+def mark(
+    group: Group, title: str, kind: str, reports: list[LayerReport], into: Shape, out: Shape, params: int | None = None
+) -> None:
     """What a box or frame stands for, for machines and for hovering: ``data-params`` (the exact
     parameters of every layer it stands for), ``data-layers`` (how many) and a ``<title>``."""
-    params = sum(r.cost.params for r in reports)
+    params = sum(r.cost.params for r in reports) if params is None else params
     group.data.update(params=str(params), layers=str(len(reports)))
     shapes = size_label(out) if into == out else f"{size_label(into)} -> {size_label(out)}"
     layers = f"{len(reports)} layer{'s' if len(reports) != 1 else ''}"
@@ -362,4 +379,4 @@ def mark(group: Group, title: str, kind: str, reports: list[LayerReport], into: 
 
 
 def mark_item(group: Group, item: Item) -> None:
-    mark(group, item.title, item.kind, item.reports, item.into, item.out)
+    mark(group, item.title, item.kind, item.reports, item.into, item.out, item.params)

@@ -79,10 +79,11 @@ def layout(
     segments = _segments(folded, columns)
     for column, keys in enumerate(segments):
         keys = list(keys)
-        edges = [(s, d) for s, d in folded.edges if d in keys and s in keys]
+        inside = set(keys)
+        edges = [(s, d) for s, d in folded.edges if d in inside and s in inside]
         if column:
             feeder = segments[column - 1][-1]
-            edges = [(ENTRY, d) for s, d in folded.edges if s == feeder and d in keys] + edges
+            edges = [(ENTRY, d) for s, d in folded.edges if s == feeder and d in inside] + edges
             keys.insert(0, ENTRY)
         rows, lanes, routes = _place(keys, edges)
         frames = {i: f for i, f in folded.frames.items() if f[2][0] in keys}
