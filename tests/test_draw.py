@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from cnnscope.analysis import analyze
 from cnnscope.cli import app
-from cnnscope.report.documents import inspect_document
 from cnnscope.draw import PNG_ZOOM, branches, draw
 from cnnscope.draw.canvas import Canvas, Polygon, Rect, Text, overlaps
 from cnnscope.draw.graph import layout as graph_layout
 from cnnscope.draw.volumes import layout as volumes_layout
+from cnnscope.report.documents import inspect_document
 from cnnscope.spec.parse import parse
 from cnnscope.zoo import load_target, zoo_names
 
@@ -283,7 +283,7 @@ def test_long_specs_draw_folded_in_seconds(text, says):
         canvas = draw(analysis, style)
         svg = canvas.to_svg()
         assert time.perf_counter() - start < 10, style
-        assert says in canvas.note or style == "graph" and "x 2500" in svg
+        assert says in canvas.note or (style == "graph" and "x 2500" in svg)
         assert outermost_params(svg) == sum(r.cost.params for r in analysis.layers)
         assert slide_text(svg) >= 9
 
@@ -367,7 +367,7 @@ def test_data_params_add_up_at_every_depth(depth):
 
 def test_edges_into_one_box_arrive_apart_and_never_share_a_lane():
     """U-Net's decoder: the up-conv's edge to cat and the skip into crop run down different lanes."""
-    canvas, boxes = graph_layout(analyze(load_target("unet")), depth=None)
+    canvas, _ = graph_layout(analyze(load_target("unet")), depth=None)
     edges = [g for g in canvas.groups if g.kind == "edge"]
     runs = []  # vertical stretches: (x, top, bottom, edge)
     for edge in edges:
