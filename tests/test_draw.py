@@ -488,3 +488,49 @@ async def test_the_tui_shows_the_figure_of_the_open_model():
         )
         await pilot.press("escape")
         assert not isinstance(app.screen, FigureScreen)
+
+
+async def test_the_figure_view_scrolls_zooms_and_says_when_labels_cannot_be_read():
+    from textual.widgets import Static
+
+    from cnnscope.tui.app import CnnscopeApp
+    from cnnscope.tui.screens.figure import FigureScreen
+    from cnnscope.tui.screens.help import HelpScreen
+
+    app = CnnscopeApp("resnet18")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, FigureScreen)
+        title = str(screen.query_one("#figure-title", Static).content)
+        assert "PgUp/PgDn scroll" in title and "+ / - zoom" in title
+        width = screen.picture.drawn_width
+        assert 8 <= width <= 80
+        # a 1616-unit-wide figure, 11 px labels, in 80 columns of half blocks: under one half block tall
+        note = str(screen.query_one("#figure-note", Static).content)
+        assert "too few to read" in note and "o shows the figure as text" in note
+        await pilot.press("plus")
+        await pilot.pause()
+        assert screen.picture.drawn_width == 2 * width
+        await pilot.press("pagedown", "right")  # the focus need not move first
+        await pilot.pause()
+        assert screen.picture.scroll_y > 0 and screen.picture.scroll_x > 0
+        await pilot.press("minus")
+        await pilot.pause()
+        assert screen.picture.drawn_width == width
+        await pilot.press("o")
+        await pilot.pause()
+        text = str(screen.query_one("#figure-outline-text", Static).content)
+        assert "layer1: basic x 2" in text and "layer2.0: basic" in text and "layer2.1: basic" in text
+        assert "  downsample.0 · conv2d 1x1 /2 + batchnorm · 28x28x128 · 8.45K params" in text
+        assert not screen.picture.display
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one("Static").content)
+        assert "The figure (g)" in shown and "zoom in / out" in shown and "PgUp/PgDn" in shown

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from cnnscope.analysis import Analysis
-from cnnscope.draw.canvas import LEGIBLE, SLIDE, Canvas
+from cnnscope.draw.canvas import LEGIBLE, SLIDE, Canvas, Group, Text
 from cnnscope.draw.fold import Folded, Groups, fold, levels, stages
 from cnnscope.errors import CnnscopeError
 
@@ -153,6 +153,23 @@ def _fitted(analysis: Analysis, style: Style) -> Canvas:
 def _attempt(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int, float] | None:
     """As :func:`_wrapped`; None where there are too many boxes to try."""
     return None if len(folded.items) > MOST_BOXES else _wrapped(analysis, style, folded)
+
+
+def outline(canvas: Canvas) -> list[str]:
+    """The figure as text, for where its labels cannot be read: a line per frame, box or volume, in
+    the order drawn, a frame's boxes indented under it."""
+    lines: list[str] = []
+
+    def walk(group: Group, indent: str) -> None:
+        texts = [e.text for e in group.elements if isinstance(e, Text) and e.role != "kernel"]
+        if group.kind in ("frame", "box", "volume") and texts:
+            lines.append(indent + " · ".join(texts))
+        for child in group.children:
+            walk(child, indent + "  ")
+
+    for group in canvas.groups:
+        walk(group, "")
+    return lines
 
 
 PNG_MAX_PIXELS = 100_000_000  # a figure larger than this is no picture anyone can open: use SVG

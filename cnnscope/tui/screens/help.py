@@ -39,6 +39,16 @@ KEYS = [
             ("q", "quit"),
         ],
     ),
+    (
+        "The figure (g)",
+        [
+            ("arrows, PgUp/PgDn", "scroll it (Home / End: to its start / end)"),
+            ("+ / -", "zoom in / out"),
+            ("o", "the figure as text, a line per box (where labels are too small)"),
+            ("s", "volumes / graph"),
+            ("escape", "close it"),
+        ],
+    ),
 ]
 
 
