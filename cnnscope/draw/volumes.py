@@ -157,9 +157,10 @@ def _wrap(canvas: Canvas, before: Volume, after: Volume, y: float) -> None:
 
 def _name(item: Item) -> str:
     """The full name (repetitions of a block are all drawn: ``layer1.0.conv1``, ``layer1.1.conv1``);
-    a folded block says what it is: ``layer1 (basic x2)``."""
-    name = item.key.split(":", 1)[-1]
-    return f"{name} ({item.kind})" if item.frame is not None else name
+    a folded block says what it spans and is: ``layer1 (basic x 2)``, ``features.1-15 (15 bneck blocks)``."""
+    if item.frame is not None:
+        return f"{item.frame.name} ({item.kind})"
+    return item.key.split(":", 1)[-1]
 
 
 def _kernel_text(item: Item) -> str | None:

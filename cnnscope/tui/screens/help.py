@@ -42,9 +42,9 @@ KEYS = [
     (
         "The figure (g)",
         [
-            ("arrows, PgUp/PgDn", "scroll it (Home / End: to its start / end)"),
+            ("arrows, PgUp/PgDn", "scroll it (Home / End: start / end)"),
             ("+ / -", "zoom in / out"),
-            ("o", "the figure as text, a line per box (where labels are too small)"),
+            ("o", "the figure as text, a line per box"),
             ("s", "volumes / graph"),
             ("escape", "close it"),
         ],
