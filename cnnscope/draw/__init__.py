@@ -144,7 +144,8 @@ def _fitted(analysis: Analysis, style: Style) -> Canvas:
     if wraps > 1:
         said.append(_wraps(style, wraps))
     if said:
-        canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {'; '.join(said)} (--depth N or --fit none draws more)"
+        more = "--fit none draws it in one" if wraps > 1 and len(said) == 1 else "--depth N or --fit none draws more"
+        canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {'; '.join(said)} ({more})"
     if text < LEGIBLE:
         canvas.note = f"does not fit a {SLIDE[0]}x{SLIDE[1]} slide legibly even folded: {canvas.note}"
     return canvas

@@ -76,6 +76,7 @@ def layout(
     column_edges: list[tuple[str, str, float | None, int | None, tuple[float, float]]] = []
     outlines: dict[str, tuple[float, float, float, float]] = {}  # frame -> x0, y0, x1, y1
     left = 0.0
+    rights: list[float] = []  # where each column ends, its lanes and frames included
     segments = _segments(folded, columns)
     for column, keys in enumerate(segments):
         keys = list(keys)
@@ -118,9 +119,10 @@ def layout(
             + [middle[lane] for lane in routes.values() if lane is not None]
             + [outline[2] for i, outline in outlines.items() if i in frames]
         )
+        rights.append(right)
         left = right + COLUMN_GAP
 
-    _edges(canvas, boxes, column_edges, entries)
+    _edges(canvas, boxes, column_edges, entries, rights)
     drawn = {key: box for key, box in boxes.items() if not key.startswith(ENTRY)}
     _draw_tree(canvas, folded, drawn, outlines)
     low = max([b.y + b.h for b in drawn.values()] + [o[3] for o in outlines.values()])
@@ -283,6 +285,7 @@ def _edges(
     boxes: dict[str, Box],
     routed: list[tuple[str, str, float | None, int | None, tuple[float, float]]],
     entries: list[tuple[str, Box]],
+    rights: list[float],
 ) -> None:
     """Every edge; those entering one box arrive at distinct points of its top, in the order they come from."""
     arriving: dict[str, list[tuple[float, int]]] = {}
@@ -306,7 +309,7 @@ def _edges(
         group.elements.append(Line(_tidy(points), "#555", arrow=True))
     for feeder, entry in entries:  # from the foot of one column to the head of the next
         source = boxes[feeder]
-        gap_x = max(b.x + b.w for b in boxes.values() if b.column == source.column) + COLUMN_GAP / 2
+        gap_x = rights[source.column] + COLUMN_GAP / 2
         below = source.y + source.h + ROW_GAP * 0.3
         points = [(source.centre, source.y + source.h), (source.centre, below), (gap_x, below)]
         points += [(gap_x, entry.y - ROW_GAP * 0.4), (entry.x, entry.y - ROW_GAP * 0.4), (entry.x, entry.y)]
