@@ -122,9 +122,9 @@ def layout(
         rights.append(right)
         left = right + COLUMN_GAP
 
-    _edges(canvas, boxes, column_edges, entries, rights)
+    arrivals = _edges(canvas, boxes, column_edges, entries, rights)
     drawn = {key: box for key, box in boxes.items() if not key.startswith(ENTRY)}
-    _draw_tree(canvas, folded, drawn, outlines)
+    _draw_tree(canvas, folded, drawn, outlines, arrivals)
     low = max([b.y + b.h for b in drawn.values()] + [o[3] for o in outlines.values()])
     legend(canvas, {b.item.family for b in drawn.values()}, low + 36)
     return canvas, drawn
@@ -222,13 +222,16 @@ def _rows(
     rows: dict[str, int], frames: dict[str, FrameInfo], keys: list[str]
 ) -> tuple[list[float], list[float], list[tuple[float, float]]]:
     """The top and bottom of each row, and the band of each gap where edges turn (leaving, entering):
-    a row is lowered by the names of the frames that start on it."""
+    a row is lowered by the names of the frames that start on it, a line per level of nesting
+    (frames side by side share one)."""
     count = max(rows.values()) + 1
-    starts, ends = [0] * count, [0] * count
-    for _, _, members in frames.values():
+    first: list[set[int]] = [set() for _ in range(count)]  # the levels of the frames starting on a row
+    last: list[set[int]] = [set() for _ in range(count)]
+    for _, level, members in frames.values():
         member_rows = [rows[m] for m in members]
-        starts[min(member_rows)] += 1
-        ends[max(member_rows)] += 1
+        first[min(member_rows)].add(level)
+        last[max(member_rows)].add(level)
+    starts, ends = [len(levels) for levels in first], [len(levels) for levels in last]
     heights = [0.0] * count
     for key in keys:
         if key != ENTRY:
@@ -261,11 +264,13 @@ def _outlines(
     y0: dict[str, float] = {}
     y1: dict[str, float] = {}
     for row, starting in first_row.items():
-        for rank, (_, instance) in enumerate(sorted(starting)):  # outermost highest
-            y0[instance] = top[row] - (len(starting) - rank) * LABEL_ROOM
+        levels = sorted({level for level, _ in starting})  # outermost highest; side by side level
+        for level, instance in starting:
+            y0[instance] = top[row] - (len(levels) - levels.index(level)) * LABEL_ROOM
     for row, ending in last_row.items():
-        for rank, (_, instance) in enumerate(sorted(ending, reverse=True)):  # innermost closest
-            y1[instance] = bottom[row] + (rank + 1) * FRAME_PAD
+        levels = sorted({level for level, _ in ending}, reverse=True)  # innermost closest
+        for level, instance in ending:
+            y1[instance] = bottom[row] + (levels.index(level) + 1) * FRAME_PAD
     outlines = {}
     for instance, (frame, level, members) in frames.items():
         pad = FRAME_PAD * (deepest - level + 1)
@@ -286,8 +291,9 @@ def _edges(
     routed: list[tuple[str, str, float | None, int | None, tuple[float, float]]],
     entries: list[tuple[str, Box]],
     rights: list[float],
-) -> None:
-    """Every edge; those entering one box arrive at distinct points of its top, in the order they come from."""
+) -> dict[str, list[float]]:
+    """Every edge; those entering one box arrive at distinct points of its top, in the order they
+    come from. Returns where lines come down into each box (a frame's name keeps clear of them)."""
     arriving: dict[str, list[tuple[float, int]]] = {}
     for index, (src, dst, lane_x, _, _) in enumerate(routed):
         arriving.setdefault(dst, []).append((boxes[src].centre if lane_x is None else lane_x, index))
@@ -296,15 +302,30 @@ def _edges(
         box = boxes[dst]
         for rank, (_, index) in enumerate(sorted(coming)):
             ends[index] = box.centre if len(coming) == 1 else box.x + box.w * (rank + 1) / (len(coming) + 1)
-    for index, (src, dst, lane_x, lane, (leave, enter)) in enumerate(routed):
+    arrivals: dict[str, list[float]] = {}
+    for index, (_, dst, _, _, _) in enumerate(routed):
+        arrivals.setdefault(dst, []).append(ends[index])
+    # the runs across into one box at distinct heights, the longest lowest, so that none lies on another
+    heights: dict[int, float] = {}
+    for coming in arriving.values():
+        runs = sorted(coming, key=lambda entry: -abs(entry[0] - ends[entry[1]]))
+        for rank, (_, index) in enumerate(runs):
+            leave, enter = routed[index][4]
+            above = boxes[routed[index][0]].y + boxes[routed[index][0]].h if routed[index][2] is None else leave
+            step = min(5.0, max(0.0, enter - above - 4) / len(coming))
+            heights[index] = enter - rank * step
+    for index, (src, dst, lane_x, lane, (leave, _)) in enumerate(routed):
         source, target = boxes[src], boxes[dst]
         start, end = (source.centre, source.y + source.h), (ends[index], target.y)
+        across = heights[index]
         points: list[tuple[float, float]] = [start]
-        if lane_x is not None:  # down a lane over the rows it skips, then into the box
+        if lane_x is not None:  # down a lane over the rows it skips
             if lane != source.lane:
                 points += [(start[0], leave), (lane_x, leave)]
-            points += [(lane_x, enter), (end[0], enter)]
-        points.append(end)
+            points.append((lane_x, across))
+        else:
+            points.append((start[0], across))
+        points += [(end[0], across), end]  # into the box from straight above, clear of frame names
         group = canvas.group("edge", f"{source.item.key}->{target.item.key}")
         group.elements.append(Line(_tidy(points), "#555", arrow=True))
     for feeder, entry in entries:  # from the foot of one column to the head of the next
@@ -314,6 +335,7 @@ def _edges(
         points = [(source.centre, source.y + source.h), (source.centre, below), (gap_x, below)]
         points += [(gap_x, entry.y - ROW_GAP * 0.4), (entry.x, entry.y - ROW_GAP * 0.4), (entry.x, entry.y)]
         canvas.group("edge", f"{source.item.key}->column {entry.column + 1}").elements.append(Line(_tidy(points)))
+    return arrivals
 
 
 def _tidy(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
@@ -326,7 +348,11 @@ def _tidy(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
 
 
 def _draw_tree(
-    canvas: Canvas, folded: Folded, boxes: dict[str, Box], outlines: dict[str, tuple[float, float, float, float]]
+    canvas: Canvas,
+    folded: Folded,
+    boxes: dict[str, Box],
+    outlines: dict[str, tuple[float, float, float, float]],
+    arrivals: dict[str, list[float]],
 ) -> None:
     """Frames holding their boxes (and the frames inside them), each box once, in the network's order."""
     groups: dict[str, Group] = {}
@@ -346,9 +372,15 @@ def _draw_tree(
             label = _frame_label(frame)
             group.elements.append(Rect(x0, y0, x1 - x0, y1 - y0, "none", "#999", dash=True, radius=8))
             width = text_width(label, LINE_SIZE, bold=frame.repeat > 1)
-            group.elements.append(Rect(x0 + 4, y0 + 2, width + 4, LABEL_ROOM - 4, "white", "none"))
+            top_row = min(boxes[m].row for m in members)
+            lines = sorted(x for m in members if boxes[m].row == top_row for x in arrivals.get(m, []))
+            x = _clear_of(lines, x0 + 6, x1 - 6, width)
+            if x is None:  # no room clear of the lines: written over them, hiding none
+                x = x0 + 6
+            else:  # on white, the frame's dashes and the lanes beside it kept out of the letters
+                group.elements.append(Rect(x - 2, y0 + 2, width + 4, LABEL_ROOM - 4, "white", "none"))
             group.elements.append(
-                Text(x0 + 6, y0 + LINE_SIZE + 3, label, LINE_SIZE, "start", frame.repeat > 1, role="frame")
+                Text(x, y0 + LINE_SIZE + 3, label, LINE_SIZE, "start", frame.repeat > 1, role="frame")
             )
             reports = folded.layers[instance]
             mark(group, frame.name, frame.kind, reports, reports[0].input_shapes[0], reports[-1].output_shape)
@@ -356,6 +388,15 @@ def _draw_tree(
 
     for box in boxes.values():
         _box(canvas, box, parent(box.item.enclosing))
+
+
+def _clear_of(lines: list[float], left: float, right: float, width: float) -> float | None:
+    """Where a frame's name of ``width`` starts, between ``left`` and ``right``, so that no line
+    coming down at ``lines`` runs through it: the leftmost such place, or None."""
+    for start in (left, *(x + 6 for x in lines)):
+        if start >= left and start + width <= right and not any(start - 4 < x < start + width + 4 for x in lines):
+            return start
+    return None
 
 
 def _box(canvas: Canvas, box: Box, parent: Group | None) -> None:
