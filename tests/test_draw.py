@@ -533,4 +533,4 @@ async def test_the_figure_view_scrolls_zooms_and_says_when_labels_cannot_be_read
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("Static").content)
-        assert "The figure (g)" in shown and "zoom in / out" in shown and "PgUp/PgDn" in shown
+        assert "+/- zoom, o as text, arrows/PgUp/PgDn scroll" in shown

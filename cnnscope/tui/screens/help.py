@@ -26,7 +26,7 @@ KEYS = [
             ("i", "input size (224, 3x227x227 ...); enter applies, escape leaves"),
             ("d / f / a", "details, filters, activations"),
             ("o", "open an image and run it through the model"),
-            ("g", "the architecture figure (s: volumes / graph)"),
+            ("g", "figure: s style, +/- zoom, o as text, arrows/PgUp/PgDn scroll"),
             ("[ / ]", "previous / next channel of the activations"),
             ("s", "the activations' channels on one scale, or each on its own"),
             (
@@ -37,16 +37,6 @@ KEYS = [
             ("m", "back to the model list"),
             ("?", "this help"),
             ("q", "quit"),
-        ],
-    ),
-    (
-        "The figure (g)",
-        [
-            ("arrows, PgUp/PgDn", "scroll it (Home / End: start / end)"),
-            ("+ / -", "zoom in / out"),
-            ("o", "the figure as text, a line per box"),
-            ("s", "volumes / graph"),
-            ("escape", "close it"),
         ],
     ),
 ]
