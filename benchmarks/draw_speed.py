@@ -3,9 +3,10 @@ layout, writing), next to a plain `cnnscope inspect --json` of the same spec.
 
     python benchmarks/draw_speed.py [--runs 5]
 
-resnet1001.toml has 2,339 layers: drawn as volumes every convolution and
-add is a volume; drawn as a graph its repeated bottlenecks are folded (x 111), so a generated chain
-of 1,000 layers with a shortcut every three is drawn as a graph with every layer unfolded.
+resnet1001.toml has 2,339 layers: drawn as volumes with --fit none every convolution and
+add is a volume; drawn as a graph its runs of identical bottlenecks are folded (x 110), so a
+generated chain of 1,000 layers with a shortcut every three is drawn as a graph with every layer
+unfolded (--fit none). Without --fit, each is folded and wrapped to fit a 1920x1080 slide.
 """
 
 from __future__ import annotations
@@ -45,14 +46,25 @@ def main() -> None:
         resnet = str(HERE / "resnet1001.toml")
         commands = {
             "inspect resnet1001.toml --json": [*python, "inspect", resnet, "--json"],
-            "draw resnet1001.toml --style volumes (svg)": [
+            "draw resnet1001.toml --style volumes --fit none (svg)": [
+                *python,
+                "draw",
+                resnet,
+                "--style",
+                "volumes",
+                "--fit",
+                "none",
+                "--out",
+                f"{folder}/v.svg",
+            ],
+            "draw resnet1001.toml --style volumes (svg, fitted to a slide)": [
                 *python,
                 "draw",
                 resnet,
                 "--style",
                 "volumes",
                 "--out",
-                f"{folder}/v.svg",
+                f"{folder}/vf.svg",
             ],
             "draw resnet1001.toml --style graph --depth 9 (svg)": [
                 *python,
@@ -76,12 +88,21 @@ def main() -> None:
                 "--out",
                 f"{folder}/g.png",
             ],
-            "draw chain1000.toml --style graph (svg, 1,000 boxes' worth)": [
+            "draw chain1000.toml --style graph --fit none (svg, 1,000 boxes' worth)": [
+                *python,
+                "draw",
+                str(generated),
+                "--fit",
+                "none",
+                "--out",
+                f"{folder}/c.svg",
+            ],
+            "draw chain1000.toml --style graph (svg, fitted: stages)": [
                 *python,
                 "draw",
                 str(generated),
                 "--out",
-                f"{folder}/c.svg",
+                f"{folder}/cf.svg",
             ],
         }
         print(f"{platform.machine()}, CPython {platform.python_version()}, {runs} runs each\n")

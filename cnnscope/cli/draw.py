@@ -35,13 +35,26 @@ def draw(
             "--depth",
             "-d",
             min=1,
-            help="Fold blocks nested deeper than N into one box each (graph default 2); repeated blocks are"
-            " drawn once with 'x N'.",
+            help="Fold blocks nested deeper than N into one box each (1: every top-level block is a box);"
+            " default: as deep as fits the slide. Identical repeated blocks are drawn once with 'x N'.",
         ),
     ] = None,
+    fit: Annotated[
+        str,
+        typer.Option(
+            "--fit",
+            help="slide: fold and wrap so that every text is at least 9 px on a 1920x1080 slide (what was"
+            " folded is said on stderr); none: every layer (or as deep as --depth) at full size.",
+        ),
+    ] = "slide",
     input_size: InputOption = None,
 ) -> None:
-    """Draw the architecture figure, every size in it computed: for slides and papers."""
+    """Draw the architecture figure, every size in it computed: for slides and papers.
+
+    By default it fits a 16:9 slide: blocks are folded (identical repeats as 'x N', different ones
+    as a stage box saying what it spans) and long chains wrapped until every text is legible.
+    Every box in the SVG carries data-params, data-layers and a hover title with the exact numbers.
+    """
     from cnnscope.draw import draw, to_png
     from cnnscope.files import write_bytes_atomically
 
@@ -52,9 +65,11 @@ def draw(
                 f"cannot draw into '{out_file.name}': the file must end in .svg or .png", path=str(out_file)
             )
         analysis = analyze_target(target, input_size)
-        figure = draw(analysis, style, depth)
+        figure = draw(analysis, style, depth, fit)
         data = to_png(figure) if suffix == ".png" else figure.to_svg().encode("utf-8")
         write_bytes_atomically(out_file, data)
     except CnnscopeError as exc:
         fail(exc)
+    if figure.note:
+        err.print(figure.note, markup=False, highlight=False, soft_wrap=True)
     err.print(f"wrote {out_file}", markup=False, highlight=False)

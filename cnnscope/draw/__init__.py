@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Literal
 
 from cnnscope.analysis import Analysis
-from cnnscope.draw.canvas import Canvas
+from cnnscope.draw.canvas import LEGIBLE, SLIDE, Canvas, Group, Text
+from cnnscope.draw.fold import Folded, Groups, fold, levels, stages
 from cnnscope.errors import CnnscopeError
 
 Style = Literal["volumes", "graph"]
@@ -34,28 +35,142 @@ def default_style(analysis: Analysis) -> Style:
     return "graph" if branches(analysis) else "volumes"
 
 
-GRAPH_DEPTH = 2  # graphs fold blocks inside blocks unless told otherwise: Inception's paths, conv-BN boxes
+FITS = ("slide", "none")
+MOST_WRAPS = 4  # rows of volumes, columns of a graph
 
 
-def draw(analysis: Analysis, style: str | None = None, depth: int | None = None) -> Canvas:
+def draw(analysis: Analysis, style: str | None = None, depth: int | None = None, fit: str = "slide") -> Canvas:
     """The figure of ``analysis``.
 
     ``depth`` as for ``inspect --depth``: blocks nested deeper than N are one box each (1: every
-    top-level block is a box); a repetition group and its instances count as one level. None:
-    volumes unfold everything, graphs fold at ``GRAPH_DEPTH``.
+    top-level block is a box); a repetition group and its instances count as one level.
+    ``fit="slide"`` (the default): without ``depth``, the most detailed figure whose every text is
+    at least :data:`LEGIBLE` px tall on a 1920x1080 slide, folding blocks level by level, then
+    merging top-level boxes into stages, a long chain wrapped into rows or columns; with ``depth``,
+    only wrapped. ``fit="none"``: everything (or as deep as ``depth``) at full size, unwrapped.
+    The canvas's ``note`` says what was folded or wrapped to fit, or that the figure does not fit.
     """
     if style is not None and style not in STYLES:
         raise CnnscopeError(f"unknown style '{style}'", hint=f"one of {', '.join(STYLES)}")
+    if fit not in FITS:
+        raise CnnscopeError(f"unknown --fit '{fit}'", hint=f"one of {', '.join(FITS)}")
     if depth is not None and depth < 1:
         raise CnnscopeError(f"--depth must be at least 1, got {depth}")
-    style = style or default_style(analysis)
+    chosen: Style = "graph" if (style or default_style(analysis)) == "graph" else "volumes"
+    level = None if depth is None else depth - 1
+    if fit == "none":
+        return _layout(analysis, chosen, fold(analysis, level, once=chosen == "graph"), 1)
+    if depth is not None:
+        canvas, wraps, text = _wrapped(analysis, chosen, fold(analysis, level, once=chosen == "graph"))
+        said = [_wraps(chosen, wraps)] if wraps > 1 else []
+        if text < LEGIBLE:
+            canvas.note = (
+                f"at --depth {depth} the smallest text is {text:.1f} px on a"
+                f" {SLIDE[0]}x{SLIDE[1]} slide{' even ' + said[0] if said else ''}; leave out --depth to fold it to fit"
+            )
+        elif said:
+            canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {said[0]} (--fit none draws it in one)"
+        return canvas
+    return _fitted(analysis, chosen)
+
+
+def _layout(analysis: Analysis, style: Style, folded: Folded, wraps: int) -> Canvas:
     if style == "volumes":
         from cnnscope.draw.volumes import layout as volumes
 
-        return volumes(analysis, None if depth is None else depth - 1)[0]
+        return volumes(analysis, rows=wraps, folded=folded)[0]
     from cnnscope.draw.graph import layout as graph
 
-    return graph(analysis, (depth or GRAPH_DEPTH) - 1)[0]
+    return graph(analysis, columns=wraps, folded=folded)[0]
+
+
+def _wraps(style: Style, wraps: int) -> str:
+    return f"wrapped into {wraps} {'rows' if style == 'volumes' else 'columns'}"
+
+
+def _hopeless(canvas: Canvas) -> bool:
+    """Too large for wrapping alone to make it legible: wrapping keeps about the same area."""
+    width, height = canvas.size()
+    most = min(t.size for t in canvas.texts) / LEGIBLE  # the figure may be this much larger than the slide
+    return width * height > 1.1 * SLIDE[0] * SLIDE[1] * most * most
+
+
+def _wrapped(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int, float]:
+    """``folded`` in the number of rows or columns that shows its text largest on the slide (a
+    further one only where it gains a tenth), the number, and the text's size on the slide."""
+    canvas = _layout(analysis, style, folded, 1)
+    best = (canvas, 1, canvas.slide_text())
+    if _hopeless(canvas):
+        return best
+    for wraps in range(2, MOST_WRAPS + 1):
+        canvas = _layout(analysis, style, folded, wraps)
+        text = canvas.slide_text()
+        if text < best[2] * 1.1:
+            break
+        best = (canvas, wraps, text)
+    return best
+
+
+MOST_BOXES = 400  # more boxes than a slide can hold legibly, whatever the layout: not laid out
+
+
+def _fitted(analysis: Analysis, style: Style) -> Canvas:
+    """The most detailed legible figure: blocks folded level by level, then top-level boxes merged
+    into stages; what was done is said in the note."""
+    once = style == "graph"
+    groups = Groups(analysis)
+    deepest = levels(analysis, groups)
+    level = deepest
+    fitted = _attempt(analysis, style, fold(analysis, None, once, groups))
+    while (fitted is None or fitted[2] < LEGIBLE) and level > 0:
+        level -= 1
+        fitted = _attempt(analysis, style, fold(analysis, level, once, groups))
+    said = []
+    if fitted is None or fitted[2] < LEGIBLE:
+        top = fold(analysis, 0, once, groups)
+        count = len(top.items) - 1
+        while fitted is None or (fitted[2] < LEGIBLE and count > 1):
+            if fitted is None:
+                count = min(count - 1, MOST_BOXES)
+            else:  # wrapped, a figure keeps about its area, and the slide holds so much of it: aim there
+                width, height = fitted[0].size()
+                room = SLIDE[0] * SLIDE[1] * (min(t.size for t in fitted[0].texts) / LEGIBLE) ** 2
+                count = max(1, min(count - 1, int(count * min(0.9, room / (width * height)))))
+            fitted = _attempt(analysis, style, stages(top, count))
+        said.append(f"every top-level block folded, and the {len(top.items) - 1} boxes merged into {count} stages")
+    elif level < deepest:
+        said.append(f"blocks folded as --depth {level + 1}" + (" (every top-level block one box)" if not level else ""))
+    canvas, wraps, text = fitted
+    if wraps > 1:
+        said.append(_wraps(style, wraps))
+    if said:
+        more = "--fit none draws it in one" if wraps > 1 and len(said) == 1 else "--depth N or --fit none draws more"
+        canvas.note = f"for a {SLIDE[0]}x{SLIDE[1]} slide: {'; '.join(said)} ({more})"
+    if text < LEGIBLE:
+        canvas.note = f"does not fit a {SLIDE[0]}x{SLIDE[1]} slide legibly even folded: {canvas.note}"
+    return canvas
+
+
+def _attempt(analysis: Analysis, style: Style, folded: Folded) -> tuple[Canvas, int, float] | None:
+    """As :func:`_wrapped`; None where there are too many boxes to try."""
+    return None if len(folded.items) > MOST_BOXES else _wrapped(analysis, style, folded)
+
+
+def outline(canvas: Canvas) -> list[str]:
+    """The figure as text, for where its labels cannot be read: a line per frame, box or volume, in
+    the order drawn, a frame's boxes indented under it."""
+    lines: list[str] = []
+
+    def walk(group: Group, indent: str) -> None:
+        texts = [e.text for e in group.elements if isinstance(e, Text) and e.role != "kernel"]
+        if group.kind in ("frame", "box", "volume") and texts:
+            lines.append(indent + " · ".join(texts))
+        for child in group.children:
+            walk(child, indent + "  ")
+
+    for group in canvas.groups:
+        walk(group, "")
+    return lines
 
 
 PNG_MAX_PIXELS = 100_000_000  # a figure larger than this is no picture anyone can open: use SVG

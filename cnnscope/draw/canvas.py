@@ -8,10 +8,12 @@ that errs on the wide side, good enough to keep labels apart.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
-from cnnscope.text import visible
 
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 
@@ -45,8 +47,13 @@ ASCENT, DESCENT = 0.76, 0.24  # of the font size, above and below the baseline
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
     """Estimated width of ``text`` set at ``size`` pixels."""
-    em = sum(_WIDTHS.get(char, _DEFAULT_WIDTH) for char in text)
-    return em * size * (_BOLD if bold else 1.0)
+    return _ems(text) * size * (_BOLD if bold else 1.0)
+
+
+@lru_cache(maxsize=8192)
+def _ems(text: str) -> float:
+    """Width in em (fitting a figure lays the same labels out several times)."""
+    return sum(_WIDTHS.get(char, _DEFAULT_WIDTH) for char in text)
 
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
@@ -63,7 +70,7 @@ class Text:
     fill: str = "#222"
     role: str = "label"  # what the text says: name, size, kernel, legend, title, ...
 
-    @property
+    @cached_property
     def bbox(self) -> Box:
         width = text_width(self.text, self.size, self.bold)
         x0 = self.x - {"start": 0.0, "middle": width / 2, "end": width}[self.anchor]
@@ -119,30 +126,55 @@ Element = Text | Rect | Polygon | Line
 
 @dataclass
 class Group:
-    """Elements that draw one thing (a layer, an edge, the legend): one ``<g>`` in the SVG."""
+    """Elements that draw one thing (a layer, an edge, the legend): one ``<g>`` in the SVG, with
+    ``data`` as ``data-*`` attributes, ``tip`` as its ``<title>`` (what a browser shows on hover)
+    and ``children``, the groups it holds (a frame holds its boxes)."""
 
     kind: str
     name: str = ""
     elements: list[Element] = field(default_factory=list)
+    data: dict[str, str] = field(default_factory=dict)
+    tip: str = ""
+    children: list[Group] = field(default_factory=list)
+
+    def walk(self) -> Iterator[Group]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+SLIDE = (1920, 1080)  # the 16:9 slide a figure fits by default
+LEGIBLE = 9.0  # the smallest text, in pixels, once the figure is scaled to the slide
 
 
 @dataclass
 class Canvas:
     groups: list[Group] = field(default_factory=list)
     title: str = ""
+    note: str = ""  # what was folded or wrapped to fit the slide, for the user
 
-    def group(self, kind: str, name: str = "") -> Group:
+    def group(self, kind: str, name: str = "", parent: Group | None = None) -> Group:
         new = Group(kind, name)
-        self.groups.append(new)
+        (parent.children if parent is not None else self.groups).append(new)
         return new
+
+    def walk(self) -> Iterator[Group]:
+        for group in self.groups:
+            yield from group.walk()
 
     @property
     def texts(self) -> list[Text]:
-        return [e for g in self.groups for e in g.elements if isinstance(e, Text)]
+        return [e for g in self.walk() for e in g.elements if isinstance(e, Text)]
+
+    def slide_text(self) -> float:
+        """The smallest text's height in pixels when the figure is shown on the slide (never enlarged)."""
+        width, height = self.size()
+        scale = min(1.0, SLIDE[0] / width, SLIDE[1] / height)
+        return min((t.size for t in self.texts), default=LEGIBLE) * scale
 
     @property
     def bbox(self) -> Box:
-        boxes = [e.bbox for g in self.groups for e in g.elements] or [(0.0, 0.0, 1.0, 1.0)]
+        boxes = [e.bbox for g in self.walk() for e in g.elements] or [(0.0, 0.0, 1.0, 1.0)]
         return (
             min(b[0] for b in boxes),
             min(b[1] for b in boxes),
@@ -165,7 +197,7 @@ class Canvas:
             f' viewBox="0 0 {width} {height}" font-family={quoteattr(FONT)}>',
         ]
         if self.title:
-            out.append(f"<title>{escape(visible(self.title))}</title>")
+            out.append(f"<title>{_escape(self.title)}</title>")
         out += [
             "<defs>",
             '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"'
@@ -175,12 +207,38 @@ class Canvas:
             f'<g transform="translate({_n(ox)} {_n(oy)})">',
         ]
         for group in self.groups:
-            name = f" data-name={quoteattr(visible(group.name))}" if group.name else ""
-            out.append(f'<g class="{group.kind}"{name}>')
-            out += (_svg(element) for element in group.elements)
-            out.append("</g>")
+            _group(group, out)
         out += ["</g>", "</svg>", ""]
         return "\n".join(out)
+
+
+# what XML 1.0 cannot hold, even escaped: C0 controls but tab, newline and return; U+FFFE, U+FFFF; lone surrogates
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML cannot hold (a name is text, whatever it contains)."""
+    return _NOT_XML.sub("", text)
+
+
+def _escape(text: str) -> str:
+    return escape(xml_safe(text))
+
+
+def _attr(text: str) -> str:
+    return quoteattr(xml_safe(text), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+def _group(group: Group, out: list[str]) -> None:
+    attributes = f" data-name={_attr(group.name)}" if group.name else ""
+    attributes += "".join(f" data-{key}={_attr(value)}" for key, value in group.data.items())
+    out.append(f'<g class="{group.kind}"{attributes}>')
+    if group.tip:
+        out.append(f"<title>{_escape(group.tip)}</title>")
+    out += (_svg(element) for element in group.elements)
+    for child in group.children:
+        _group(child, out)
+    out.append("</g>")
 
 
 def _n(value: float) -> str:
@@ -198,7 +256,7 @@ def _svg(element: Element) -> str:
         weight = ' font-weight="bold"' if element.bold else ""
         return (
             f'<text x="{_n(element.x)}" y="{_n(element.y)}" font-size="{_n(element.size)}"'
-            f' text-anchor="{element.anchor}" fill="{element.fill}"{weight}>{escape(visible(element.text))}</text>'
+            f' text-anchor="{element.anchor}" fill="{element.fill}"{weight}>{_escape(element.text)}</text>'
         )
     if isinstance(element, Rect):
         dash = ' stroke-dasharray="5 3"' if element.dash else ""

@@ -6,7 +6,8 @@ sliding window draws its kernel as a small box on its input, with lines to the o
 A C x D x H x W map (a video's D frames: conv3d) is drawn as one of its frames, H x W x C,
 with the window's H x W; its label and the kernel's give every axis (16x56x56x64, 3x7x7).
 Vectors (the dense layers) are thin bars. Labels: the layer's name above, its computed
-size below (227x227x3, 55x55x96, ..., 4096, 4096, 1000).
+size below (227x227x3, 55x55x96, ..., 4096, 4096, 1000). A long chain may be wrapped into
+rows of about equal width, a line leading from the end of one row to the start of the next.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from dataclasses import dataclass
 from cnnscope.analysis import Analysis
 from cnnscope.draw.canvas import Canvas, Line, Polygon, Rect, Text, text_width
 from cnnscope.draw.families import FAMILIES, kernel_label, legend, size_label
-from cnnscope.draw.fold import Item, fold
+from cnnscope.draw.fold import Folded, Item, fold, mark_item
 from cnnscope.layers import Window, numel
 
 SLANT = 0.45  # how far the depth axis goes right and up, per pixel of depth
 BAR = 10  # thickness of a vector's bar
 GAP = 22  # between one volume's slot and the next
+ROW_GAP = 34  # between one row's sizes and the next row's names: the line that links them runs there
 NAME_SIZE, SIZE_SIZE, KERNEL_SIZE = 13, 13, 11
 
 
@@ -47,6 +49,7 @@ class Volume:
     h: float
     d: float
     slot: tuple[float, float]  # the stretch of x that its labels may use
+    row: int = 0
 
     @property
     def right(self) -> float:
@@ -73,9 +76,12 @@ def _drawn(item: Item) -> bool:
     return numel(item.out) != numel(first.input_shapes[0]) if first.input_shapes else True
 
 
-def layout(analysis: Analysis, depth: int | None = None) -> tuple[Canvas, list[Volume]]:
-    """Volumes for ``analysis`` (``fold``'s depth: None unfolds all, 0 folds top-level blocks)."""
-    folded = fold(analysis, depth, once=False)  # every repetition: the figure shows the whole chain
+def layout(
+    analysis: Analysis, depth: int | None = None, rows: int = 1, folded: Folded | None = None
+) -> tuple[Canvas, list[Volume]]:
+    """Volumes for ``analysis`` (``fold``'s depth: None unfolds all, 0 folds top-level blocks), or
+    for ``folded`` as given, in at most ``rows`` rows."""
+    folded = folded or fold(analysis, depth, once=False)  # every repetition: the figure shows the whole chain
     items = [item for item in folded.items.values() if _drawn(item)]
     drawn = {item.key for item in items}
     # the drawn box each box reads from, skipping what is not drawn (for the kernel's lines)
@@ -85,43 +91,78 @@ def layout(analysis: Analysis, depth: int | None = None) -> tuple[Canvas, list[V
             source[dst] = src if src in drawn else source.get(src, src)
 
     canvas = Canvas(title=analysis.spec.title or analysis.spec.name)
-    volumes: list[Volume] = []
-    x = 0.0
-    for index, item in enumerate(items):
-        w, h, d = _dims(item)
+    if not items:
+        return canvas, []
+    dims = [_dims(item) for item in items]
+    slots: list[float] = []
+    for index, (item, (w, _, d)) in enumerate(zip(items, dims, strict=True)):
         size = size_label(item.out)
         slot = max(w + d * SLANT, text_width(_name(item), NAME_SIZE, bold=True), text_width(size, SIZE_SIZE))
         after = items[index + 1] if index + 1 < len(items) else None
         kernel = _kernel_text(after) if after is not None else None
         if kernel:  # drawn on this volume, under the kernel box
             slot = max(slot, text_width(kernel, KERNEL_SIZE) + 4)
+        slots.append(slot)
+    top = min(-h / 2 + d * SLANT / 2 - d * SLANT for _, h, d in dims)
+    bottom = max(h / 2 + d * SLANT / 2 for _, h, d in dims)
+    pitch = bottom - top + NAME_SIZE + 10 + 8 + SIZE_SIZE * 1.3 + ROW_GAP  # from one row to the next
+    breaks = _breaks(slots, rows)
+    volumes: list[Volume] = []
+    x, row = 0.0, 0
+    for index, (item, (w, h, d), slot) in enumerate(zip(items, dims, slots, strict=True)):
+        if index in breaks:
+            x, row = 0.0, row + 1
         left = x + (slot - (w + d * SLANT)) / 2
-        volumes.append(Volume(item, left, -h / 2 + d * SLANT / 2, w, h, d, (x, x + slot)))
+        volumes.append(Volume(item, left, -h / 2 + d * SLANT / 2 + row * pitch, w, h, d, (x, x + slot), row))
         x += slot + GAP
-    if not volumes:
-        return canvas, volumes
-    top = min(v.y - v.d * SLANT for v in volumes)
-    bottom = max(v.y + v.h for v in volumes)
 
     for index, volume in enumerate(volumes):
         item = volume.item
+        shift = volume.row * pitch
         group = canvas.group("volume", item.key.split(":", 1)[-1])
+        mark_item(group, item)
         group.elements += _cuboid(volume.x, volume.y, volume.w, volume.h, volume.d, FAMILIES[item.family][0])
         centre = volume.x + (volume.w + volume.d * SLANT) / 2
-        group.elements.append(Text(centre, top - 10, _name(item), NAME_SIZE, bold=True, role="name"))
-        group.elements.append(Text(centre, bottom + 8 + SIZE_SIZE, size_label(item.out), SIZE_SIZE, role="size"))
+        group.elements.append(Text(centre, shift + top - 10, _name(item), NAME_SIZE, bold=True, role="name"))
+        size_y = bottom + 8 + SIZE_SIZE  # below the row's tallest volume
+        group.elements.append(Text(centre, shift + size_y, size_label(item.out), SIZE_SIZE, role="size"))
         before = volumes[index - 1] if index else None
-        if before is not None and not (source.get(item.key) == before.item.key and _kernel(canvas, before, volume)):
+        if before is not None and before.row != volume.row:
+            _wrap(canvas, before, volume, before.row * pitch + size_y + SIZE_SIZE * 0.3 + ROW_GAP / 2)
+        elif before is not None and not (source.get(item.key) == before.item.key and _kernel(canvas, before, volume)):
             _arrow(canvas, before, volume)
-    legend(canvas, {v.item.family for v in volumes}, bottom + 2 * SIZE_SIZE + 26)
+    legend(canvas, {v.item.family for v in volumes}, volumes[-1].row * pitch + bottom + 2 * SIZE_SIZE + 26)
     return canvas, volumes
+
+
+def _breaks(slots: list[float], rows: int) -> set[int]:
+    """Where rows begin (indices of slots) so that ``rows`` rows are about equally wide."""
+    if rows <= 1:
+        return set()
+    total = sum(slot + GAP for slot in slots)
+    breaks: set[int] = set()
+    x = 0.0
+    for index, slot in enumerate(slots):
+        if index and x + slot / 2 > total * (len(breaks) + 1) / rows and len(breaks) < rows - 1:
+            breaks.add(index)
+        x += slot + GAP
+    return breaks
+
+
+def _wrap(canvas: Canvas, before: Volume, after: Volume, y: float) -> None:
+    """The line from the end of one row, under its sizes, to the start of the next."""
+    start, end = (before.right + 2, before.y + before.h / 2), (after.x - 2, after.y + after.h / 2)
+    out, back = before.slot[1] + GAP / 2, after.slot[0] - GAP / 2  # beside the labels, in the gaps
+    points = (start, (out, start[1]), (out, y), (back, y), (back, end[1]), end)
+    canvas.group("link", after.item.key.split(":", 1)[-1]).elements.append(Line(points, "#777", arrow=True))
 
 
 def _name(item: Item) -> str:
     """The full name (repetitions of a block are all drawn: ``layer1.0.conv1``, ``layer1.1.conv1``);
-    a folded block says what it is: ``layer1 (basic x2)``."""
-    name = item.key.split(":", 1)[-1]
-    return f"{name} ({item.kind})" if item.frame is not None else name
+    a folded block says what it spans and is: ``layer1 (basic x 2)``, ``features.1-15 (15 bneck blocks)``."""
+    if item.frame is not None:
+        return f"{item.frame.name} ({item.kind})"
+    return item.key.split(":", 1)[-1]
 
 
 def _kernel_text(item: Item) -> str | None:

@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 FIGURES = [
     ("alexnet_volumes", ["alexnet", "--style", "volumes"]),
     ("resnet18_graph", ["resnet18", "--style", "graph", "--depth", "2"]),
+    ("mobilenet_v3_large_graph", ["mobilenet_v3_large", "--style", "graph"]),
 ]
 
 

@@ -26,7 +26,7 @@ KEYS = [
             ("i", "input size (224, 3x227x227 ...); enter applies, escape leaves"),
             ("d / f / a", "details, filters, activations"),
             ("o", "open an image and run it through the model"),
-            ("g", "the architecture figure (s: volumes / graph)"),
+            ("g", "figure: s style, +/- zoom, o as text, arrows/PgUp/PgDn scroll"),
             ("[ / ]", "previous / next channel of the activations"),
             ("s", "the activations' channels on one scale, or each on its own"),
             (

@@ -176,6 +176,8 @@ class Picture(ScrollableContainer):
         """``fit``: shrink a picture wider than the pane to its width (a figure, not tiles to count)."""
         super().__init__(**kwargs)
         self.fit = fit
+        self.zoom = 1  # a fitted picture is this many pane widths wide (at most its own width)
+        self.drawn_width = 0  # the picture's width in cells, as last drawn
         self.image: Image.Image | None = None  # as given (a ``grow`` picture is drawn enlarged)
         self.caption = ""  # all the text shown (caption, bar and notes), plain
         self.shown_text = Text()  # what is drawn, as text (tests read it)
@@ -213,9 +215,10 @@ class Picture(ScrollableContainer):
         if image is not None:
             # a figure fits the pane (120 cells while the pane has no size yet: a 2,000-pixel-wide PNG
             # drawn one pixel to a cell would be a million styled cells)
-            width = min(image.size[0], max(8, room or FIGURE_CELLS)) if self.fit else image.size[0]
+            width = min(image.size[0], max(8, room or FIGURE_CELLS) * self.zoom) if self.fit else image.size[0]
             # unless fitted: one pixel per cell; ordered greys on a terminal of 16 or 256 colours
             picture = half_blocks(image, width=width, color_system=self.app.console.color_system)
+            self.drawn_width = width
             picture.no_wrap, picture.overflow = True, "ignore"
         self.query_one(".caption", Static).update(text)
         self.query_one(".image", Static).update(picture)
