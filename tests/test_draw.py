@@ -407,11 +407,13 @@ def test_edges_into_one_box_arrive_apart_and_never_share_a_lane():
 
 def test_markup_and_characters_xml_cannot_hold_stay_text(tmp_path):
     text = (
-        'name = "n"\ntitle = "<script>alert(1)</script> & \\u0001\\u000b\\uFFFE ok"\ninput = [1, 8, 8]\n'
+        'name = "n"\ntitle = "<script>alert(1)</script> & ok"\ninput = [1, 8, 8]\n'
         'layers = [{name = "c1", type = "conv2d", out = 2, kernel = 3}]\n'
     )
     analysis = analyze(parse(text, None, "n"))
     canvas = draw(analysis, "graph")
+    # a spec's title holds no control character (parse refuses it); the canvas drops any that reach it
+    canvas.title = canvas.title.replace("& ok", "& \u0001\u000b\ufffe ok")
     canvas.groups[-1].elements.append(Text(0, 0, "<b>bold</b>\x00\x1f\ud800 & more"))
     root = ET.fromstring(canvas.to_svg())  # parses: nothing illegal, no element smuggled in
     assert root.find(f"{SVG}title").text == "<script>alert(1)</script> &  ok"  # type: ignore[union-attr]

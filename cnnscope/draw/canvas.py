@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
-
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 
 # Advance widths of DejaVu Sans in em (its units per em are 2048), for the characters labels use.
