@@ -80,6 +80,12 @@ class Reshape(Layer):
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """The shape torch gave, with the -1 the call asked for kept (``x.view(n, card, radix, -1)``):
+        that size follows the input, so the spec stays right at other input sizes."""
+        asked = call.args[1] if len(call.args) == 2 and isinstance(call.args[1], (tuple, list)) else call.args[1:]
+        asked = list(asked or call.kwargs.get("shape", ()))
+        if len(asked) == len(call.out) + 1 and asked[1:].count(-1) == 1 and asked[0] != -1:
+            return {"shape": [-1 if d == -1 else size for d, size in zip(asked[1:], call.out)]}
         return {"shape": list(call.out)}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
