@@ -10,9 +10,18 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Self
 
 MAX_MESSAGE = 500  # characters
+INSTALLED_ZOO = Path(__file__).parent / "zoo"  # where a wheel ships the zoo's specs (see cnnscope.zoo)
+
+
+def zoo_label(path: str) -> str | None:
+    """``zoo:NAME`` for a spec of the installed zoo, whose real path is a long site-packages one; else None."""
+    if path.endswith(".toml") and Path(path).resolve().parent == INSTALLED_ZOO.resolve():
+        return f"zoo:{Path(path).stem}"
+    return None
 
 
 class CnnscopeError(Exception):
@@ -26,6 +35,7 @@ class CnnscopeError(Exception):
         line: int | None = None,
         layer: str | None = None,
         hint: str | None = None,
+        code: str | None = None,
     ) -> None:
         if len(message) > MAX_MESSAGE:  # a message quotes user text: 100,000 characters of it help nobody
             message = message[: MAX_MESSAGE - 100] + " ... " + message[-95:]
@@ -35,18 +45,23 @@ class CnnscopeError(Exception):
         self.line = line
         self.layer = layer
         self.hint = hint
+        self.code = code  # the rule of `cnnscope check` it breaks (cnnscope.rules), where known
 
-    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> Self:
+    def located(
+        self, *, path: str | None = None, line: int | None = None, layer: str | None = None, code: str | None = None
+    ) -> Self:
         """Fill in the context that the raiser did not know (outer frames know more)."""
         self.path = self.path or path
         self.line = self.line or line
         self.layer = self.layer or layer
+        self.code = self.code or code
         return self
 
     def __str__(self) -> str:
         text = ""
         if self.path:
-            text = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+            path = zoo_label(self.path) or self.path
+            text = f"{path}:{self.line}: " if self.line else f"{path}: "
         if self.layer:
             text += f"layer '{self.layer}': "
         text += self.message
@@ -67,7 +82,9 @@ class SpecErrors(SpecError):
 
     def __init__(self, errors: list[SpecError]) -> None:
         first = errors[0]
-        super().__init__(first.message, path=first.path, line=first.line, layer=first.layer, hint=first.hint)
+        super().__init__(
+            first.message, path=first.path, line=first.line, layer=first.layer, hint=first.hint, code=first.code
+        )
         self.errors = errors
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, dataclass_transform
 
 from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.rules import Finding
 
 if TYPE_CHECKING:  # torch is imported only where a model is built
     from torch import nn
@@ -366,7 +367,7 @@ class Layer:
     # inputs whose values reach the output (crop's second input gives only a size): their fields merge
     value_inputs: ClassVar[int | None] = None
 
-    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
         """Things that work but are likely mistakes; ``spatial_axes``: which input axes are spatial."""
         return []
 

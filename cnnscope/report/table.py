@@ -91,8 +91,10 @@ def summary(analysis: Analysis) -> RenderableType:
         ),
     ]
     warnings = analysis.warnings
-    for layer, message in warnings[:SHOWN_WARNINGS]:
-        lines.append(Text.assemble(("warning ", "yellow bold"), (f"{layer}: ", "bold"), message))
+    for layer, warning in warnings[:SHOWN_WARNINGS]:
+        lines.append(
+            Text.assemble((f"warning {warning.code} ", "yellow bold"), (f"{layer}: ", "bold"), warning.message)
+        )
     if len(warnings) > SHOWN_WARNINGS:
         lines.append(Text(f"... and {len(warnings) - SHOWN_WARNINGS} more warnings (--explain LAYER or --json)"))
     return Group(*lines)

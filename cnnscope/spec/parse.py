@@ -34,6 +34,7 @@ from typing import Any
 
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
+from cnnscope.rules import INVALID_SPEC, TOML_SYNTAX, UNREADABLE
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
 
@@ -56,7 +57,10 @@ def load(path: str | Path, all_errors: bool = False) -> Spec:
     from cnnscope.files import read_text
 
     path = Path(path)
-    text = read_text(path, "a spec", SpecError)
+    try:
+        text = read_text(path, "a spec", SpecError)
+    except SpecError as exc:
+        raise exc.located(code=UNREADABLE) from None
     return parse(text, path=str(path), default_name=path.stem, all_errors=all_errors)
 
 
@@ -77,10 +81,10 @@ def parse(
         return _parse(text, path, default_name, input_shape, all_errors)
     except SpecError as exc:
         for inner in getattr(exc, "errors", ()):
-            inner.located(path=path)
-        raise exc.located(path=path) from None
+            inner.located(path=path, code=INVALID_SPEC)
+        raise exc.located(path=path, code=INVALID_SPEC) from None
     except RecursionError:
-        raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path) from None
+        raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path, code=INVALID_SPEC) from None
 
 
 def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | None, all_errors: bool) -> Spec:
@@ -89,9 +93,10 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise SpecError(f"not valid TOML: {message}", line=int(match.group(1)) if match else None) from None
+        line = int(match.group(1)) if match else None
+        raise SpecError(f"not valid TOML: {message}", line=line, code=TOML_SYNTAX) from None
     except RecursionError:
-        raise SpecError("not valid TOML: arrays or tables nested too deeply") from None
+        raise SpecError("not valid TOML: arrays or tables nested too deeply", code=TOML_SYNTAX) from None
     _check_values(raw, text)
     if not raw:
         raise SpecError("the spec is empty", hint="a spec needs at least 'input' and 'layers'")
