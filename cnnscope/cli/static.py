@@ -75,7 +75,7 @@ def inspect(
     else:
         from cnnscope.report.table import layer_table, summary
 
-        out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
+        out.print(layer_table(analysis, rows(analysis, depth), width=out.width))
         out.print(summary(analysis))
         if input_size:
             resized_note(analyze_target(target), analysis)
