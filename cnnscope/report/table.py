@@ -125,6 +125,11 @@ def _kept(cells: list[Any], kept: list[int]) -> list[Any]:
 
 
 def summary(analysis: Analysis) -> RenderableType:
+    return Group(*summary_lines(analysis))
+
+
+def summary_lines(analysis: Analysis) -> list[Text]:
+    """Totals, memory, the warnings of the rules on by default, and a count of the others."""
     total = analysis.total
     lines = [
         Text.assemble(
@@ -160,4 +165,4 @@ def summary(analysis: Analysis) -> RenderableType:
                 style="dim",
             )
         )
-    return Group(*lines)
+    return lines
