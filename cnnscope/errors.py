@@ -99,7 +99,7 @@ class DeviceError(CnnscopeError):
     """A device or dtype that this machine or this model cannot run."""
 
 
-TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what `pip install "cnnscope[torch]"` adds
+TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what the "torch" extra adds (pyproject.toml)
 
 
 def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
@@ -107,7 +107,16 @@ def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
     name = (exc.name or "").partition(".")[0]
     if name not in TORCH_EXTRA:
         return None
-    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint='pip install "cnnscope[torch]" adds it')
+    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint=torch_extra_hint())
+
+
+def torch_extra_hint() -> str:
+    """How to add the torch extra, in a form that works: cnnscope is not on a package index, so
+    ``pip install "cnnscope[torch]"`` fails. From a checkout, its folder with the extra; else the packages."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "specs").is_dir():
+        return f'pip install "{root}[torch]" adds it'
+    return "pip install torch torchvision safetensors scikit-learn adds it"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -123,8 +132,8 @@ def did_you_mean_type(word: str, choices: Iterable[str]) -> str | None:
 
     Following such a hint must never silently build another network, so 'relu6' does not
     suggest 'relu', 'hardsigmoid' not 'sigmoid', 'selu' not 'silu', 'conv3d' not 'conv2d'.
-    Accepted: case, ``_``/``-``, torch's ``2d`` suffix, a swapped pair, or one wrong letter
-    in a word of five or more.
+    Accepted: case, ``_``/``-``, torch's ``2d`` suffix, a swapped pair, a letter typed twice
+    (``rellu``), or one wrong letter in a word of five or more.
     """
     best: tuple[int, str] | None = None
     for choice in choices:
@@ -144,6 +153,9 @@ def _typo_distance(word: str, candidate: str) -> int | None:
     if re.sub(r"\D", "", a) != re.sub(r"\D", "", b) or abs(len(a) - len(b)) > 1:
         return None  # relu6 / relu, conv3d / conv2d
     if any(a[:i] + a[i + 1] + a[i] + a[i + 2 :] == b for i in range(len(a) - 1)):  # a swapped pair
+        return 1
+    # a key pressed twice, not first: torch's "rrelu" is another function than "relu"
+    if any(a[i] == a[i + 1] and a[:i] + a[i + 1 :] == b for i in range(1, len(a) - 1)):
         return 1
     if min(len(a), len(b)) < 5:  # short names one letter apart are often other functions: selu, silu, gelu
         return None

@@ -51,6 +51,9 @@ def inspect(
 ) -> None:
     """Layer table: filters, kernel, stride, padding, output size, params, MACs, receptive field."""
     try:
+        chosen = [flag for flag, on in (("--json", as_json), ("--csv", as_csv), ("--markdown", as_markdown)) if on]
+        if len(chosen) > 1:
+            raise CnnscopeError(f"{' and '.join(chosen)} each print the whole output: choose one")
         analysis = analyze_target(target, input_size)
         if layer:
             from cnnscope.report.explain import explain

@@ -431,9 +431,14 @@ def expect_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], what: str) -
 
 
 # --- parsers for keys ---------------------------------------------------------------------
+class NotANumber(ValueError):
+    """A key that takes numbers only was given something else: for a bare word, the spec's
+    parser says that no variable has that name."""
+
+
 def _int(value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {type(value).__name__}")
+        raise NotANumber(f"expected a whole number, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"must be at least {minimum}")
     return value
@@ -501,7 +506,9 @@ def boolean(value: Any, _cls: type[Layer]) -> bool:
 
 
 def number(value: Any, _cls: type[Layer]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NotANumber("expected a number")
+    if not math.isfinite(value):
         raise ValueError("expected a number")
     return float(value)
 

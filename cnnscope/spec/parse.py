@@ -34,6 +34,7 @@ from typing import Any
 
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types
+from cnnscope.layers.base import NotANumber
 from cnnscope.rules import INVALID_SPEC, TOML_SYNTAX, UNREADABLE
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Preprocess, Spec
@@ -599,7 +600,11 @@ class _Expander:
         config = {k: _substitute(v, names) for k, v in entry.items() if k not in LAYER_KEYS}
         if kind == "embedding" and "vocab" not in config and self.model_input.vocab:
             config["vocab"] = self.model_input.vocab
-        return LAYER_TYPES[kind].from_config(config)
+        try:
+            return LAYER_TYPES[kind].from_config(config)
+        except SpecError:
+            _unknown_variable(LAYER_TYPES[kind], config, names)
+            raise
 
     def _activation(self, value: Any, names: _Names) -> Activation:
         if isinstance(value, str):
@@ -679,6 +684,24 @@ class _Expander:
                     hint=did_you_mean(key, defaults) or f"its arguments: {', '.join(defaults) or 'none'}",
                 )
         return {key: _substitute(item, variables) for key, item in value.items()}
+
+
+def _unknown_variable(cls: type[Layer], config: dict[str, Any], names: Mapping[str, Any]) -> None:
+    """A bare word where the key takes none (``out = "width"``) is a variable that does not exist:
+    raise that, naming it, rather than the key's "expected a whole number"."""
+    keys = {k.name: k for k in cls.keys}
+    for name, value in config.items():
+        if not (isinstance(value, str) and value.isidentifier() and name in keys):
+            continue
+        try:
+            keys[name].parse(value, cls)
+        except NotANumber as exc:
+            known = list(names)
+            hint = did_you_mean(value, known) or f"the names an expression can use here: {', '.join(known)}"
+            wanted = str(exc).partition(", got")[0]  # "expected a whole number"
+            raise SpecError(f"{name} = \"{value}\": {wanted}, and there is no variable '{value}'", hint=hint) from None
+        except ValueError:  # a word the key takes, misspelt ("sme"): the key's own error says which
+            continue
 
 
 def _fill_in(name: str, variables: Mapping[str, Any]) -> str:
