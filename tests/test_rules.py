@@ -172,3 +172,16 @@ def test_the_pre_commit_hook_runs_its_entry_on_specs(tmp_path: Path):
     assert run(good).returncode == 0
     failed = run(good, bad)
     assert failed.returncode == 1 and "CS101" in failed.stdout
+
+
+def test_an_expectation_is_annotated_on_its_own_key(cli, tmp_path: Path):
+    spec = tmp_path / "expect.toml"
+    spec.write_text(
+        "input = [1, 8, 8]\nlayers = [{name = 'c', type = 'conv2d', out = 2, kernel = 3}]\n\n"
+        "[expect]\nparams = 20\noutput = [2, 5, 5]\n\n[expect.shapes]\nc = [2, 7, 7]\n"
+    )
+    lines = cli("check", "--output-format", "github", str(spec)).stdout.splitlines()
+    assert lines == [
+        f"::error file={spec},line=6,title=cnnscope CS006 expect-mismatch::output: expected 2x5x5, got 2x6x6",
+        f"::error file={spec},line=9,title=cnnscope CS006 expect-mismatch::shape of c: expected 2x7x7, got 2x6x6",
+    ]

@@ -22,7 +22,16 @@ from cnnscope.report.documents import compare_document, inspect_document, peer_c
 from cnnscope.report.export import to_csv, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import rows
-from cnnscope.rules import EXPECT_MISMATCH, INVALID_SPEC, RULES, UNREADABLE, Selection, enabled_rules, project_config
+from cnnscope.rules import (
+    DEFAULT,
+    EXPECT_MISMATCH,
+    INVALID_SPEC,
+    RULES,
+    UNREADABLE,
+    Selection,
+    enabled_rules,
+    project_config,
+)
 from cnnscope.zoo import zoo_names
 
 PANEL = "Static analysis (no torch)"
@@ -259,8 +268,7 @@ def _expect_key_line(source: str | None, what: str) -> int | None:
     header = next((n for n, text in enumerate(lines) if text.lstrip().startswith("[expect")), None)
     if header is None:
         return None
-    layer = what.removeprefix("shape of ")
-    key = re.escape(layer) if layer != what else re.escape(what)
+    key = re.escape(what.removeprefix("shape of "))
     pattern = re.compile(rf"""(^|[{{,\s])["']?{key}["']?\s*=""")
     for number in range(header, len(lines)):
         text = lines[number]
@@ -282,7 +290,7 @@ class _RuleChoice:
 
     def __init__(self, command_line: Selection) -> None:
         self.command_line = command_line
-        self.enabled(Path.cwd())  # an unknown code on the command line fails before any file is read
+        command_line.applied(DEFAULT)  # an unknown code on the command line fails before any file is read
         self.by_folder: dict[Path, frozenset[str]] = {}
 
     def enabled(self, folder: Path) -> frozenset[str]:
