@@ -185,3 +185,12 @@ def test_an_expectation_is_annotated_on_its_own_key(cli, tmp_path: Path):
         f"::error file={spec},line=6,title=cnnscope CS006 expect-mismatch::output: expected 2x5x5, got 2x6x6",
         f"::error file={spec},line=9,title=cnnscope CS006 expect-mismatch::shape of c: expected 2x7x7, got 2x6x6",
     ]
+
+
+def test_inspect_counts_the_notes_of_rules_off_by_default(cli):
+    """resnet18's stride-2 layers on even sizes: conv1 (223), maxpool (111), and in layers 2-4 the first conv
+    and the downsample conv (55, 27, 13): 8 layers whose floor drops a pixel, none of them a default rule."""
+    result = cli("inspect", "resnet18")
+    assert "8 floor-drops-pixels note(s) (CS102, a rule off by default)" in result.stdout
+    assert "the floor leaves" not in result.stdout
+    assert "CS102" in cli("inspect", "resnet18", "--explain", "conv1").stdout  # the layer's own arithmetic says it
