@@ -194,3 +194,12 @@ def test_inspect_counts_the_notes_of_rules_off_by_default(cli):
     assert "8 floor-drops-pixels note(s) (CS102, a rule off by default)" in result.stdout
     assert "the floor leaves" not in result.stdout
     assert "CS102" in cli("inspect", "resnet18", "--explain", "conv1").stdout  # the layer's own arithmetic says it
+
+
+def test_a_malformed_expectation_is_annotated_on_its_key(cli, tmp_path: Path):
+    spec = tmp_path / "expect.toml"
+    spec.write_text('input = [1, 8, 8]\nlayers = [{type = "relu"}]\n\n[expect]\noutput = [1, 8, 8]\nparams = "many"\n')
+    lines = cli("check", "--output-format", "github", str(spec)).stdout.splitlines()
+    assert lines == [
+        f"::error file={spec},line=6,title=cnnscope CS003 invalid-spec::expect.params must be a whole number"
+    ]

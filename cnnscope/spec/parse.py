@@ -329,7 +329,8 @@ def _parse_expect(value: Any, lines: _Lines) -> Expectations:
         if key in value:
             count = value[key]
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise SpecError(f"expect.{key} must be a whole number", line=line)
+                key_line = lines.find(rf"^\s*{key}\s*=", line or 0)  # the key's own line, below [expect]
+                raise SpecError(f"expect.{key} must be a whole number", line=key_line or line)
             counts[key] = count
     output = _positive_ints(value["output"], "expect.output") if "output" in value else None
     shapes = value.get("shapes", {})
