@@ -7,6 +7,7 @@ imports its parts when first asked for them (``cnnscope.parse``, ``cnnscope.zoo`
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import CheckpointError, CnnscopeError, DeviceError, SpecError
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # torch is imported by build and load_weights only when they 
 
     from cnnscope import zoo
     from cnnscope.analysis import Analysis, analyze
+    from cnnscope.report.notebook import Summary
     from cnnscope.runtime.build import SpecModel
     from cnnscope.spec import Spec, parse
 
@@ -56,6 +58,7 @@ __all__ = [
     "load",
     "load_weights",
     "parse",
+    "summary",
     "zoo",
 ]
 
@@ -89,3 +92,33 @@ def load_weights(model: Module, path: str | Path) -> Module:
     from cnnscope.runtime.weights import load_weights as load
 
     return load(model, path)
+
+
+def summary(
+    model_or_spec: Module | Spec | str | Path, input_size: tuple[int, ...] | str | None = None, depth: int | None = None
+) -> Summary:
+    """The layer table of a model, as torchinfo's ``summary(model, input_size)``: ``print`` it, or let Jupyter
+    render it (an HTML table); ``.analysis`` holds every figure.
+
+    ``model_or_spec``: a zoo name, a spec path, a ``Spec``, or a ``torch.nn.Module`` (read through
+    :func:`from_module`, which needs ``input_size``). ``input_size``: per sample, no batch axis, e.g.
+    ``(3, 224, 224)``, or a string as ``--input`` takes (``"448"``: only the spatial size of a spec).
+    ``depth``: fold blocks nested deeper than that into one row each, as ``inspect --depth``.
+    """
+    from cnnscope.analysis import analyze
+    from cnnscope.report.notebook import Summary
+    from cnnscope.spec import Spec
+    from cnnscope.spec.sizes import resize
+
+    size = "x".join(map(str, input_size)) if isinstance(input_size, tuple | list) else input_size
+    if isinstance(model_or_spec, Spec):
+        spec = model_or_spec
+    elif isinstance(model_or_spec, str | os.PathLike):
+        spec = load(model_or_spec)
+    else:
+        if input_size is None:
+            raise CnnscopeError(
+                f"summary of a {type(model_or_spec).__name__} needs input_size", hint="e.g. (3, 224, 224), per sample"
+            )
+        return Summary(analyze(from_module(model_or_spec, tuple(map(int, str(size).split("x"))))), depth)
+    return Summary(analyze(resize(spec, size) if size else spec), depth)

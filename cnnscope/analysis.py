@@ -25,6 +25,7 @@ from cnnscope.layers import (
     fmt_shape,
     numel,
 )
+from cnnscope.rules import IMPOSSIBLE_SHAPE, Finding
 from cnnscope.spec import INPUT, Node, OutputKey, Spec, output_label
 
 BYTES_PER_ELEMENT = 4  # float32 activations
@@ -87,7 +88,7 @@ class LayerReport:
     output_shape: Shape
     cost: Cost  # the layer plus its fused activation
     receptive: Receptive
-    warnings: tuple[str, ...]
+    warnings: tuple[Finding, ...]
 
     @property
     def name(self) -> str:
@@ -178,7 +179,7 @@ class Analysis:
         )
 
     @property
-    def warnings(self) -> list[tuple[str, str]]:
+    def warnings(self) -> list[tuple[str, Finding]]:
         return [(r.name, w) for r in self.layers for w in r.warnings]
 
 
@@ -211,7 +212,9 @@ def analyze_until_error(spec: Spec) -> tuple[Analysis, SpecError | None]:
             warnings = tuple(node.layer.warnings(inputs, spatial))
             field = _bounded_field(_receptive(node.layer.window(inputs), incoming[: node.layer.value_inputs]))
         except SpecError as exc:
-            return Analysis(spec, tuple(reports)), exc.located(path=spec.path, line=node.line, layer=node.name)
+            return Analysis(spec, tuple(reports)), exc.located(
+                path=spec.path, line=node.line, layer=node.name, code=IMPOSSIBLE_SHAPE
+            )
         shapes[node.name], fields[node.name] = out, field
         reports.append(LayerReport(node, tuple(inputs), out, cost, field, warnings))
     return Analysis(spec, tuple(reports)), None

@@ -10,11 +10,20 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Self
 
 from cnnscope.text import visible
 
 MAX_MESSAGE = 500  # characters
+INSTALLED_ZOO = Path(__file__).parent / "zoo"  # where a wheel ships the zoo's specs (see cnnscope.zoo)
+
+
+def zoo_label(path: str) -> str | None:
+    """``zoo:NAME`` for a spec of the installed zoo, whose real path is a long site-packages one; else None."""
+    if path.endswith(".toml") and Path(path).resolve().parent == INSTALLED_ZOO.resolve():
+        return f"zoo:{Path(path).stem}"
+    return None
 
 
 class CnnscopeError(Exception):
@@ -28,6 +37,7 @@ class CnnscopeError(Exception):
         line: int | None = None,
         layer: str | None = None,
         hint: str | None = None,
+        code: str | None = None,
     ) -> None:
         if len(message) > MAX_MESSAGE:  # a message quotes user text: 100,000 characters of it help nobody
             message = message[: MAX_MESSAGE - 100] + " ... " + message[-95:]
@@ -37,18 +47,23 @@ class CnnscopeError(Exception):
         self.line = line
         self.layer = layer
         self.hint = hint
+        self.code = code  # the rule of `cnnscope check` it breaks (cnnscope.rules), where known
 
-    def located(self, *, path: str | None = None, line: int | None = None, layer: str | None = None) -> Self:
+    def located(
+        self, *, path: str | None = None, line: int | None = None, layer: str | None = None, code: str | None = None
+    ) -> Self:
         """Fill in the context that the raiser did not know (outer frames know more)."""
         self.path = self.path or path
         self.line = self.line or line
         self.layer = self.layer or layer
+        self.code = self.code or code
         return self
 
     def __str__(self) -> str:
         text = ""
         if self.path:
-            text = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+            path = zoo_label(self.path) or self.path
+            text = f"{path}:{self.line}: " if self.line else f"{path}: "
         if self.layer:
             text += f"layer '{self.layer}': "
         text += self.message
@@ -69,7 +84,9 @@ class SpecErrors(SpecError):
 
     def __init__(self, errors: list[SpecError]) -> None:
         first = errors[0]
-        super().__init__(first.message, path=first.path, line=first.line, layer=first.layer, hint=first.hint)
+        super().__init__(
+            first.message, path=first.path, line=first.line, layer=first.layer, hint=first.hint, code=first.code
+        )
         self.errors = errors
 
     def __str__(self) -> str:
@@ -84,7 +101,7 @@ class DeviceError(CnnscopeError):
     """A device or dtype that this machine or this model cannot run."""
 
 
-TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what `pip install "cnnscope[torch]"` adds
+TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what the "torch" extra adds (pyproject.toml)
 
 
 def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
@@ -92,7 +109,16 @@ def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
     name = (exc.name or "").partition(".")[0]
     if name not in TORCH_EXTRA:
         return None
-    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint='pip install "cnnscope[torch]" adds it')
+    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint=torch_extra_hint())
+
+
+def torch_extra_hint() -> str:
+    """How to add the torch extra, in a form that works: cnnscope is not on a package index, so
+    ``pip install "cnnscope[torch]"`` fails. From a checkout, its folder with the extra; else the packages."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "specs").is_dir():
+        return f'pip install "{root}[torch]" adds it'
+    return "pip install torch torchvision safetensors scikit-learn adds it"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -108,8 +134,8 @@ def did_you_mean_type(word: str, choices: Iterable[str]) -> str | None:
 
     Following such a hint must never silently build another network, so 'relu6' does not
     suggest 'relu', 'hardsigmoid' not 'sigmoid', 'selu' not 'silu', 'conv3d' not 'conv2d'.
-    Accepted: case, ``_``/``-``, torch's ``2d`` suffix, a swapped pair, or one wrong letter
-    in a word of five or more.
+    Accepted: case, ``_``/``-``, torch's ``2d`` suffix, a swapped pair, a letter typed twice
+    (``rellu``), or one wrong letter in a word of five or more.
     """
     best: tuple[int, str] | None = None
     for choice in choices:
@@ -129,6 +155,9 @@ def _typo_distance(word: str, candidate: str) -> int | None:
     if re.sub(r"\D", "", a) != re.sub(r"\D", "", b) or abs(len(a) - len(b)) > 1:
         return None  # relu6 / relu, conv3d / conv2d
     if any(a[:i] + a[i + 1] + a[i] + a[i + 2 :] == b for i in range(len(a) - 1)):  # a swapped pair
+        return 1
+    # a key pressed twice, not first: torch's "rrelu" is another function than "relu"
+    if any(a[i] == a[i + 1] and a[:i] + a[i + 1 :] == b for i in range(1, len(a) - 1)):
         return 1
     if min(len(a), len(b)) < 5:  # short names one letter apart are often other functions: selu, silu, gelu
         return None

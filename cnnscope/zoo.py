@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.errors import INSTALLED_ZOO, SpecError, did_you_mean
+from cnnscope.rules import UNREADABLE
 from cnnscope.spec import Spec, load
 
 
 def zoo_dir() -> Path:
     """Where the zoo lives: ``cnnscope/zoo`` in an installed wheel, ``specs/`` in a checkout."""
-    packaged = Path(__file__).parent / "zoo"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "specs"
+    return INSTALLED_ZOO if INSTALLED_ZOO.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 
 
 def zoo_names() -> list[str]:
@@ -30,6 +30,7 @@ def resolve(target: str) -> Path:
     raise SpecError(
         f"'{target}' is neither a spec file nor a model of the zoo",
         hint=did_you_mean(target, names) or f"the zoo has: {', '.join(names)}",
+        code=UNREADABLE,
     )
 
 

@@ -50,7 +50,7 @@ def test_warnings_are_printed_and_strict_fails_on_them(cli, tmp_path: Path):
     spec.write_text(NO_FLATTEN)
     result = cli("check", str(spec))
     assert result.exit_code == 0
-    assert f"warn {spec}:4: layer 'fc': linear acts on the last axis only" in result.stdout
+    assert f"warn {spec}:4: CS101 layer 'fc': linear acts on the last axis only" in result.stdout
     assert "1 warning(s)" in result.stdout
     strict = cli("check", "--strict", str(spec))
     assert strict.exit_code == 1 and "FAIL" in strict.stdout
@@ -64,8 +64,8 @@ def test_every_independent_error_of_a_file_is_reported(cli, tmp_path: Path):
     spec.write_text(TWO_TYPOS)
     result = cli("check", str(spec))
     assert result.exit_code == 2
-    assert f"INVALID {spec}:3: layer 'c1': unknown layer type 'conv2e' (did you mean 'conv2d'?)" in result.stderr
-    assert f"INVALID {spec}:5: layer 'p': unknown layer type 'maxpol' (did you mean 'maxpool'?)" in result.stderr
+    assert f"INVALID {spec}:3: CS003 layer 'c1': unknown layer type 'conv2e' (did you mean 'conv2d'?)" in result.stderr
+    assert f"INVALID {spec}:5: CS003 layer 'p': unknown layer type 'maxpol' (did you mean 'maxpool'?)" in result.stderr
     assert result.stderr.count("INVALID") == 2  # bn reads c1's input instead: no error follows from c1's
 
 
@@ -83,7 +83,7 @@ def test_an_error_in_a_repeated_block_is_reported_once(cli, tmp_path: Path):
     assert result.exit_code == 2
     assert result.stderr.count("no key 'paddin'") == 1  # once, not once per repetition
     lines = result.stderr.splitlines()
-    assert len(lines) == 2 and "relu6x" in lines[0] and ":5: layer 'stage.0.conv'" in lines[1]  # in line order
+    assert len(lines) == 2 and "relu6x" in lines[0] and ":5: CS003 layer 'stage.0.conv'" in lines[1]  # in line order
 
 
 def test_library_parse_still_raises_the_first_error(tmp_path: Path):
@@ -112,12 +112,13 @@ def test_github_annotations(cli, tmp_path: Path):
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert (
-        f"::error file={typos},line=3,title=cnnscope check::layer 'c1': unknown layer type 'conv2e'"
+        f"::error file={typos},line=3,title=cnnscope CS003 invalid-spec::layer 'c1': unknown layer type 'conv2e'"
         " (did you mean 'conv2d'?)" in lines
     )
     assert any(line.startswith(f"::error file={typos},line=5,") for line in lines)
-    assert any(line.startswith(f"::warning file={warns},line=4,title=cnnscope check::layer 'fc'") for line in lines)
-    assert f"::error file={wrong},line=4,title=cnnscope check::params: expected 21, got 20" in lines
+    assert f"::warning file={warns},line=4,title=cnnscope CS101 linear-on-map::layer 'fc': linear acts" in result.stdout
+    # on the line of the key that is wrong, not the [expect] header's
+    assert f"::error file={wrong},line=5,title=cnnscope CS006 expect-mismatch::params: expected 21, got 20" in lines
     assert all(line.startswith("::") for line in lines)
 
 

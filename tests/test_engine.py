@@ -106,8 +106,9 @@ def test_floor_warning_names_the_dropped_pixels():
     analysis = one_layer((3, 224, 224), "{type = 'conv2d', out = 96, kernel = 11, stride = 4, padding = 2}")
     assert analysis.output_shape == (96, 55, 55)  # floor((224 - 11 + 4) / 4) + 1 = floor(54.25) + 1
     (warning,) = analysis.layers[0].warnings
-    assert "224 - 11 + 4 = 217 is not a multiple of stride 4" in warning
-    assert "last 1 pixel(s)" in warning  # 217 = 4 * 54 + 1
+    assert warning.code == "CS102"
+    assert "224 - 11 + 4 = 217 is not a multiple of stride 4" in warning.message
+    assert "last 1 pixel(s)" in warning.message  # 217 = 4 * 54 + 1
     assert one_layer((3, 227, 227), "{type = 'conv2d', out = 96, kernel = 11, stride = 4}").layers[0].warnings == ()
 
 

@@ -78,7 +78,9 @@ def test_check(cli, tmp_path: Path):
         "hold": True,
         "mismatches": [],
     }  # 2 * 1*3*3 + 2 = 20, by hand
-    assert by_name["wrong.toml"]["expectations"]["mismatches"] == [{"what": "params", "expected": "21", "actual": "20"}]
+    assert by_name["wrong.toml"]["expectations"]["mismatches"] == [
+        {"code": "CS006", "what": "params", "expected": "21", "actual": "20"}
+    ]
     assert by_name["warns.toml"]["warnings"][0]["layer"] == "fc" and by_name["warns.toml"]["warnings"][0]["line"] == 2
     assert not by_name["broken.toml"]["valid"] and "conv2e" in by_name["broken.toml"]["errors"][0]["message"]
     assert data["exit_code"] == 2

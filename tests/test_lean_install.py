@@ -62,7 +62,7 @@ def test_torch_commands_name_the_extra(args, tmp_path):
     result = lean(*(str(tmp_path / "digit.png") if arg == "IMAGE" else arg for arg in args))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f'error: `cnnscope {args[0]}` needs torch, which this install lacks (pip install "cnnscope[torch]" adds it)'
+        f'error: `cnnscope {args[0]}` needs torch, which this install lacks (pip install "{ROOT}[torch]" adds it)'
     ]
     assert not (ROOT / "never.safetensors").exists()
 

@@ -281,28 +281,24 @@ def test_a_colour_bar_narrows_to_the_line_and_keeps_its_ends():
     assert with_bar("caption", bar, 200, "truecolor").plain.splitlines()[1].count("█") == 24  # at most 24
 
 
-async def test_a_new_input_size_forgets_the_last_run(tmp_path):
-    """The predictions, activations and heat-maps of a 32x32 run do not belong to the model at 64."""
+async def test_a_new_input_size_runs_the_open_image_again(tmp_path):
+    """The predictions, activations and heat-maps of a 32x32 run do not belong to the model at 64: they are
+    dropped, and the image stays open, run again through the model of the new size (at 80x24 too)."""
     pytest.importorskip("torch")
     image = digit_image(tmp_path / "digit.png")
     app = CnnscopeApp("lenet5", image=str(image))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         pane = app.screen.query_one(ActivationsPane)
         picture = app.screen.query_one("#activation-picture", Picture)
         assert "1. " in text_of(app.screen.query_one("#predictions")) and picture.image is not None
         await submit_size(app, pilot, "64")
-        await settle(app, pilot)
-        assert text_of(app.screen.query_one("#predictions")).strip() == "press o to open an image"
-        assert pane.result is None and picture.image is None and not picture.caption.strip()
-        await pilot.press("h")  # no heat-map of the forgotten run either
-        await settle(app, pilot)
-        assert picture.image is None and "press o" in text_of(app.screen.query_one("#predictions"))
-        await pilot.press("h")  # back to the activations
-        app.screen.run_image(str(image))  # run again: at the new size
-        for _ in range(2):
+        assert pane.result is None or pane.result.input.shape == (1, 64, 64)  # never the 32x32 run's
+        for _ in range(3):
             await settle(app, pilot)
-        assert pane.result.input.shape == (1, 64, 64) and "1. " in text_of(app.screen.query_one("#predictions"))
+        assert pane.result.input.shape == (1, 64, 64) and pane.image == str(image)
+        assert "digit.png" in text_of(app.screen.query_one("#predictions"))
+        assert "1. " in text_of(app.screen.query_one("#predictions")) and picture.image is not None
 
 
 async def test_an_image_running_when_the_size_changes_runs_again_at_the_new_size(tmp_path, monkeypatch):
@@ -432,7 +428,7 @@ async def test_small_terminals_keep_help_quit_and_whole_columns(size):
         assert len(shown) >= (6 if size[0] >= 200 else 2)  # the columns that fit, whole
         outline = app.screen.query_one("#outline", GraphOutline)
         if size[0] >= 120:  # the outline takes a share of the terminal, not a fixed width
-            assert outline.display and outline.region.width == max(24, min(56, int(size[0] * 0.22)))
+            assert outline.display and outline.region.width == max(24, min(56, int(size[0] * 0.23)))
         for key, dialog in (("question_mark", "#help"), ("o", "#open-image")):
             await pilot.press(key)
             await pilot.pause()
@@ -781,3 +777,34 @@ async def test_a_model_with_no_map_says_it_has_no_heat_map(tmp_path):
         await settle(app, pilot)
         picture = app.screen.query_one("#activation-picture", Picture)
         assert "no heat-map: mlp has no layer with a 2-D output" in picture.caption and app.is_running
+
+
+async def test_at_80x24_every_footer_key_shows_and_the_weights_path_breaks_between_folders(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    from textual.geometry import Region
+
+    import cnnscope
+    from cnnscope.runtime.home import trained_checkpoint
+
+    home = tmp_path / "a_home_folder_with_a_long_name" / "cnnscope"
+    monkeypatch.setenv("CNNSCOPE_HOME", str(home))
+    checkpoint = trained_checkpoint("lenet5")
+    checkpoint.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    save_file({k: v.contiguous() for k, v in cnnscope.build("lenet5").state_dict().items()}, checkpoint)
+    app = CnnscopeApp("lenet5")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = {binding.key for binding in ModelScreen.BINDINGS if binding.show}
+        keys = {key.key: key for key in app.screen.query("FooterKey")}
+        assert set(keys) == shown and all(inside(key, (80, 24)) for key in keys.values())
+        assert [label.content for label in app.screen.query("FooterLabel")] == ["tabs"]  # d f a
+        await pilot.press("f")
+        await settle(app, pilot)
+        caption = app.screen.query_one("#filter-picture", Picture).query_one(".caption")
+        width, height = caption.size
+        lines = [strip.text.strip() for strip in caption.render_lines(Region(0, 0, width, height))]
+        assert len(str(checkpoint)) > width  # the path must break: between its folders
+        for part in checkpoint.parts[1:]:
+            assert any(part in line for line in lines), (part, lines)

@@ -5,6 +5,7 @@ Renderers are imported where a command draws them: ``inspect --json`` pays for n
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -14,13 +15,23 @@ import typer
 
 from cnnscope.analysis import Analysis, unmet_expectations
 from cnnscope.cli.app import InputOption, JsonOption, Target, analyze_target, app, emit_json, err, fail, out
-from cnnscope.errors import CnnscopeError, did_you_mean
+from cnnscope.errors import CnnscopeError, did_you_mean, zoo_label
 from cnnscope.layers import LAYER_TYPES, activation_types, fmt_shape
 from cnnscope.peers import PEERS, UNITS, PeerCount, count_as
 from cnnscope.report.documents import compare_document, inspect_document, peer_count_document, zoo_entry
 from cnnscope.report.export import to_csv, to_markdown
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import rows
+from cnnscope.rules import (
+    DEFAULT,
+    EXPECT_MISMATCH,
+    INVALID_SPEC,
+    RULES,
+    UNREADABLE,
+    Selection,
+    enabled_rules,
+    project_config,
+)
 from cnnscope.zoo import zoo_names
 
 PANEL = "Static analysis (no torch)"
@@ -49,6 +60,9 @@ def inspect(
 ) -> None:
     """Layer table: filters, kernel, stride, padding, output size, params, MACs, receptive field."""
     try:
+        chosen = [flag for flag, on in (("--json", as_json), ("--csv", as_csv), ("--markdown", as_markdown)) if on]
+        if len(chosen) > 1:
+            raise CnnscopeError(f"{' and '.join(chosen)} each print the whole output: choose one")
         analysis = analyze_target(target, input_size)
         if layer:
             from cnnscope.report.explain import explain
@@ -73,7 +87,7 @@ def inspect(
     else:
         from cnnscope.report.table import layer_table, summary
 
-        out.print(layer_table(analysis, rows(analysis, depth), compact=out.width < 120))
+        out.print(layer_table(analysis, rows(analysis, depth), width=out.width))
         out.print(summary(analysis))
         if input_size:
             resized_note(analyze_target(target), analysis)
@@ -227,7 +241,7 @@ def spec_targets(paths: list[str]) -> list[str]:
     return targets
 
 
-def _annotation(kind: str, path: str, line: int | None, message: str) -> str:
+def _annotation(kind: str, path: str, line: int | None, code: str, message: str) -> str:
     """A GitHub Actions workflow command: the message lands on that line of the pull request."""
 
     def escape(text: str, properties: bool = False) -> str:
@@ -235,7 +249,8 @@ def _annotation(kind: str, path: str, line: int | None, message: str) -> str:
         return text.replace(":", "%3A").replace(",", "%2C") if properties else text
 
     where = f"file={escape(path, True)}" + (f",line={line}" if line else "")
-    return f"::{kind} {where},title=cnnscope check::{escape(message)}"
+    title = escape(f"cnnscope {code} {RULES[code].name}", True)
+    return f"::{kind} {where},title={title}::{escape(message)}"
 
 
 def _unlocated(error: CnnscopeError) -> str:
@@ -244,11 +259,73 @@ def _unlocated(error: CnnscopeError) -> str:
     return layer + error.message + (f" ({error.hint})" if error.hint else "")
 
 
-def _expect_line(source: str | None) -> int | None:
-    for number, text in enumerate((source or "").splitlines(), 1):
-        if text.lstrip().startswith("[expect"):
-            return number
-    return None
+def _located(path: str, line: int | None) -> str:
+    path = zoo_label(path) or path
+    return f"{path}:{line}" if line else path
+
+
+def _expect_key_line(source: str | None, what: str) -> int | None:
+    """The line of the [expect] key that a mismatch is about (``params``, ``output``, a layer of
+    ``shapes``); the ``[expect]`` header where the key is not found on a line of its own."""
+    lines = (source or "").splitlines()
+    header = next((n for n, text in enumerate(lines) if text.lstrip().startswith("[expect")), None)
+    if header is None:
+        return None
+    key = re.escape(what.removeprefix("shape of "))
+    pattern = re.compile(rf"""(^|[{{,\s])["']?{key}["']?\s*=""")
+    for number in range(header, len(lines)):
+        text = lines[number]
+        if number > header and re.match(r"\s*\[(?!expect)", text):  # the next table: [expect] has ended
+            break
+        if pattern.search(text.split("#", 1)[0]):
+            return number + 1
+    return header + 1
+
+
+def _split_codes(values: list[str] | None) -> tuple[str, ...]:
+    """``--ignore CS101,CS102`` and ``--ignore CS101 --ignore CS102`` alike."""
+    return tuple(code for value in values or [] for code in value.split(",") if code.strip())
+
+
+class _RuleChoice:
+    """The warnings switched on for each checked file: the defaults, then the nearest pyproject.toml's
+    ``[tool.cnnscope]``, then the command line (found once per folder)."""
+
+    def __init__(self, command_line: Selection) -> None:
+        self.command_line = command_line
+        command_line.applied(DEFAULT)  # an unknown code on the command line fails before any file is read
+        self.by_folder: dict[Path, frozenset[str]] = {}
+
+    def enabled(self, folder: Path) -> frozenset[str]:
+        found = project_config(folder)
+        return enabled_rules([found, self.command_line] if found else [self.command_line])
+
+    def for_target(self, target: str) -> frozenset[str]:
+        path = Path(target)
+        folder = path.resolve().parent if path.is_file() else Path.cwd()  # a zoo name: the working folder's
+        if folder not in self.by_folder:
+            self.by_folder[folder] = self.enabled(folder)
+        return self.by_folder[folder]
+
+
+def show_rules() -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="cnnscope check rules", header_style="bold", expand=False)
+    table.add_column("Code", no_wrap=True)
+    table.add_column("Name", no_wrap=True, style="cyan")
+    table.add_column("Default", no_wrap=True)
+    table.add_column("What it finds, e.g.")
+    for rule in RULES.values():
+        default = "error" if rule.error else "on" if rule.default else "off"
+        table.add_row(rule.code, rule.name, default, Text.assemble(rule.summary, ("\ne.g. " + rule.example, "dim")))
+    out.print(table)
+    out.print(
+        "Errors are always on. Warnings: --select replaces the default set, --extend-select adds, --ignore removes"
+        " (codes or names, comma-separated, ALL for every warning); the same keys under [tool.cnnscope] in the"
+        " nearest pyproject.toml above the checked files come first."
+    )
 
 
 @app.command(rich_help_panel=PANEL)
@@ -269,13 +346,37 @@ def check(
         ),
     ] = OutputFormat.text,
     as_json: JsonOption = False,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", metavar="CODES", help="Warnings to report instead of the default set (CS101,...)."),
+    ] = None,
+    extend_select: Annotated[
+        list[str] | None,
+        typer.Option("--extend-select", metavar="CODES", help="Warnings to report besides the default set."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", metavar="CODES", help="Warnings not to report.")
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="List every rule: code, name, default, an example.")
+    ] = False,
 ) -> None:
     """Validate specs, their \\[expect] figures and warnings. Exit 0 all hold, 1 an expectation fails (or, with
-    --strict, a warning), 2 a spec is invalid. Every independent error of a spec is reported."""
+    --strict, a warning), 2 a spec is invalid. Every independent error of a spec is reported, each with its rule
+    code (--list-rules); warnings are chosen with --select/--ignore or \\[tool.cnnscope] in pyproject.toml."""
     from cnnscope.analysis import analyze
     from cnnscope.report.documents import check_document, check_entry
     from cnnscope.zoo import load_target
 
+    if list_rules:
+        show_rules()
+        return
+    try:
+        choice = _RuleChoice(
+            Selection(_split_codes(select) if select else None, _split_codes(extend_select), _split_codes(ignore))
+        )
+    except CnnscopeError as exc:
+        fail(exc)
     github = output_format is OutputFormat.github
     if github and as_json:  # both are written to stdout: together, neither would parse
         raise typer.BadParameter("github annotations and --json exclude each other", param_hint="'--output-format'")
@@ -283,9 +384,15 @@ def check(
     targets = spec_targets(paths) if paths else zoo_names()
     empty = [p for p in paths or [] if Path(p).is_dir() and not spec_targets([p])]
     for folder in empty:
-        err.print(f"INVALID {folder}: no .toml specs in this folder", style="red", markup=False, soft_wrap=True)
+        err.print(
+            f"INVALID {folder}: {UNREADABLE} no .toml specs in this folder", style="red", markup=False, soft_wrap=True
+        )
         status = 2
     for target in targets:
+        try:
+            enabled = choice.for_target(target)
+        except CnnscopeError as exc:
+            fail(exc)
         try:
             analysis = analyze(load_target(target, all_errors=True))
         except CnnscopeError as exc:
@@ -293,14 +400,16 @@ def check(
             status = 2
             entries.append(check_entry(target, exc.path or target, errors))
             for error in errors:
+                code = error.code or INVALID_SPEC
                 if github:
-                    typer.echo(_annotation("error", error.path or target, error.line, _unlocated(error)))
+                    typer.echo(_annotation("error", error.path or target, error.line, code, _unlocated(error)))
                 elif not as_json:
-                    err.print(f"INVALID {error}", style="red", markup=False, soft_wrap=True)
+                    at = _located(error.path or target, error.line)
+                    err.print(f"INVALID {at}: {code} {_unlocated(error)}", style="red", markup=False, soft_wrap=True)
             continue
         where = analysis.spec.path or target
         mismatches = unmet_expectations(analysis)
-        entry = check_entry(target, where, [], analysis, mismatches)
+        entry = check_entry(target, where, [], analysis, mismatches, enabled)
         entries.append(entry)
         warnings = entry["warnings"]
         if mismatches or (strict and warnings):
@@ -310,24 +419,29 @@ def check(
         for warning in warnings:
             line, text = warning["line"], f"layer '{warning['layer']}': {warning['message']}"
             if github:
-                typer.echo(_annotation("warning", where, line, text))
+                typer.echo(_annotation("warning", where, line, warning["code"], text))
             else:
-                at = f"{where}:{line}" if line else where
-                out.print(f"warn {at}: {text}", style="yellow", markup=False, soft_wrap=True)
+                at = _located(where, line)
+                out.print(f"warn {at}: {warning['code']} {text}", style="yellow", markup=False, soft_wrap=True)
         for m in mismatches:
-            text = f"{m.what}: expected {m.expected}, got {m.actual}"
+            text, line = (
+                f"{m.what}: expected {m.expected}, got {m.actual}",
+                _expect_key_line(analysis.spec.source, m.what),
+            )
             if github:
-                typer.echo(_annotation("error", where, _expect_line(analysis.spec.source), text))
+                typer.echo(_annotation("error", where, line, EXPECT_MISMATCH, text))
             else:
-                out.print(f"FAIL {where}: {text}", style="red", markup=False, soft_wrap=True)
+                at = _located(where, line)
+                out.print(f"FAIL {at}: {EXPECT_MISMATCH} {text}", style="red", markup=False, soft_wrap=True)
         if github or mismatches:
             continue
+        shown = _located(where, None)
         if strict and warnings:
-            out.print(f"FAIL {where}: {len(warnings)} warning(s) (--strict)", style="red", markup=False, soft_wrap=True)
+            out.print(f"FAIL {shown}: {len(warnings)} warning(s) (--strict)", style="red", markup=False, soft_wrap=True)
             continue
         checked = "no [expect] section" if analysis.spec.expect.empty else "expectations hold"
         noted = f", {len(warnings)} warning(s)" if warnings else ""
-        out.print(f"ok   {where}: {checked}{noted}", markup=False, soft_wrap=True)
+        out.print(f"ok   {shown}: {checked}{noted}", markup=False, soft_wrap=True)
     if as_json:
         emit_json(check_document(entries, strict, status))
     raise typer.Exit(status)

@@ -40,8 +40,15 @@ def _progress() -> Progress:
 
 @app.command("run", rich_help_panel=PANEL)
 def run_command(
-    target: Target,
     image: Annotated[str, typer.Option("--image", help="JPEG, PNG, WebP, BMP or GIF (first frame).")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TARGET]",
+            help="A zoo name (see `cnnscope list`) or the path of a .toml spec; default: resnet50 with"
+            " torchvision's published ImageNet weights (downloaded once into torch's cache).",
+        ),
+    ] = None,
     weights: WeightsOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many predictions to list.")] = 5,
     device: DeviceOption = DEFAULT_DEVICE,
@@ -89,16 +96,23 @@ def run_command(
 ) -> None:
     """Run one image: top-k predictions, a layer's activation maps in the terminal, everything as PNGs.
 
+    Without a model (`cnnscope run --image cat.jpg`), an ImageNet classifier: resnet50 with torchvision's
+    published weights, downloaded once with a progress bar into torch's cache ($TORCH_HOME), then offline.
+
     With --cam, also where the image made the class: a heat-map over the input, and how much the
     class's probability falls when its hottest 15% of pixels are hidden, against 15% hidden at random.
     """
     cam = cam or cam_layer is not None or cam_class is not None or cam_method != "gradcam"  # any --cam-* asks for it
+    from cnnscope.errors import CheckpointError
+    from cnnscope.runtime.published import DEFAULT_CLASSIFIER, TORCHVISION
+
+    default = target is None  # the default classifier has real weights or does not run: never random predictions
+    if target is None:
+        target, weights = DEFAULT_CLASSIFIER, weights or TORCHVISION
     try:
         from pathlib import Path
 
-        from cnnscope.errors import CheckpointError
         from cnnscope.files import regular_file
-        from cnnscope.runtime.published import TORCHVISION
 
         regular_file(Path(image), "an image", CnnscopeError)  # before torch's seconds of loading
         if weights and weights != TORCHVISION:  # the published weights are looked for once the spec is read
@@ -149,6 +163,8 @@ def run_command(
             progress.update(task, advance=1, description="saving")
             written = save_run(result, model, save, note, shared_scale, heat) if save else []
     except CnnscopeError as exc:
+        if default and isinstance(exc, CheckpointError):
+            exc.message = f"run without a model uses {DEFAULT_CLASSIFIER} with torchvision's weights: {exc.message}"
         fail(exc)
     if as_json:
         from cnnscope.report.documents import run_document

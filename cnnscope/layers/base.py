@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, dataclass_transform
 
 from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.rules import Finding
 
 if TYPE_CHECKING:  # torch is imported only where a model is built
     from torch import nn
@@ -408,7 +409,7 @@ class Layer:
     # inputs whose values reach the output (crop's second input gives only a size): their fields merge
     value_inputs: ClassVar[int | None] = None
 
-    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
         """Things that work but are likely mistakes; ``spatial_axes``: which input axes are spatial."""
         return []
 
@@ -487,9 +488,14 @@ def expect_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], what: str) -
 
 
 # --- parsers for keys ---------------------------------------------------------------------
+class NotANumber(ValueError):
+    """A key that takes numbers only was given something else: for a bare word, the spec's
+    parser says that no variable has that name."""
+
+
 def _int(value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {type(value).__name__}")
+        raise NotANumber(f"expected a whole number, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"must be at least {minimum}")
     return value
@@ -557,7 +563,9 @@ def boolean(value: Any, _cls: type[Layer]) -> bool:
 
 
 def number(value: Any, _cls: type[Layer]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NotANumber("expected a number")
+    if not math.isfinite(value):
         raise ValueError("expected a number")
     return float(value)
 

@@ -26,6 +26,7 @@ from cnnscope.layers.base import (
     register,
     weight_argument,
 )
+from cnnscope.rules import LINEAR_ON_MAP, Finding
 
 if TYPE_CHECKING:
     from torch import nn
@@ -66,13 +67,16 @@ class Linear(Layer):
         shape = inputs[0]
         return GLOBAL if len(shape) == 1 else Mixes(len(shape) - 1, shape[-1], replaces=True)
 
-    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
         shape = inputs[0]
         if len(shape) == 1 or len(shape) - 1 not in spatial_axes:  # e.g. channels last, after a permute
             return []
         return [
-            f"linear acts on the last axis only ({shape[-1]} features, repeated over {numel(shape[:-1])} positions);"
-            f" add a flatten before it to connect all {numel(shape):,} inputs"
+            Finding(
+                LINEAR_ON_MAP,
+                f"linear acts on the last axis only ({shape[-1]} features, repeated over {numel(shape[:-1])}"
+                f" positions); add a flatten before it to connect all {numel(shape):,} inputs",
+            )
         ]
 
     def cells(self) -> Cells:

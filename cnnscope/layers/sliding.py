@@ -45,6 +45,7 @@ from cnnscope.layers.base import (
     spatial_size,
     weight_argument,
 )
+from cnnscope.rules import FLOOR_DROPS_PIXELS, Finding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -140,16 +141,19 @@ def named_axes(axes: list[Axis], both: str) -> list[tuple[str, Axis]]:
     return list(zip(names, axes))
 
 
-def axis_warnings(axes: list[Axis]) -> list[str]:
+def axis_warnings(axes: list[Axis]) -> list[Finding]:
     """Say which pixels the floor in O = (I - K + 2P)/S + 1 leaves out."""
     notes = []
     for name, axis in named_axes(axes, "height and width"):
         if axis.dropped():
             pad = axis.pad_before + axis.pad_after
             notes.append(
-                f"{name}: {axis.size} - {axis.effective_kernel} + {pad} = {axis.span} is not a multiple of"
-                f" stride {axis.stride}, so the floor leaves the last {axis.dropped()} pixel(s) of the padded"
-                " input unused"
+                Finding(
+                    FLOOR_DROPS_PIXELS,
+                    f"{name}: {axis.size} - {axis.effective_kernel} + {pad} = {axis.span} is not a multiple of"
+                    f" stride {axis.stride}, so the floor leaves the last {axis.dropped()} pixel(s) of the padded"
+                    " input unused",
+                )
             )
     return notes
 
@@ -237,7 +241,7 @@ class Conv(Layer):
     def window(self, inputs: list[Shape]) -> Window:
         return Window(tuple(a.effective_kernel for a in self.axes(inputs[0])), self.stride)
 
-    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
         return axis_warnings(self.axes(inputs[0]))
 
     def cells(self) -> Cells:
@@ -397,7 +401,7 @@ class Pool(Layer):
     def window(self, inputs: list[Shape]) -> Window:
         return Window(self.kernel, self.steps)
 
-    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[str]:
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
         return axis_warnings(self.axes(inputs[0]))
 
     def cells(self) -> Cells:

@@ -35,6 +35,7 @@ from cnnscope.layers.base import (
     register,
     shape_list,
 )
+from cnnscope.rules import RESIDUAL_MISMATCH
 
 if TYPE_CHECKING:
     from torch import nn
@@ -229,11 +230,13 @@ class Add(Layer):
                 raise SpecError(
                     f"rank mismatch: '{first_name}' is {fmt_shape(first)}, '{name}' is {fmt_shape(shape)}",
                     hint="add joins tensors of the same shape",
+                    code=RESIDUAL_MISMATCH,
                 )
             if len(first) == 1 and shape != first:  # flat vectors: features, not channels of a map
                 raise SpecError(
                     f"size mismatch: '{first_name}' has {first[0]} features, '{name}' has {shape[0]}",
                     hint=f"give '{name}' a linear layer with out = {first[0]}",
+                    code=RESIDUAL_MISMATCH,
                 )
             joined = _broadcast(first, shape)
             if joined is not None and len(first) > 1 and joined in (first, shape):
@@ -243,11 +246,13 @@ class Add(Layer):
                 raise SpecError(
                     f"channel mismatch: '{first_name}' has {first[0]} channels, '{name}' has {shape[0]}",
                     hint=f"project '{name}' with a 1x1 conv2d (out = {first[0]})",
+                    code=RESIDUAL_MISMATCH,
                 )
             if shape != first:
                 raise SpecError(
                     f"spatial mismatch: '{first_name}' is {fmt_shape(first)}, '{name}' is {fmt_shape(shape)}",
                     hint="give the shortcut's projection the stride of the main path",
+                    code=RESIDUAL_MISMATCH,
                 )
         return first
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cnnscope.analysis import BYTES_PER_ELEMENT, Analysis, Field, Mismatch, Receptive
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import LAYER_TYPES, Global, activation_types
+from cnnscope.rules import DEFAULT, EXPECT_MISMATCH, INVALID_SPEC, RULES
 from cnnscope.spec import OutputKey
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def inspect_document(analysis: Analysis) -> dict[str, Any]:
                 "receptive_field": receptive,
                 "jump": jump,
                 "block": node.scope[-1] if node.scope else None,
-                "warnings": list(report.warnings),
+                "warnings": [warning.message for warning in report.warnings],
             }
         )
     return {
@@ -107,7 +108,9 @@ def inspect_document(analysis: Analysis) -> dict[str, Any]:
             "activations": total.activations,
             "activation_bytes": total.activation_bytes,
         },
-        "warnings": [{"layer": layer, "message": message} for layer, message in analysis.warnings],
+        "warnings": [
+            {"layer": layer, "code": warning.code, "message": warning.message} for layer, warning in analysis.warnings
+        ],
         "conventions": CONVENTIONS,
     }
 
@@ -158,7 +161,15 @@ def compare_document(first: str, second: str, metrics: list[tuple[str, int, int]
 
 
 def error_entry(error: CnnscopeError) -> dict[str, Any]:
-    return {"message": error.message, "line": error.line, "layer": error.layer, "hint": error.hint}
+    code = error.code or INVALID_SPEC
+    return {
+        "code": code,
+        "rule": RULES[code].name,
+        "message": error.message,
+        "line": error.line,
+        "layer": error.layer,
+        "hint": error.hint,
+    }
 
 
 def check_entry(
@@ -167,13 +178,25 @@ def check_entry(
     errors: list[CnnscopeError],
     analysis: Analysis | None = None,
     mismatches: list[Mismatch] | None = None,
+    enabled: frozenset[str] = DEFAULT,
 ) -> dict[str, Any]:
-    """One spec of ``check --json``; ``analysis`` is None when the spec is invalid."""
+    """One spec of ``check --json``; ``analysis`` is None when the spec is invalid; ``enabled``: the
+    warnings' rule codes that are switched on (``cnnscope.rules``)."""
     expect = analysis.spec.expect if analysis else None
     warnings = []
     if analysis is not None:
         lines = {report.name: report.node.line for report in analysis.layers}
-        warnings = [{"layer": layer, "line": lines.get(layer), "message": text} for layer, text in analysis.warnings]
+        warnings = [
+            {
+                "code": warning.code,
+                "rule": RULES[warning.code].name,
+                "layer": layer,
+                "line": lines.get(layer),
+                "message": warning.message,
+            }
+            for layer, warning in analysis.warnings
+            if warning.code in enabled
+        ]
     return {
         "target": target,
         "path": path,
@@ -184,7 +207,10 @@ def check_entry(
         else {
             "checked": not expect.empty,
             "hold": not mismatches,
-            "mismatches": [{"what": m.what, "expected": m.expected, "actual": m.actual} for m in (mismatches or [])],
+            "mismatches": [
+                {"code": EXPECT_MISMATCH, "what": m.what, "expected": m.expected, "actual": m.actual}
+                for m in (mismatches or [])
+            ],
         },
         "warnings": warnings,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnscope.analysis import Analysis, LayerReport
-from cnnscope.errors import SpecError, did_you_mean
+from cnnscope.errors import SpecError, did_you_mean, zoo_label
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
 from cnnscope.report.rows import jump_text, receptive_text, returned_labels
@@ -16,14 +16,14 @@ def shown_path(path: str) -> str:
     (not a long site-packages path): shorter, and the same on every machine."""
     from cnnscope.zoo import zoo_dir
 
-    resolved, zoo = Path(path).resolve(), zoo_dir().resolve()
-    in_zoo = resolved.parent == zoo
-    if in_zoo and zoo.name == "zoo":  # the installed zoo, wherever the working folder is
-        return f"zoo:{resolved.stem}"
+    installed = zoo_label(path)  # wherever the working folder is
+    if installed:
+        return installed
+    resolved = Path(path).resolve()
     try:
         return str(resolved.relative_to(Path.cwd()))  # a checkout's specs/alexnet.toml, your own net.toml
     except ValueError:
-        return f"zoo:{resolved.stem}" if in_zoo else path
+        return f"zoo:{resolved.stem}" if resolved.parent == zoo_dir().resolve() else path
 
 
 def explain(analysis: Analysis, name: str) -> list[str]:
@@ -59,7 +59,7 @@ def explain(analysis: Analysis, name: str) -> list[str]:
     returned = returned_labels(analysis).get(name)
     if returned:
         lines.append(f"the model returns it: output {returned} of {len(analysis.outputs)}")
-    lines += [f"warning: {w}" for w in report.warnings]
+    lines += [f"warning {w.code}: {w.message}" for w in report.warnings]
     return lines
 
 

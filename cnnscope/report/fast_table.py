@@ -31,7 +31,14 @@ _NON_SPACE = re.compile(r"\S")
 
 class FastTable(Table):
     """A ``rich.table.Table`` whose body rows are rendered from cached cell templates when the table
-    fits the width; otherwise (or for options it does not handle) it is rendered by rich itself."""
+    fits the width; otherwise (or for options it does not handle) it is rendered by rich itself.
+
+    ``names_on_own_line``: where the table is too wide, the first column takes the width that is left
+    and a first cell wider than that is printed whole on a line of its own above its row, never broken
+    inside (rich would fold ``layer1.0.conv1`` into ``layer1.0.`` / ``conv1``).
+    """
+
+    names_on_own_line = False
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = self._fast_widths(console, options.max_width)
@@ -101,7 +108,15 @@ class FastTable(Table):
                 width = max(width, column.min_width + self._get_padding_width(index))
             widths.append(width or 1)
         if sum(widths) + self._extra_width > max_width:
-            return None
+            if not self.names_on_own_line:
+                return None
+            first = self.columns[0]
+            labels = [cell for cell in (first.header, first.footer) if isinstance(cell, str)]
+            least = max([len(label) for label in labels] + [first.min_width or 0])
+            spare = max_width - self._extra_width - sum(widths[1:])
+            if spare < least + self._get_padding_width(0):
+                return None
+            widths[0] = spare
         return widths
 
     # --- rendering ------------------------------------------------------------------------
@@ -217,11 +232,21 @@ class FastTable(Table):
         if self.show_footer:
             rows.append(("footer", tuple(column.footer for column in self.columns)))
         divider = Segment(box.head_vertical, border_style)
+        first_width = widths[0] - self._get_padding_width(0)
         for number, (kind, cells) in enumerate(rows):
             last = number == len(rows) - 1
             if kind == "footer":
                 yield Segment(box.get_row(widths, "foot", edge=True), border_style)
                 yield new_line
+            name = cells[0].plain if isinstance(cells[0], Text) else cells[0]
+            if kind == "body" and isinstance(name, str) and len(name) > first_width:
+                whole = cells[0] if isinstance(cells[0], Text) else Text(name)
+                whole = Text(box.mid_left) + whole
+                whole.stylize_before(cell_styles[0], len(box.mid_left))
+                whole.pad_right(sum(widths) + self._extra_width - len(whole))
+                yield from whole.render(console)
+                yield new_line
+                cells = ("", *cells[1:])
             rendered: list[list[list[Segment]]] = []
             styles: list[Style] = []
             for index, cell in enumerate(cells):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,15 +15,55 @@ from cnnscope.layers import fmt_shape
 from cnnscope.report.fast_table import FastTable
 from cnnscope.report.numbers import count, si, size_bytes
 from cnnscope.report.rows import Row, receptive_text
+from cnnscope.rules import DEFAULT, RULES
 
 SHOWN_WARNINGS = 5
 
 
-def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False) -> Table:
+def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False, width: int | None = None) -> Table:
     """The lecture's table plus params, MACs and receptive field.
 
-    ``compact`` (narrow terminals) joins size, stride and padding into one column.
+    ``compact`` joins size, stride and padding into one column. ``width`` (a terminal's) lays the
+    table out to fit it without breaking a layer name: compact below 120 columns; where the names
+    are still too long, a name wider than its column goes whole on a line of its own, and the
+    columns a narrow terminal can spare (Act, Out, then Type) are left out. RF always stays.
     """
+    if width is None:
+        return _layer_table(analysis, table_rows, compact, ())
+    table = _layer_table(analysis, table_rows, width < 120, ())
+    if _natural_width(table) <= width:
+        return table
+    dropped: tuple[str, ...] = ()
+    for spare in SPARE_COLUMNS:
+        widths = _column_widths(table)
+        if width - (sum(widths) - widths[0] + table._extra_width) >= min(MIN_NAME_WIDTH, widths[0]):
+            break
+        dropped = (*dropped, spare)
+        table = _layer_table(analysis, table_rows, True, dropped)
+    table.names_on_own_line = True
+    return table
+
+
+SPARE_COLUMNS = ("Act", "Out", "Type")  # left out in this order where names would get too little room
+MIN_NAME_WIDTH = 16
+
+
+def _column_widths(table: Table) -> list[int]:
+    """Each column's natural width: its longest line of header, cells and footer, plus padding."""
+    widths = []
+    for index, column in enumerate(table.columns):
+        cells = [column.header, column.footer, *column._cells]
+        texts = [cell.plain if isinstance(cell, Text) else str(cell or "") for cell in cells]
+        widest = max(len(line) for text in texts for line in text.split("\n"))
+        widths.append(max(widest, column.min_width or 0) + table._get_padding_width(index))
+    return widths
+
+
+def _natural_width(table: Table) -> int:
+    return sum(_column_widths(table)) + table._extra_width
+
+
+def _layer_table(analysis: Analysis, table_rows: list[Row], compact: bool, dropped: tuple[str, ...]) -> FastTable:
     spec, total = analysis.spec, analysis.total
     table = FastTable(
         title=Text.assemble((spec.name, "bold"), f" - {spec.title}" if spec.title else ""),
@@ -32,22 +75,27 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
         pad_edge=False,
         padding=(0, 0) if compact else (0, 1),
     )
-    table.add_column("Layer", footer="Total", overflow="fold", min_width=8)
-    table.add_column("Type", style="cyan", no_wrap=True)
-    table.add_column("Out" if compact else "Filters/\nneurons", justify="right", no_wrap=True)
     geometry = ["Kernel/\nstride/pad"] if compact else ["Size", "Stride", "Pad"]
-    for header in geometry:
-        table.add_column(header, justify="right", no_wrap=True)
     outputs = len(analysis.outputs)
     shown = fmt_shape(analysis.output_shape) if outputs == 1 else f"{outputs} outputs"
     axes = "CxDxHxW" if len(spec.input.shape) == 4 else "CxHxW"  # D: a video's frames (conv3d)
-    table.add_column(f"Output\n({axes})", justify="right", style="green", no_wrap=True, footer=shown)
-    table.add_column("Act", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True, footer=count(total.params))
-    table.add_column("MACs", justify="right", no_wrap=True, footer=si(total.macs))
-    table.add_column("RF", justify="right", no_wrap=True)
+    columns: list[tuple[str, dict[str, Any]]] = [
+        ("Layer", {"footer": "Total", "overflow": "fold", "min_width": 8}),
+        ("Type", {"style": "cyan", "no_wrap": True}),
+        ("Out" if compact else "Filters/\nneurons", {"justify": "right", "no_wrap": True}),
+        *((header, {"justify": "right", "no_wrap": True}) for header in geometry),
+        (f"Output\n({axes})", {"justify": "right", "style": "green", "no_wrap": True, "footer": shown}),
+        ("Act", {"no_wrap": True}),
+        ("Params", {"justify": "right", "no_wrap": True, "footer": count(total.params)}),
+        ("MACs", {"justify": "right", "no_wrap": True, "footer": si(total.macs)}),
+        ("RF", {"justify": "right", "no_wrap": True}),
+    ]
+    kept = [index for index, (header, _) in enumerate(columns) if header not in dropped]
+    for index in kept:
+        header, options = columns[index]
+        table.add_column(header, **options)
     blank = [""] * len(geometry)
-    table.add_row("input", "", "", *blank, fmt_shape(spec.input.shape), "", "", "", "")
+    table.add_row(*_kept(["input", "", "", *blank, fmt_shape(spec.input.shape), "", "", "", ""], kept))
     for row in table_rows:
         name = Text(row.name, style="bold" if row.collapsed else "")
         if row.collapsed:
@@ -59,7 +107,7 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
             geometry_cells = ["/".join(c for c in (cells.size, cells.stride, cells.padding) if c)]
         else:
             geometry_cells = [cells.size, cells.stride, cells.padding]
-        table.add_row(
+        row_cells: list[RenderableType] = [
             name,
             row.kind,
             cells.units,
@@ -69,7 +117,8 @@ def layer_table(analysis: Analysis, table_rows: list[Row], compact: bool = False
             count(row.params) if row.params else "-",
             si(row.macs) if row.macs else "-",
             receptive_text(row.receptive),
-        )
+        ]
+        table.add_row(*_kept(row_cells, kept))
     return table
 
 
@@ -88,7 +137,16 @@ def outputs_line(analysis: Analysis) -> Text:
     return Text.assemble(("returns ", "bold"), f"{form} {described}")
 
 
+def _kept(cells: list[Any], kept: list[int]) -> list[Any]:
+    return [cells[index] for index in kept]
+
+
 def summary(analysis: Analysis) -> RenderableType:
+    return Group(*summary_lines(analysis))
+
+
+def summary_lines(analysis: Analysis) -> list[Text]:
+    """Totals, memory, the warnings of the rules on by default, and a count of the others."""
     total = analysis.total
     lines = [
         Text.assemble(
@@ -110,9 +168,20 @@ def summary(analysis: Analysis) -> RenderableType:
     ]
     if analysis.spec.outputs is not None:
         lines.append(outputs_line(analysis))
-    warnings = analysis.warnings
-    for layer, message in warnings[:SHOWN_WARNINGS]:
-        lines.append(Text.assemble(("warning ", "yellow bold"), (f"{layer}: ", "bold"), message))
+    warnings = [(layer, warning) for layer, warning in analysis.warnings if warning.code in DEFAULT]
+    off = Counter(warning.code for _, warning in analysis.warnings if warning.code not in DEFAULT)
+    for layer, warning in warnings[:SHOWN_WARNINGS]:
+        lines.append(
+            Text.assemble((f"warning {warning.code} ", "yellow bold"), (f"{layer}: ", "bold"), warning.message)
+        )
     if len(warnings) > SHOWN_WARNINGS:
         lines.append(Text(f"... and {len(warnings) - SHOWN_WARNINGS} more warnings (--explain LAYER or --json)"))
-    return Group(*lines)
+    for code, number in off.items():
+        lines.append(
+            Text(
+                f"{number} {RULES[code].name} note(s) ({code}, a rule off by default): --explain LAYER, --json, or"
+                f" cnnscope check --extend-select {code}",
+                style="dim",
+            )
+        )
+    return lines

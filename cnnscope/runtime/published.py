@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     import torch
 
 TORCHVISION = "torchvision"  # the --weights value that asks for these weights
+# `cnnscope run --image cat.jpg` without a model: ResNet-50 with torchvision's published ImageNet weights
+# (IMAGENET1K_V2, 80.9% top-1, a 98 MB file), the classifier most courses show; never random weights
+DEFAULT_CLASSIFIER = "resnet50"
 
 # zoo spec -> torchvision's model name (torchvision.models.get_model_weights), the one map of them
 TORCHVISION_MODELS = {

@@ -35,6 +35,8 @@ from typing import Any
 
 from cnnscope.errors import SpecError, SpecErrors, did_you_mean, did_you_mean_type
 from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, activation_types, bounded
+from cnnscope.layers.base import NotANumber
+from cnnscope.rules import INVALID_SPEC, TOML_SYNTAX, UNREADABLE
 from cnnscope.spec.expr import evaluate, names_in
 from cnnscope.spec.model import INPUT, Expectations, InputSpec, Node, Outputs, Preprocess, Spec
 from cnnscope.text import visible
@@ -65,7 +67,10 @@ def load(path: str | Path, all_errors: bool = False) -> Spec:
     from cnnscope.files import read_text
 
     path = Path(path)
-    text = read_text(path, "a spec", SpecError)
+    try:
+        text = read_text(path, "a spec", SpecError)
+    except SpecError as exc:
+        raise exc.located(code=UNREADABLE) from None
     return parse(text, path=str(path), default_name=visible(path.stem), all_errors=all_errors)
 
 
@@ -86,10 +91,10 @@ def parse(
         return _parse(text, path, default_name, input_shape, all_errors)
     except SpecError as exc:
         for inner in getattr(exc, "errors", ()):
-            inner.located(path=path)
-        raise exc.located(path=path) from None
+            inner.located(path=path, code=INVALID_SPEC)
+        raise exc.located(path=path, code=INVALID_SPEC) from None
     except RecursionError:
-        raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path) from None
+        raise SpecError("blocks nest too deeply (a block that uses itself?)", path=path, code=INVALID_SPEC) from None
 
 
 def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | None, all_errors: bool) -> Spec:
@@ -98,9 +103,10 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise SpecError(f"not valid TOML: {message}", line=int(match.group(1)) if match else None) from None
+        line = int(match.group(1)) if match else None
+        raise SpecError(f"not valid TOML: {message}", line=line, code=TOML_SYNTAX) from None
     except RecursionError:
-        raise SpecError("not valid TOML: arrays or tables nested too deeply") from None
+        raise SpecError("not valid TOML: arrays or tables nested too deeply", code=TOML_SYNTAX) from None
     if isinstance(raw.get("layers"), list) and len(raw["layers"]) > MAX_NODES:
         raise SpecError(f"the spec lists {len(raw['layers']):,} layers: more than the {MAX_NODES:,} allowed")
     _check_values(raw, text)
@@ -337,7 +343,8 @@ def _parse_expect(value: Any, lines: _Lines) -> Expectations:
         if key in value:
             count = value[key]
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise SpecError(f"expect.{key} must be a whole number", line=line)
+                key_line = lines.find(rf"^\s*{key}\s*=", line or 0)  # the key's own line, below [expect]
+                raise SpecError(f"expect.{key} must be a whole number", line=key_line or line)
             counts[key] = count
     output, outputs = _expected_output(value.get("output"), line)
     shapes = value.get("shapes", {})
@@ -729,7 +736,11 @@ class _Expander:
         config = {k: _substitute(v, names) for k, v in entry.items() if k not in LAYER_KEYS}
         if kind == "embedding" and "vocab" not in config and self.model_input.vocab:
             config["vocab"] = self.model_input.vocab
-        return LAYER_TYPES[kind].from_config(config)
+        try:
+            return LAYER_TYPES[kind].from_config(config)
+        except SpecError:
+            _unknown_variable(LAYER_TYPES[kind], config, names)
+            raise
 
     def _activation(self, value: Any, names: _Names) -> Activation:
         if isinstance(value, str):
@@ -828,6 +839,24 @@ def _instance_name(template: str, variables: Mapping[str, Any]) -> str:
             f"the instance template '{template}' gives '{name}', which is not a usable name", hint=NAME_RULE
         )
     return name
+
+
+def _unknown_variable(cls: type[Layer], config: dict[str, Any], names: Mapping[str, Any]) -> None:
+    """A bare word where the key takes none (``out = "width"``) is a variable that does not exist:
+    raise that, naming it, rather than the key's "expected a whole number"."""
+    keys = {k.name: k for k in cls.keys}
+    for name, value in config.items():
+        if not (isinstance(value, str) and value.isidentifier() and name in keys):
+            continue
+        try:
+            keys[name].parse(value, cls)
+        except NotANumber as exc:
+            known = list(names)
+            hint = did_you_mean(value, known) or f"the names an expression can use here: {', '.join(known)}"
+            wanted = str(exc).partition(", got")[0]  # "expected a whole number"
+            raise SpecError(f"{name} = \"{value}\": {wanted}, and there is no variable '{value}'", hint=hint) from None
+        except ValueError:  # a word the key takes, misspelt ("sme"): the key's own error says which
+            continue
 
 
 def _fill_in(name: str, variables: Mapping[str, Any]) -> str:

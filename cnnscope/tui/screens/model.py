@@ -51,14 +51,16 @@ class ModelScreen(Screen[None]):
     class PickerRequested(Message):
         """``m``: the user wants another model; the app opens the picker over this screen."""
 
-    # help and quit first: the footer keeps its left end when a narrow terminal cuts it
+    # help and quit first: the footer keeps its left end when a narrow terminal cuts it; the tab keys share
+    # one label, so that every key of the footer shows at 80 columns
+    TABS = Binding.Group("tabs", compact=True)
     BINDINGS = [
         Binding("question_mark", "help", "help"),
         Binding("q", "app.quit", "quit"),
         Binding("i", "edit_input", "input size"),
-        Binding("d", "tab('details')", "details"),
-        Binding("f", "tab('filters')", "filters"),
-        Binding("a", "tab('activations')", "activations"),
+        Binding("d", "tab('details')", "details", group=TABS),
+        Binding("f", "tab('filters')", "filters", group=TABS),
+        Binding("a", "tab('activations')", "activations", group=TABS),
         Binding("o", "open_image", "open image"),
         Binding("g", "figure", "figure"),
         Binding("left_square_bracket", "channel(-1)", "channel -", show=False),

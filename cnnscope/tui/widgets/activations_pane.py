@@ -20,7 +20,7 @@ from textual.widgets import Static, TabPane
 
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
-from cnnscope.tui.widgets.picture import Bar, map_image, new_picture
+from cnnscope.tui.widgets.picture import Bar, breakable_paths, map_image, new_picture
 from cnnscope.vision.explain import CAM_METHODS, is_map
 from cnnscope.vision.pictures import INFERNO, VIRIDIS, as_maps
 
@@ -47,6 +47,8 @@ class ActivationsPane(TabPane):
         self.running: str | None = None  # the image being run
         self.runs = 0  # counts the runs started: a run's result is dropped if another started since
         self.result: RunResult | None = None  # the last image run
+        self.image: str | None = None  # its path: run again when the input size changes
+        self.run_text: tuple[str, list[str]] = ("", [])  # its predictions (markup) and notes (plain)
         self.opened: OpenedModel | None = None  # the model it ran through (heat-maps need its gradients)
         self.heat_method: str | None = None  # a heat-map method shown instead of the activations
         self.layer_name: str | None = None  # the layer shown (its first layer's when the run lacks it)
@@ -83,16 +85,20 @@ class ActivationsPane(TabPane):
 
     def forget(self) -> None:
         """The input size changed: the last run (its predictions, activations and heat-maps) no longer
-        belongs to the model shown, and the image must run again at the new size. An image still
-        waiting for its model runs through the new one, and so does one being run now."""
+        belongs to the model shown. The image stays open: the one waiting for its model, being run,
+        or shown runs again through the model of the new size, once it is built."""
         self.result, self.opened = None, None
         self.runs += 1  # a run in progress went through the model of the old size: its result is dropped
-        if self.running is not None and self.waiting is None:
-            self.waiting, self.running = self.running, None
-            self.post_message(self.ModelWanted())
-        if self.waiting is None:
+        again = self.waiting or self.running or self.image
+        self.running = None
+        if again is None:
             self.picture.loading = False
             self.predictions.update(NO_IMAGE)
+        else:
+            self.waiting = again
+            self.picture.loading = True
+            self._progress(f"{Path(again).name}: running it again at the new input size ...")
+            self.post_message(self.ModelWanted())
         self.show(self.layer_name)
 
     def _progress(self, line: str) -> None:
@@ -128,14 +134,26 @@ class ActivationsPane(TabPane):
         if number != self.runs:  # another run started since, or the input size changed
             return
         self.running = None
-        self.result, self.opened = result, opened
+        self.result, self.opened, self.image = result, opened, path
         self.picture.loading = False
         # the predictions run on in one paragraph: in a narrow pane, a line each left the picture 5 rows
         ranked = "  ".join(f"{i}. {escape(p.label)} {p.percent(1)}" for i, p in enumerate(result.predictions or [], 1))
-        lines = [f"[b]{escape(Path(path).name)}[/b]  {ranked or 'output not a class vector'}"]
-        lines += [f"[dim]{escape(note)}[/dim]" for note in (opened.note, result.note) if note]
-        self.predictions.update("\n".join(lines))
+        self.run_text = (
+            f"[b]{escape(Path(path).name)}[/b]  {ranked or 'output not a class vector'}",
+            [note for note in (opened.note, result.note) if note],
+        )
+        self._show_run_text()
         self.show(self.layer_name)
+
+    def _show_run_text(self) -> None:
+        """The predictions over the notes, whose paths (the weights file) break between folders."""
+        first, notes = self.run_text
+        width = self.predictions.size.width
+        self.predictions.update("\n".join([first, *(f"[dim]{escape(breakable_paths(n, width))}[/dim]" for n in notes)]))
+
+    def on_resize(self) -> None:
+        if self.result is not None:
+            self._show_run_text()
 
     # --- what the user browses --------------------------------------------------------------
     def show(self, layer: str | None) -> None:

@@ -9,8 +9,9 @@ table, opening the blocks around it. A layer the model returns (a spec with ``ou
 marked with its key: ``→ 'out'``.
 
 A line too long for the outline is shortened, never cut at its edge (a shape cut mid-number
-reads as another shape): closer spacing, then without its inputs, then without its shape, and
-at last cut with "…".
+reads as another shape, a type cut mid-word another type): closer spacing, then without its
+inputs, then without its shape, then without its type, and at last, a name too long for the
+outline alone, cut with "…".
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ class GraphOutline(Tree[str]):
                 kind = analysis.spec.groups.get(item.key, "block")
                 label = Text.assemble((lanes, LANE_STYLE), (short, "bold"), f"  {kind}")
                 branch = parent.add(label, data=item.key)
-                self._shorter[branch.id] = [Text.assemble((lanes, LANE_STYLE), (short, "bold"), f" {kind}")]
+                self._shorter[branch.id] = [  # never a word cut: "bottleneck x3", "bottleneck", then the name alone
+                    Text.assemble((lanes, LANE_STYLE), (short, "bold"), f" {kind}"),
+                    Text.assemble((lanes, LANE_STYLE), (short, "bold"), f" {kind.partition(' x')[0]}"),
+                    Text.assemble((lanes, LANE_STYLE), (short, "bold")),
+                ]
                 self._by_name[item.key] = branch
                 self._add(branch, item.children, analysis, (*scope, item.key))
                 continue
@@ -97,6 +102,7 @@ class GraphOutline(Tree[str]):
                 _label(lanes, short, report.type, shape, "", gap=1, returned=returned),
                 _label(lanes, short, report.type, "", "", gap=1, returned=returned),
                 _label(lanes, short, report.type, "", "", gap=1),
+                _label(lanes, short, "", "", "", gap=1),
             ]
             leaf = parent.add_leaf(labels[0], data=item.key)
             self._shorter[leaf.id] = labels[1:]
@@ -128,7 +134,10 @@ def _label(lanes: str, name: str, kind: str, shape: str, sources: str, gap: int,
     """A layer's line: its lanes, name, type, output shape, which output of the model it is and (a
     merge) what it reads; parts left empty are left out."""
     space = " " * gap
-    label = Text.assemble((lanes, LANE_STYLE), name, space, (kind, "cyan"))
+    label = Text.assemble((lanes, LANE_STYLE), name)
+    if kind:
+        label.append(space)
+        label.append(kind, style="cyan")
     if shape:
         label.append(f"{space}{shape}")
     if returned:

@@ -11,6 +11,7 @@ wrap at the pane's width, their colour bar as wide as the line allows.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -152,10 +153,30 @@ def colour_bar(
     return bar
 
 
+def breakable_paths(text: str, cells: int) -> str:
+    """``text`` with a line break after a ``/`` of each path too long for ``cells`` columns: wrapped
+    by the terminal, a path breaks between its folders, never inside a name (``lenet5.safetenso`` /
+    ``rs``). Words that fit, and all text when ``cells`` is not known yet (0), are left as they are."""
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if cells <= 0 or len(word) <= cells or "/" not in word:
+            return word
+        lines = [""]
+        for part in re.findall(r"[^/]*/|[^/]+$", word):
+            if lines[-1] and len(lines[-1]) + len(part) > cells:
+                lines.append("")
+            lines[-1] += part
+        return "\n".join(lines)
+
+    return re.sub(r"\S+", fold, text)
+
+
 def with_bar(caption: str | Text, bar: Bar | None, cells: int, color_system: str | None) -> Text:
     """``caption`` over its colour bar, the bar narrowed so that the line fits in ``cells`` (the
-    caption wraps; a bar broken over two lines would no longer read as one scale)."""
-    text = caption.copy() if isinstance(caption, Text) else Text(caption)
+    caption wraps, paths between their folders; a bar broken over two lines would no longer read as
+    one scale)."""
+    text = caption.copy() if isinstance(caption, Text) else Text(breakable_paths(caption, cells))
     if bar is None:
         return text
     room = cells - len(bar.low) - len(bar.high) - 2 if cells > 0 else BAR_CELLS
