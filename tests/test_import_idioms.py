@@ -284,3 +284,19 @@ def test_a_video_network_imports() -> None:
     )  # fmt: skip
     spec = imported(model, (3, 4, 10, 10))
     assert [n.layer.type_name for n in spec.nodes][:2] == ["conv3d", "batchnorm"]
+
+
+class InputAttribute(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.input = nn.Conv2d(3, 4, 3)  # a module path no spec layer may have
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.input(x)
+
+
+def test_a_module_path_no_spec_can_hold_is_refused_before_writing() -> None:
+    with pytest.raises(ImportFailure, match="the module path 'input' is no spec layer name"):
+        from_module(InputAttribute(), (3, 8, 8))
+    with pytest.raises(ImportFailure, match="returns a tensor that no layer computes"):
+        from_module(nn.Identity(), (3, 8, 8))

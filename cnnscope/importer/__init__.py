@@ -26,8 +26,7 @@ from cnnscope.importer.fold import into_blocks
 from cnnscope.importer.trace import ImportFailure, read
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
-from cnnscope.spec import INPUT, Spec, parse
-from cnnscope.spec.parse import NAME
+from cnnscope.spec import Spec, parse
 from cnnscope.text import visible
 
 __all__ = ["ImportFailure", "check_import", "from_module", "load_model", "read_module", "running_target"]
@@ -49,7 +48,6 @@ def read_module(
     module.eval()
     input_shape = tuple(input_shape)
     reading = read(module, input_shape)
-    _check_names(reading.layers)
     classes = {path: type(m).__name__ for path, m in module.named_modules()}
     layer_lines, blocks = into_blocks(reading.layers, classes)
     kind = type(module).__name__
@@ -107,16 +105,6 @@ def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
         if path and not inside and not used and any(True for _ in sub.state_dict()):
             left_out[path] = sum(p.numel() for p in sub.parameters())
     return out, left_out
-
-
-def _check_names(layers: list[Any]) -> None:
-    """Every layer name the model gives is one a spec can hold (``self.input``, ``add_module("a b", ...)``)."""
-    for layer in layers:
-        if not NAME.fullmatch(layer.name) or layer.name.split(".")[-1] in ("in", INPUT):
-            raise ImportFailure(
-                f"the module path '{layer.name}' is no spec layer name",
-                hint=f"spec names are letters, digits, _ and -, and not '{INPUT}' or 'in': rename the attribute",
-            )
 
 
 def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:

@@ -22,6 +22,7 @@ from cnnscope.errors import CnnscopeError, SpecError
 from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Parameter, Shape, TorchCall, fmt_shape
 from cnnscope.layers.base import functional_owner
 from cnnscope.spec import INPUT
+from cnnscope.spec.parse import NAME
 
 # calls that return their input as it is, at inference
 IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tensor.detach"})
@@ -485,6 +486,11 @@ class _Reader:
         return self._free_name(f"{scope}.{layer.type_name}" if scope else layer.type_name)
 
     def _add(self, layer: Imported) -> None:
+        """Keep ``layer``, once its name (the module path) is shown to be one a spec can hold: ``self.input``
+        or ``add_module("a b", ...)`` would write a spec that does not parse."""
+        if not NAME.fullmatch(layer.name) or layer.name.split(".")[-1] in ("in", INPUT):
+            op = f"the module path '{layer.name}' is no spec layer name (letters, digits, _ and -, not 'input' or 'in')"
+            raise ImportFailure(op, op=op, where=layer.scope or layer.name)
         self.names.add(layer.name)
         self.shapes[layer.name] = layer.out
         self.layers.append(layer)
