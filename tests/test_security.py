@@ -289,3 +289,28 @@ def test_an_exit_from_the_target_is_one_line_and_cnnscopes_code(
     captured = capfd.readouterr()
     assert says in captured.err and "Traceback" not in captured.err
     assert "print" not in captured.out  # the target's prints went to stderr
+
+
+def test_the_commands_that_build_a_model_show_accepted_text_literally(tmp_path: Path, cli) -> None:
+    """A title, paper and name that would run if they reached code go through run, run --cam, export,
+    maximize and verify as text: the model runs, and no marker appears."""
+    from PIL import Image
+
+    marker = tmp_path / "MARK"
+    touch = f"__import__('os').system('touch {marker}')"
+    text = spec_with(title=f"'; {touch}; '", paper=f'"""{touch}"""', name=f"x'); {touch}; ('")
+    text = text.replace("input = [1, 8, 8]", "input = [1, 16, 16]")
+    spec_path = tmp_path / "p.toml"
+    spec_path.write_text(text)
+    image = tmp_path / "digit.png"
+    Image.new("L", (16, 16), 0).save(image)
+    for args in (
+        ["run", str(spec_path), "--image", str(image), "--json"],
+        ["run", str(spec_path), "--image", str(image), "--cam", "--json"],
+        ["export", str(spec_path), "--out", str(tmp_path / "w.safetensors")],
+        ["maximize", str(spec_path), "--layer", "b.0.r", "--save", str(tmp_path / "units")],
+        ["verify", str(spec_path)],
+    ):
+        result = cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+    assert not marker.exists()
