@@ -281,7 +281,7 @@ def test_3d_formulas_by_hand():
         "height = width: O = floor((112 - 7 + 2*3)/2) + 1 = floor(55.5) + 1 = 56",
     ]
     assert report.receptive.size == (3, 7, 7) and report.receptive.jump == (1, 2, 2)
-    assert all(w.startswith("height and width: 112 - 7 + 6 = 111") for w in report.warnings)
+    assert all(w.message.startswith("height and width: 112 - 7 + 6 = 111") for w in report.warnings)
     head = analyze_text(
         "input = [8, 4, 6, 6]\nlayers = [{type = 'batchnorm'}, {type = 'global_avgpool3d'}, {type = 'flatten'}]"
     )

@@ -180,6 +180,10 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "concat": lambda m, *xs: torch.cat(xs, dim=m.axis + 1),
     "add": lambda m, x, y: x + y,  # torchvision's residual blocks: `out += identity`
     "mul": lambda m, x, y: x * y,  # torchvision's SqueezeExcitation: `scale * input`
+    "reduce": lambda m, x: (  # timm's SqueezeExcite: x.mean((2, 3), keepdim=True); SKNet's sum over paths
+        x.amax(m.dims, m.keepdim) if m.op == "max" else getattr(x, m.op)(m.dims, keepdim=m.keepdim)
+    ),
+    "stack": lambda m, *xs: torch.stack(xs, dim=m.axis + 1),  # SKNet's paths
 }
 
 

@@ -32,6 +32,7 @@ from cnnscope.rules import (
     enabled_rules,
     project_config,
 )
+from cnnscope.text import visible
 from cnnscope.zoo import zoo_names
 
 PANEL = "Static analysis (no torch)"
@@ -256,7 +257,7 @@ def _annotation(kind: str, path: str, line: int | None, code: str, message: str)
 def _unlocated(error: CnnscopeError) -> str:
     """The error without its file and line, which an annotation carries in its own fields."""
     layer = f"layer '{error.layer}': " if error.layer else ""
-    return layer + error.message + (f" ({error.hint})" if error.hint else "")
+    return visible(layer + error.message + (f" ({error.hint})" if error.hint else ""))  # shown, never sent raw
 
 
 def _located(path: str, line: int | None) -> str:
