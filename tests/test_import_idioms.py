@@ -4,8 +4,6 @@ torch model it came from (state_dict loaded strictly, same outputs, torch's para
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -199,28 +197,16 @@ def test_one_run_names_every_gap_with_counts_and_places() -> None:
     assert "torch.logsumexp" in message and "\n" not in message
 
 
-def test_timm_models_import_through_the_cli(tmp_path: Path) -> None:
+def test_timm_models_import_through_the_cli(tmp_path: Path, capfd) -> None:
     """`cnnscope import timm:NAME`: timm's blocks (BatchNormAct2d, SE, ...) read; a wrong name is one line."""
     pytest.importorskip("timm")
+    from cnnscope.cli.entry import run
+
     out = tmp_path / "mnv3.toml"
-    command = [
-        sys.executable,
-        "-m",
-        "cnnscope",
-        "import",
-        "timm:mobilenetv3_small_050",
-        "-i",
-        "3x64x64",
-        "-o",
-        str(out),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "outputs equal to the original's" in " ".join(result.stdout.split()) and out.is_file()
-    wrong = subprocess.run(
-        [sys.executable, "-m", "cnnscope", "import", "timm:mobilenetv3_smal_050"], capture_output=True, text=True
-    )
-    assert wrong.returncode == 2 and "did you mean 'mobilenetv3_small_050'" in wrong.stderr
+    assert run(["import", "timm:mobilenetv3_small_050", "-i", "3x64x64", "-o", str(out)]) == 0
+    assert "outputs equal to the original's" in " ".join(capfd.readouterr().out.split()) and out.is_file()
+    assert run(["import", "timm:mobilenetv3_smal_050"]) == 2
+    assert "did you mean 'mobilenetv3_small_050'" in capfd.readouterr().err
 
 
 def test_fvcore_counts_what_the_written_spec_says_it_counts() -> None:
