@@ -57,6 +57,12 @@ def draw(analysis: Analysis, style: str | None = None, depth: int | None = None,
     if depth is not None and depth < 1:
         raise CnnscopeError(f"--depth must be at least 1, got {depth}")
     chosen: Style = "graph" if (style or default_style(analysis)) == "graph" else "volumes"
+    if chosen == "volumes" and len(analysis.outputs) > 1 and branches(analysis):
+        # a chain of volumes would draw an arrow from one head to another that does not read it
+        canvas = draw(analysis, "graph", depth, fit)
+        why = f"{len(analysis.outputs)} outputs on branches of their own do not form the one chain volumes draw"
+        canvas.note = f"drawn as a graph: {why}" + (f"; {canvas.note}" if canvas.note else "")
+        return canvas
     level = None if depth is None else depth - 1
     if fit == "none":
         return _layout(analysis, chosen, fold(analysis, level, once=chosen == "graph"), 1)
