@@ -610,6 +610,9 @@ def test_outputs_on_one_chain_stay_volumes_each_tagged_under_its_size():
     assert not figure.note  # pool2 feeds head: the chain is true
     assert boxes[("volume", "pool2")] == ["pool2", "16", "output 'feat' · 16"]
     assert boxes[("volume", "head")] == ["head", "10", "output 'out' · 10"]
+    one = spec.replace('{out = "head", feat = "pool2"}', '"pool2"')  # one tensor, not the last layer's
+    boxes = texts_by_group(draw(analyze(parse(one)), "volumes").to_svg())
+    assert boxes[("volume", "pool2")] == ["pool2", "16", "output · 16"] and boxes[("volume", "head")] == ["head", "10"]
 
 
 def test_a_folded_block_says_which_of_its_layers_is_an_output(tmp_path):

@@ -396,12 +396,13 @@ def returned(analysis: Analysis) -> dict[str, list[ModelOutput]]:
 
 
 def output_tags(item: Item, outputs: dict[str, list[ModelOutput]]) -> list[str]:
-    """"output 'aux' · 4" for every output the box gives; where the box is more than that layer (a
+    """The tag of every output the box gives ("output 'aux' · 4"); where the box is more than that layer (a
     folded block, a layer before the pointwise layers it absorbed) the layer is named."""
     names = [r.name for r in item.reports] if item.reports else [INPUT] if item.key == "input" else []
     tags = []
     for name in names:
         for output in outputs.get(name, []):
             inside = item.frame is not None or name != names[-1]
-            tags.append(f"output {output.label}{f' ({name})' if inside else ''} · {size_label(output.shape)}")
+            said = "output" if output.key is None else f"output {output.label}"  # the model's one tensor
+            tags.append(f"{said}{f' ({name})' if inside else ''} · {size_label(output.shape)}")
     return tags

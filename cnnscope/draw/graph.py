@@ -417,4 +417,5 @@ def _box(canvas: Canvas, box: Box, parent: Group | None) -> None:
         if index > size:
             group.elements.append(Text(box.centre, y, line, LINE_SIZE, bold=True, fill=OUTPUT, role="output"))
         else:
-            group.elements.append(Text(box.centre, y, line, LINE_SIZE, fill="#333", role="size" if index == size else "kind"))
+            role = "size" if index == size else "kind"
+            group.elements.append(Text(box.centre, y, line, LINE_SIZE, fill="#333", role=role))
