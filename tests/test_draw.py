@@ -557,3 +557,85 @@ async def test_the_figure_view_scrolls_zooms_and_says_when_labels_cannot_be_read
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("Static").content)
         assert "+/- zoom, o as text, arrows/PgUp/PgDn scroll" in shown
+
+
+# A tiny encoder with two heads (tests/test_outputs.py works its numbers out by hand):
+# conv1 3->8 3x3: 224; conv2 8->16 3x3: 1,168; head 16->10: 170; aux_fc 8->4 (from pool1): 36
+TWO_HEADS = """
+name = "aux_encoder"
+input = [3, 16, 16]
+outputs = {out = "head", aux = "aux_fc"}
+layers = [
+  {name = "conv1", type = "conv2d", out = 8, kernel = 3, padding = 1, act = "relu"},
+  {name = "pool1", type = "maxpool", kernel = 2},
+  {name = "conv2", type = "conv2d", out = 16, kernel = 3, padding = 1, act = "relu"},
+  {name = "pool2", type = "mean"},
+  {name = "head", type = "linear", out = 10},
+  {name = "aux_pool", type = "mean", from = "pool1"},
+  {name = "aux_fc", type = "linear", out = 4},
+]
+"""
+
+
+def _links(svg: str) -> list[str]:
+    """Every line drawn between boxes or volumes, by the layers' names ("pool2->head" in a graph)."""
+    root = ET.fromstring(svg)
+    names = [g.attrib["data-name"] for g in root.iter(f"{SVG}g") if g.attrib.get("class") in ("edge", "link", "kernel")]
+    return ["->".join(end.split(":", 1)[-1] for end in name.split("->")) for name in names]
+
+
+@pytest.mark.parametrize("style", ["volumes", "graph"])
+def test_every_output_of_two_heads_is_drawn_and_tagged(style):
+    figure = draw(analyze(parse(TWO_HEADS)), style)
+    svg = figure.to_svg()
+    boxes = texts_by_group(svg)  # parses
+    # a box each in both: on separate branches, the heads are drawn as a graph, never as a chain of volumes
+    assert "output 'out' · 10" in boxes[("box", "head")] and "output 'aux' · 4" in boxes[("box", "aux_fc")]
+    assert outermost_params(svg) == 224 + 1_168 + 170 + 36
+    links = _links(svg)
+    assert "pool2->head" in links and "aux_pool->aux_fc" in links
+    assert not [link for link in links if {"head", "aux_fc"} <= set(link.split("->"))]
+    assert not [link for link in links if link.startswith("head->")]  # nothing reads the head
+    if style == "volumes":
+        assert figure.note.startswith("drawn as a graph: outputs 'out' and 'aux' are on separate branches")
+    else:
+        assert not figure.note
+
+
+def test_outputs_on_one_chain_stay_volumes_each_tagged_under_its_size():
+    lines = TWO_HEADS.replace('aux = "aux_fc"', 'feat = "pool2"').splitlines()
+    spec = "\n".join(line for line in lines if "aux" not in line)  # conv1 ... pool2 -> head: one chain
+    figure = draw(analyze(parse(spec)), "volumes")
+    boxes = texts_by_group(figure.to_svg())
+    assert not figure.note  # pool2 feeds head: the chain is true
+    assert boxes[("volume", "pool2")] == ["pool2", "16", "output 'feat' · 16"]
+    assert boxes[("volume", "head")] == ["head", "10", "output 'out' · 10"]
+    one = spec.replace('{out = "head", feat = "pool2"}', '"pool2"')  # one tensor, not the last layer's
+    boxes = texts_by_group(draw(analyze(parse(one)), "volumes").to_svg())
+    assert boxes[("volume", "pool2")] == ["pool2", "16", "output · 16"] and boxes[("volume", "head")] == ["head", "10"]
+
+
+def test_a_folded_block_says_which_of_its_layers_is_an_output(tmp_path):
+    text = (ROOT / "specs" / "resnet18.toml").read_text().split("[expect]")[0]
+    spec = tmp_path / "resnet18_c3.toml"
+    spec.write_text('outputs = {c3 = "layer3", logits = "fc"}\n' + text)
+    figure = draw(analyze(load_target(str(spec))), "graph", depth=1)
+    svg = figure.to_svg()
+    boxes = texts_by_group(svg)
+    # torchvision's layer3 ends at 256 x 14 x 14 on a 224 x 224 image; block "layer3" ends with its relu2
+    assert "output 'c3' (layer3.1.relu2) · 14x14x256" in boxes[("box", "layer3")]
+    assert "output 'logits' · 1000" in boxes[("box", "fc")]
+    assert outermost_params(svg) == 11_689_512  # torchvision's resnet18
+    result = runner.invoke(app, ["draw", str(spec), "--style", "volumes", "--out", str(tmp_path / "r.svg")])
+    assert result.exit_code == 0, result.output  # layer3 feeds fc: one chain, drawn as volumes
+    assert "drawn as a graph" not in result.output
+    assert "output 'c3' · 14x14x256" in texts_by_group((tmp_path / "r.svg").read_text())[("volume", "layer3.1.add")]
+
+
+def test_the_command_says_in_one_line_that_separate_heads_are_drawn_as_a_graph(tmp_path):
+    spec = tmp_path / "two.toml"
+    spec.write_text(TWO_HEADS)
+    result = runner.invoke(app, ["draw", str(spec), "--style", "volumes", "--out", str(tmp_path / "two.png")])
+    assert result.exit_code == 0, result.output
+    said = result.output.strip().splitlines()
+    assert len(said) == 2 and said[0].startswith("drawn as a graph") and said[1].startswith("wrote")

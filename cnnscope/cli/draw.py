@@ -54,6 +54,8 @@ def draw(
     By default it fits a 16:9 slide: blocks are folded (identical repeats as 'x N', different ones
     as a stage box saying what it spans) and long chains wrapped until every text is legible.
     Every box in the SVG carries data-params, data-layers and a hover title with the exact numbers.
+    Each output of a model that returns several is tagged with its key and shape; outputs on
+    branches of their own are drawn as a graph, even with --style volumes (said on stderr).
     """
     from cnnscope.draw import draw, to_png
     from cnnscope.files import write_bytes_atomically

@@ -8,12 +8,14 @@ figure is SVG written here; PNG is that SVG rendered by resvg.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 from cnnscope.analysis import Analysis
 from cnnscope.draw.canvas import LEGIBLE, SLIDE, Canvas, Group, Text
 from cnnscope.draw.fold import Folded, Groups, fold, levels, stages
 from cnnscope.errors import CnnscopeError
+from cnnscope.spec import INPUT
 
 Style = Literal["volumes", "graph"]
 STYLES: tuple[Style, ...] = ("volumes", "graph")
@@ -29,6 +31,30 @@ def branches(analysis: Analysis) -> bool:
         for name in report.node.inputs:
             readers[name] = readers.get(name, 0) + 1
     return any(count > 1 for count in readers.values())
+
+
+def separate_outputs(analysis: Analysis) -> tuple[str, str] | None:
+    """Two outputs (their labels) neither of which feeds the other, or None where every output
+    feeds the next: only then can a chain of volumes draw them without a false arrow between them."""
+    position = {INPUT: -1} | {report.name: index for index, report in enumerate(analysis.layers)}
+    outputs = sorted(analysis.outputs, key=lambda output: position[output.layer])
+    for before, after in pairwise(outputs):
+        if before.layer != after.layer and before.layer not in _ancestors(analysis, after.layer):
+            return before.label, after.label
+    return None
+
+
+def _ancestors(analysis: Analysis, name: str) -> set[str]:
+    """Every tensor ``name`` is computed from."""
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        report = analysis.by_name.get(todo.pop())
+        for source in report.node.inputs if report is not None else ():
+            if source not in found:
+                found.add(source)
+                todo.append(source)
+    return found
 
 
 def default_style(analysis: Analysis) -> Style:
@@ -57,6 +83,13 @@ def draw(analysis: Analysis, style: str | None = None, depth: int | None = None,
     if depth is not None and depth < 1:
         raise CnnscopeError(f"--depth must be at least 1, got {depth}")
     chosen: Style = "graph" if (style or default_style(analysis)) == "graph" else "volumes"
+    apart = separate_outputs(analysis)
+    if chosen == "volumes" and apart:
+        # a chain of volumes would draw an arrow from one head to another that does not read it
+        canvas = draw(analysis, "graph", depth, fit)
+        why = f"outputs {apart[0]} and {apart[1]} are on separate branches, which the one chain of volumes cannot show"
+        canvas.note = f"drawn as a graph: {why}" + (f"; {canvas.note}" if canvas.note else "")
+        return canvas
     level = None if depth is None else depth - 1
     if fit == "none":
         return _layout(analysis, chosen, fold(analysis, level, once=chosen == "graph"), 1)

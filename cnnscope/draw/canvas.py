@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
+OUTPUT = "#a0202a"  # the tag of what a model returns, in either style
 
 # Advance widths of DejaVu Sans in em (its units per em are 2048), for the characters labels use.
 _WIDTHS = {

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from cnnscope.analysis import Analysis, LayerReport
+from cnnscope.analysis import Analysis, LayerReport, ModelOutput
 from cnnscope.draw.canvas import Group
 from cnnscope.draw.families import family, kernel_label, size_label
 from cnnscope.layers import Shape
@@ -380,3 +380,29 @@ def mark(
 
 def mark_item(group: Group, item: Item) -> None:
     mark(group, item.title, item.kind, item.reports, item.into, item.out, item.params)
+
+
+def returned(analysis: Analysis) -> dict[str, list[ModelOutput]]:
+    """The outputs each layer gives, by layer name, where the model returns more or other than its
+    last layer's tensor (nothing to mark otherwise: that is what every figure ends with)."""
+    outputs = analysis.outputs
+    last = analysis.layers[-1].name if analysis.layers else INPUT
+    if len(outputs) == 1 and outputs[0].layer == last:
+        return {}
+    found: dict[str, list[ModelOutput]] = {}
+    for output in outputs:
+        found.setdefault(output.layer, []).append(output)
+    return found
+
+
+def output_tags(item: Item, outputs: dict[str, list[ModelOutput]]) -> list[str]:
+    """The tag of every output the box gives ("output 'aux' · 4"); where the box is more than that layer (a
+    folded block, a layer before the pointwise layers it absorbed) the layer is named."""
+    names = [r.name for r in item.reports] if item.reports else [INPUT] if item.key == "input" else []
+    tags = []
+    for name in names:
+        for output in outputs.get(name, []):
+            inside = item.frame is not None or name != names[-1]
+            said = "output" if output.key is None else f"output {output.label}"  # the model's one tensor
+            tags.append(f"{said}{f' ({name})' if inside else ''} · {size_label(output.shape)}")
+    return tags

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from cnnscope.analysis import Analysis
-from cnnscope.draw.canvas import Canvas, Group, Line, Rect, Text, text_width
+from cnnscope.draw.canvas import OUTPUT, Canvas, Group, Line, Rect, Text, text_width
 from cnnscope.draw.families import FAMILIES, legend, params_label, size_label
-from cnnscope.draw.fold import Folded, Frame, Item, fold, mark, mark_item
+from cnnscope.draw.fold import Folded, Frame, Item, fold, mark, mark_item, output_tags, returned
 
 TITLE_SIZE, LINE_SIZE = 13, 11.5
 PAD = 8  # inside a box, around its text
@@ -56,6 +56,11 @@ def _lines(item: Item) -> tuple[str, ...]:
     return (item.title, item.kind, f"{size} · {params_label(item.params)}")
 
 
+def _height(lines: tuple[str, ...]) -> float:
+    """A title and its lines (an output's tag is one more line: the box that gives it says so)."""
+    return TITLE_SIZE + LINE_SIZE * 1.25 * (len(lines) - 1) + 2 * PAD
+
+
 def _width(lines: tuple[str, ...]) -> float:
     return max(text_width(line, TITLE_SIZE if i == 0 else LINE_SIZE, bold=i == 0) for i, line in enumerate(lines))
 
@@ -67,7 +72,8 @@ def layout(
     blocks), or for ``folded`` as given; the chain wrapped into at most ``columns`` columns."""
     folded = folded or fold(analysis, depth)
     items = folded.items
-    lines = {key: _lines(item) for key, item in items.items()}
+    outputs = returned(analysis)
+    lines = {key: (*_lines(item), *output_tags(item, outputs)) for key, item in items.items()}
     lane_width = max(_width(text) for text in lines.values()) + 2 * PAD
     deepest = max((level for _, level, _ in folded.frames.values()), default=0)
     canvas = Canvas(title=analysis.spec.title or analysis.spec.name)
@@ -88,7 +94,7 @@ def layout(
             keys.insert(0, ENTRY)
         rows, lanes, routes = _place(keys, edges)
         frames = {i: f for i, f in folded.frames.items() if f[2][0] in keys}
-        top, bottom, bands = _rows(rows, frames, keys)
+        top, bottom, bands = _rows(rows, frames, {key: _height(lines[key]) for key in keys if key != ENTRY})
         count = max([*lanes.values(), *(lane for lane in routes.values() if lane is not None)]) + 1
         box_lanes = {lane for key, lane in lanes.items() if key != ENTRY}
         middle: list[float] = []
@@ -104,10 +110,10 @@ def layout(
                 boxes[ENTRY + str(column)] = entry
                 continue
             text = lines[key]
-            height = BOX_HEIGHT if len(text) == 3 else TITLE_SIZE + LINE_SIZE * 1.25 + 2 * PAD
             w = _width(text) + 2 * PAD
             row = rows[key]
-            boxes[key] = Box(items[key], row, lanes[key], middle[lanes[key]] - w / 2, top[row], w, height, text, column)
+            box = Box(items[key], row, lanes[key], middle[lanes[key]] - w / 2, top[row], w, _height(text), text, column)
+            boxes[key] = box
         named = {key: boxes[ENTRY + str(column) if key == ENTRY else key] for key in keys}
         outlines.update(_outlines(frames, boxes, top, bottom, deepest))
         for (src, dst), route in routes.items():
@@ -219,11 +225,11 @@ FrameInfo = tuple[Frame, int, list[str]]  # (frame, level, member keys), as Fold
 
 
 def _rows(
-    rows: dict[str, int], frames: dict[str, FrameInfo], keys: list[str]
+    rows: dict[str, int], frames: dict[str, FrameInfo], heights_of: dict[str, float]
 ) -> tuple[list[float], list[float], list[tuple[float, float]]]:
-    """The top and bottom of each row, and the band of each gap where edges turn (leaving, entering):
-    a row is lowered by the names of the frames that start on it, a line per level of nesting
-    (frames side by side share one)."""
+    """The top and bottom of each row (as tall as a box of three lines, or its tallest box), and the
+    band of each gap where edges turn (leaving, entering): a row is lowered by the names of the
+    frames that start on it, a line per level of nesting (frames side by side share one)."""
     count = max(rows.values()) + 1
     first: list[set[int]] = [set() for _ in range(count)]  # the levels of the frames starting on a row
     last: list[set[int]] = [set() for _ in range(count)]
@@ -233,9 +239,8 @@ def _rows(
         last[max(member_rows)].add(level)
     starts, ends = [len(levels) for levels in first], [len(levels) for levels in last]
     heights = [0.0] * count
-    for key in keys:
-        if key != ENTRY:
-            heights[rows[key]] = BOX_HEIGHT
+    for key, height in heights_of.items():
+        heights[rows[key]] = max(heights[rows[key]], BOX_HEIGHT, height)
     top, bottom = [0.0] * count, [0.0] * count
     y = 0.0
     for row in range(count):
@@ -406,7 +411,11 @@ def _box(canvas: Canvas, box: Box, parent: Group | None) -> None:
     group.elements.append(Rect(box.x, box.y, box.w, box.h, fill, "#333", radius=5))
     y = box.y + PAD + TITLE_SIZE * 0.8
     group.elements.append(Text(box.centre, y, box.lines[0], TITLE_SIZE, bold=True, role="name"))
+    size = len(_lines(box.item)) - 1  # the size's line; outputs' tags follow it
     for index, line in enumerate(box.lines[1:], start=1):
         y += LINE_SIZE * 1.25
-        last = index == len(box.lines) - 1
-        group.elements.append(Text(box.centre, y, line, LINE_SIZE, fill="#333", role="size" if last else "kind"))
+        if index > size:
+            group.elements.append(Text(box.centre, y, line, LINE_SIZE, bold=True, fill=OUTPUT, role="output"))
+        else:
+            role = "size" if index == size else "kind"
+            group.elements.append(Text(box.centre, y, line, LINE_SIZE, fill="#333", role=role))

@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass
 
 from cnnscope.analysis import Analysis
-from cnnscope.draw.canvas import Canvas, Line, Polygon, Rect, Text, text_width
+from cnnscope.draw.canvas import OUTPUT, Canvas, Line, Polygon, Rect, Text, text_width
 from cnnscope.draw.families import FAMILIES, kernel_label, legend, size_label
-from cnnscope.draw.fold import Folded, Item, fold, mark_item
+from cnnscope.draw.fold import Folded, Item, fold, mark_item, output_tags, returned
 from cnnscope.layers import Window, numel
 
 SLANT = 0.45  # how far the depth axis goes right and up, per pixel of depth
@@ -82,7 +82,9 @@ def layout(
     """Volumes for ``analysis`` (``fold``'s depth: None unfolds all, 0 folds top-level blocks), or
     for ``folded`` as given, in at most ``rows`` rows."""
     folded = folded or fold(analysis, depth, once=False)  # every repetition: the figure shows the whole chain
-    items = [item for item in folded.items.values() if _drawn(item)]
+    outputs = returned(analysis)
+    tags = {key: output_tags(item, outputs) for key, item in folded.items.items()}
+    items = [item for item in folded.items.values() if tags[item.key] or _drawn(item)]
     drawn = {item.key for item in items}
     # the drawn box each box reads from, skipping what is not drawn (for the kernel's lines)
     source: dict[str, str] = {}
@@ -98,6 +100,7 @@ def layout(
     for index, (item, (w, _, d)) in enumerate(zip(items, dims, strict=True)):
         size = size_label(item.out)
         slot = max(w + d * SLANT, text_width(_name(item), NAME_SIZE, bold=True), text_width(size, SIZE_SIZE))
+        slot = max([slot] + [text_width(tag, SIZE_SIZE, bold=True) for tag in tags[item.key]])
         after = items[index + 1] if index + 1 < len(items) else None
         kernel = _kernel_text(after) if after is not None else None
         if kernel:  # drawn on this volume, under the kernel box
@@ -105,7 +108,8 @@ def layout(
         slots.append(slot)
     top = min(-h / 2 + d * SLANT / 2 - d * SLANT for _, h, d in dims)
     bottom = max(h / 2 + d * SLANT / 2 for _, h, d in dims)
-    pitch = bottom - top + NAME_SIZE + 10 + 8 + SIZE_SIZE * 1.3 + ROW_GAP  # from one row to the next
+    below = max(len(tags[item.key]) for item in items) * SIZE_SIZE * 1.3  # outputs' tags under the sizes
+    pitch = bottom - top + NAME_SIZE + 10 + 8 + SIZE_SIZE * 1.3 + below + ROW_GAP  # from one row to the next
     breaks = _breaks(slots, rows)
     volumes: list[Volume] = []
     x, row = 0.0, 0
@@ -126,12 +130,15 @@ def layout(
         group.elements.append(Text(centre, shift + top - 10, _name(item), NAME_SIZE, bold=True, role="name"))
         size_y = bottom + 8 + SIZE_SIZE  # below the row's tallest volume
         group.elements.append(Text(centre, shift + size_y, size_label(item.out), SIZE_SIZE, role="size"))
+        for line, tag in enumerate(tags[item.key], start=1):
+            y = shift + size_y + line * SIZE_SIZE * 1.3
+            group.elements.append(Text(centre, y, tag, SIZE_SIZE, bold=True, fill=OUTPUT, role="output"))
         before = volumes[index - 1] if index else None
         if before is not None and before.row != volume.row:
-            _wrap(canvas, before, volume, before.row * pitch + size_y + SIZE_SIZE * 0.3 + ROW_GAP / 2)
+            _wrap(canvas, before, volume, before.row * pitch + size_y + SIZE_SIZE * 0.3 + below + ROW_GAP / 2)
         elif before is not None and not (source.get(item.key) == before.item.key and _kernel(canvas, before, volume)):
             _arrow(canvas, before, volume)
-    legend(canvas, {v.item.family for v in volumes}, volumes[-1].row * pitch + bottom + 2 * SIZE_SIZE + 26)
+    legend(canvas, {v.item.family for v in volumes}, volumes[-1].row * pitch + bottom + 2 * SIZE_SIZE + below + 26)
     return canvas, volumes
 
 
