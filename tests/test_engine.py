@@ -292,3 +292,18 @@ def test_3d_formulas_by_hand():
         one_layer((4, 6, 6), "{type = 'conv3d', out = 2, kernel = 3}")
     with pytest.raises(SpecError, match="expected 3 numbers, one per spatial axis, got 2"):
         one_layer((4, 4, 6, 6), "{type = 'conv3d', out = 2, kernel = [3, 3]}")
+
+
+def test_an_average_that_leaves_the_padding_out_of_its_divisor():
+    """avgpool with count_pad = false is torch's count_include_pad=False (Inception-ResNet's branches):
+    a corner of a 3x3 window over padding 1 averages its 4 input pixels, not 9 values."""
+    import torch.nn.functional as F
+
+    from cnnscope.runtime.build import build
+
+    for kind, function in (("avgpool", F.avg_pool2d), ("avgpool3d", F.avg_pool3d)):
+        shape = (2, 5, 5) if kind == "avgpool" else (2, 4, 5, 5)
+        text = f'input = {list(shape)}\nlayers = [{{name = "p", type = "{kind}", kernel = 3, stride = 1, padding = 1, count_pad = false}}]'
+        x = torch.ones(1, *shape)
+        assert torch.equal(build(parse(text))(x), function(x, 3, 1, 1, count_include_pad=False))
+        assert torch.equal(build(parse(text))(x), x)  # every average of ones is one when the zeros do not count

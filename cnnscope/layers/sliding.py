@@ -461,7 +461,7 @@ class AveragePool(Pool):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
-        pool: Callable[..., nn.Module] = nn.AvgPool2d if self.ndim == 2 else nn.AvgPool1d
+        pool: Callable[..., nn.Module] = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[self.ndim - 1]
         return pool(self.kernel, self.steps, self.padding, ceil_mode=self.ceil, count_include_pad=self.count_pad)
 
 
@@ -505,11 +505,10 @@ class MaxPool3d(Pool):
 
 
 @register
-class AvgPool3d(Pool):
+class AvgPool3d(AveragePool):
     ndim = 3
     example_inputs = ((4, 4, 8, 8),)
     example = {"kernel": 2}
-    reduce = "avg"
     type_name = "avgpool3d"
     summary = "3-D average pooling (over depth x height x width)"
 
