@@ -23,7 +23,7 @@ from torch import nn
 
 from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
-from cnnscope.importer.trace import ImportFailure, read
+from cnnscope.importer.trace import ImportFailure, read, unreached
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec import Spec, parse
@@ -98,13 +98,7 @@ def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
     finally:
         for hook in hooks:
             hook.remove()
-    left_out: dict[str, int] = {}
-    for path, sub in module.named_modules():
-        inside = any(path.startswith(f"{other}.") for other in left_out)
-        used = any(p == path or p.startswith(f"{path}.") for p in seen)
-        if path and not inside and not used and any(True for _ in sub.state_dict()):
-            left_out[path] = sum(p.numel() for p in sub.parameters())
-    return out, left_out
+    return out, unreached(module, seen)
 
 
 def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:

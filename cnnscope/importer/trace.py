@@ -272,6 +272,12 @@ def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
         reached.add(node.meta.get("scope", ""))
         if node.op in ("call_module", "get_attr"):
             reached.add(str(node.target))
+    return unreached(model, reached)
+
+
+def unreached(model: nn.Module, reached: set[str]) -> dict[str, int]:
+    """The outermost submodules holding parameters or buffers with no path in ``reached`` at or below
+    them, with their parameter counts."""
     left_out: dict[str, int] = {}
     for path, module in model.named_modules():
         inside = any(path.startswith(f"{other}.") for other in left_out)
