@@ -104,7 +104,7 @@ def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
 def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
     """Build ``spec``, load ``module``'s state_dict into it (every key, every shape) and return the
     largest difference between the two models' outputs on a random batch, relative to the output's scale."""
-    from cnnscope.runtime.build import build
+    from cnnscope.runtime.build import build, output_tensors
 
     model = build(spec, init=False).eval()  # every weight is loaded next: none drawn at random first
     x = torch.randn(batch, *spec.input.shape)
@@ -119,22 +119,11 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
         raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
     with torch.no_grad():
         actual = model(x)
-    pairs = _paired(expected, actual)
+    try:
+        pairs = zip(output_tensors(spec, expected), output_tensors(spec, actual))
+    except ValueError as exc:  # the written spec returns another form than the model: the writer's mistake
+        raise ImportFailure(str(exc), hint="please report this model") from None
     return max(float((b - a).abs().max()) / max(float(a.abs().max()), 1e-12) for a, b in pairs)
-
-
-def _paired(expected: Any, actual: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The tensors of two return values of one form (a tensor, a tuple or list, a dict), side by side."""
-    if isinstance(expected, torch.Tensor) and isinstance(actual, torch.Tensor):
-        return [(expected, actual)]
-    if isinstance(expected, dict) and isinstance(actual, dict) and list(expected) == list(actual):
-        return [(expected[key], actual[key]) for key in expected]
-    if isinstance(expected, (tuple, list)) and isinstance(actual, (tuple, list)) and len(expected) == len(actual):
-        return list(zip(expected, actual))
-    raise ImportFailure(
-        f"the written spec returns a {type(actual).__name__}, the model a {type(expected).__name__}",
-        hint="please report this model",
-    )
 
 
 def load_model(target: str) -> tuple[nn.Module, str, Shape]:
