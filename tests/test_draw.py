@@ -27,6 +27,7 @@ from cnnscope.draw.volumes import layout as volumes_layout
 from cnnscope.report.documents import inspect_document
 from cnnscope.spec.parse import parse
 from cnnscope.zoo import load_target, zoo_names
+from tests.test_outputs import TWO
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -559,22 +560,8 @@ async def test_the_figure_view_scrolls_zooms_and_says_when_labels_cannot_be_read
         assert "+/- zoom, o as text, arrows/PgUp/PgDn scroll" in shown
 
 
-# A tiny encoder with two heads (tests/test_outputs.py works its numbers out by hand):
-# conv1 3->8 3x3: 224; conv2 8->16 3x3: 1,168; head 16->10: 170; aux_fc 8->4 (from pool1): 36
-TWO_HEADS = """
-name = "aux_encoder"
-input = [3, 16, 16]
-outputs = {out = "head", aux = "aux_fc"}
-layers = [
-  {name = "conv1", type = "conv2d", out = 8, kernel = 3, padding = 1, act = "relu"},
-  {name = "pool1", type = "maxpool", kernel = 2},
-  {name = "conv2", type = "conv2d", out = 16, kernel = 3, padding = 1, act = "relu"},
-  {name = "pool2", type = "mean"},
-  {name = "head", type = "linear", out = 10},
-  {name = "aux_pool", type = "mean", from = "pool1"},
-  {name = "aux_fc", type = "linear", out = 4},
-]
-"""
+# A tiny encoder with two heads, its numbers worked out by hand in tests/test_outputs.py (1,598 params)
+TWO_HEADS = TWO
 
 
 def _links(svg: str) -> list[str]:

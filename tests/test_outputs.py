@@ -123,7 +123,9 @@ def test_check_reports_an_output_that_is_not_as_expected(cli, tmp_path):
     assert result.exit_code == 1 and "output 'aux': expected 5, got 4" in result.output
     data = json.loads(cli("check", path, "--json").stdout)
     valid("check", data)
-    assert data["files"][0]["expectations"]["mismatches"] == [{"code": "CS006", "what": "output 'aux'", "expected": "5", "actual": "4"}]
+    assert data["files"][0]["expectations"]["mismatches"] == [
+        {"code": "CS006", "what": "output 'aux'", "expected": "5", "actual": "4"}
+    ]
 
 
 def test_inspect_marks_the_outputs_and_keeps_the_totals(cli, tmp_path):
