@@ -114,16 +114,13 @@ def into_blocks(
         ]
         if len(instances) < 2:
             continue
-        for group in _clusters(instances):
-            if len(group) < 2:
-                continue
-            block = _block(group, _block_name(cls, blocks))
-            if block is None:
-                continue
-            blocks[block.name] = block
-            for instance in group:
-                folded[instance.path] = block
-                taken.add(instance.path)
+        for cluster in _clusters(instances):
+            for group, block in _folded(cluster):
+                block.name = _block_name(cls, blocks)
+                blocks[block.name] = block
+                for instance in group:
+                    folded[instance.path] = block
+                    taken.add(instance.path)
     return _top_level(spans, folded), {b.name: (b.args, b.lines) for b in blocks.values()}
 
 
@@ -188,6 +185,28 @@ def _clusters(instances: list[Instance]) -> list[list[Instance]]:
     return [members for _, members in groups]
 
 
+def _folded(cluster: list[Instance]) -> list[tuple[list[Instance], Block]]:
+    """The blocks a cluster becomes: one for all of it where its instances fold together, else one for
+    each set of identical instances (Xception's eight middle blocks, when its entry and exit blocks
+    differ from them too much to share one block)."""
+    if len(cluster) < 2:
+        return []
+    block = _block(cluster)
+    if block is not None:
+        return [(cluster, block)]
+    identical: dict[tuple[Any, ...], list[Instance]] = {}
+    for instance in cluster:
+        identical.setdefault(tuple(e.signature() for e in _entries(instance)), []).append(instance)
+    if len(identical) == 1:
+        return []
+    found = []
+    for group in identical.values():
+        block = _block(group) if len(group) > 1 else None
+        if block is not None:
+            found.append((group, block))
+    return found
+
+
 def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     """Same lines in the same order, but for a few (at most 40 %) that only one of them has."""
     if a == b:  # most instances: no table needed
@@ -216,7 +235,8 @@ def _common(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # --- one block ------------------------------------------------------------------------------
-def _block(group: list[Instance], name: str) -> Block | None:
+def _block(group: list[Instance]) -> Block | None:
+    """The block the instances of ``group`` are calls of (named by the caller), or None if they are not one."""
     per_instance = [_entries(i) for i in group]
     slots = _union([[e.signature() for e in entries] for entries in per_instance])
     if slots is None:
@@ -253,7 +273,7 @@ def _block(group: list[Instance], name: str) -> Block | None:
             if isinstance(value, _Expr) and value.text in progressing:  # EfficientNet's growing drop rate
                 keys[key] = _Expr(f"{value.text} + {value.text}_step * index")
         lines.append(_line(sample, type_value, keys, extra))
-    block = Block(name, args.defaults(), lines)
+    block = Block("", args.defaults(), lines)
     for k, instance in enumerate(group):
         block.calls[instance.path] = args.of(k)
     return block
