@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnscope.importer.trace import Imported
+from cnnscope.importer.trace import Imported, parents
 from cnnscope.importer.write import changed_keys, layer_line, toml_value
 from cnnscope.spec import INPUT
 
@@ -71,7 +71,7 @@ class Spans:
         self.inside: dict[str, list[int]] = {}  # module path -> indices of the layers under it, in order
         self.last_reader: dict[str, int] = {}  # layer name -> index of the last layer that reads it
         for i, layer in enumerate(layers):
-            for path in _parents(layer.name):
+            for path in parents(layer.name):
                 self.inside.setdefault(path, []).append(i)
             for source in layer.sources:
                 self.last_reader[source] = i
@@ -82,12 +82,6 @@ class Spans:
     def end(self, path: str) -> int:
         """The index after the last layer under ``path``."""
         return self.inside[path][-1] + 1
-
-
-def _parents(name: str) -> list[str]:
-    """The module paths a layer name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
-    parts = name.split(".")
-    return [".".join(parts[:n]) for n in range(1, len(parts))]
 
 
 @dataclass
@@ -110,7 +104,7 @@ def into_blocks(
         instances = [
             i
             for i in _instances(spans, classes, cls)
-            if i.path not in taken and not any(p in taken for p in _parents(i.path))
+            if i.path not in taken and not any(p in taken for p in parents(i.path))
         ]
         if len(instances) < 2:
             continue
@@ -490,7 +484,7 @@ def _top_level(spans: Spans, folded: dict[str, Block]) -> list[str]:
 
 def _owner(name: str, folded: dict[str, Block]) -> str | None:
     """The folded instance a layer lies in (instances never nest), or None."""
-    return next((path for path in _parents(name) if path in folded), None)
+    return next((path for path in parents(name) if path in folded), None)
 
 
 def _run(spans: Spans, first: str, folded: dict[str, Block]) -> list[str]:

@@ -278,13 +278,20 @@ def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
 def unreached(model: nn.Module, reached: set[str]) -> dict[str, int]:
     """The outermost submodules holding parameters or buffers with no path in ``reached`` at or below
     them, with their parameter counts."""
+    used = {".".join(parts[:n]) for parts in (r.split(".") for r in reached) for n in range(len(parts) + 1)}
     left_out: dict[str, int] = {}
     for path, module in model.named_modules():
-        inside = any(path.startswith(f"{other}.") for other in left_out)
-        used = any(r == path or r.startswith(f"{path}.") for r in reached)
-        if path and not inside and not used and next(iter(module.state_dict()), None) is not None:
+        if not path or path in used or any(parent in left_out for parent in parents(path)):
+            continue
+        if next(iter(module.state_dict()), None) is not None:
             left_out[path] = sum(p.numel() for p in module.parameters())
     return left_out
+
+
+def parents(name: str) -> list[str]:
+    """The module paths a layer or module name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
+    parts = name.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def _held_by(activation: Imported, layer: Imported) -> bool:
