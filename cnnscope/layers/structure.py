@@ -688,8 +688,8 @@ class Pad(Layer):
             pads, value = call.module.padding, call.module.value
         else:
             pads, value = call.arg(1, "pad"), call.arg(3, "value", None)
-            if call.arg(2, "mode", "constant") != "constant":
-                raise SpecError(f'F.pad in mode "{call.arg(2, "mode")}" has no spec form', hint='only "constant"')
+            if (mode := call.arg(2, "mode", "constant")) != "constant":
+                raise SpecError(f'mode "{mode}" has no spec form', hint="a pad layer adds a constant")
         spatial = len(call.inputs[0]) - 1
         pairs = [tuple(pads[i : i + 2]) for i in range(0, len(pads), 2)][::-1]  # first axis first
         extra = max(len(pairs) - spatial, 0)
