@@ -660,6 +660,7 @@ class LearnedTerm(Layer):
         _stored_shape, None, "the parameter's shape in checkpoints, where not that shape (timm's ConvNeXt: [C])"
     )
     operation: ClassVar[str] = ""  # what each element gets: "multiplies", "adds"
+    torch_name: ClassVar[str] = ""  # its module in cnnscope.layers.modules
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
@@ -716,11 +717,11 @@ class LearnedTerm(Layer):
         return UNCOUNTED._replace(torchinfo=0 if functional else self.count(out))
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
-        from cnnscope.layers.modules import ChannelScale, ChannelShift
+        from cnnscope.layers import modules
 
-        module = ChannelScale if isinstance(self, Scale) else ChannelShift
         stored = self.stored or ((1,) if self.scalar else self.shape)
-        return module(self.broadcast(inputs[0]), self.init, stored)
+        module: nn.Module = getattr(modules, self.torch_name)(self.broadcast(inputs[0]), self.init, stored)
+        return module
 
 
 @register
@@ -728,9 +729,10 @@ class Scale(LearnedTerm):
     """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021), or one for all."""
 
     type_name = "scale"
-    summary = "a learned multiplier per channel (ConvNeXt's layer scale), or one for the whole tensor"
+    summary = "a learned multiplier per channel (ConvNeXt's layer scale), one in all, or of any shape"
     init: float = key(number, 1e-6, "initial value of every multiplier")
     operation = "multiplies"
+    torch_name = "ChannelScale"
 
     imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
 
@@ -743,9 +745,12 @@ class Shift(LearnedTerm):
     """A learned additive term per channel, or one for all (timm's ``LearnableAffineBlock``: ``scale * x + bias``)."""
 
     type_name = "shift"
-    summary = "a learned additive term per channel, or one for the whole tensor (timm's learnable affine block)"
+    summary = (
+        "a learned additive term per channel, one for the whole tensor (timm's learnable affine block), or of any shape"
+    )
     init: float = key(number, 0.0, "initial value of every additive term")
     operation = "adds"
+    torch_name = "ChannelShift"
 
     imports = ("operator.add", "torch.add", "Tensor.add", "cnnscope.ChannelShift")
 
