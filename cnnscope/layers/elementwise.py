@@ -745,9 +745,7 @@ class Shift(LearnedTerm):
     """A learned additive term per channel, or one for all (timm's ``LearnableAffineBlock``: ``scale * x + bias``)."""
 
     type_name = "shift"
-    summary = (
-        "a learned additive term per channel, one for the whole tensor (timm's learnable affine block), or of any shape"
-    )
+    summary = "a learned additive term per channel, one in all, or of any shape (timm's learnable affine block)"
     init: float = key(number, 0.0, "initial value of every additive term")
     operation = "adds"
     torch_name = "ChannelShift"
