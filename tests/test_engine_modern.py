@@ -196,3 +196,79 @@ layers = [
             head = model.get_submodule("head")(torch.cat([up, enc1], dim=1))
             expected = nn.functional.interpolate(head, size=x.shape[-2:])
             assert torch.equal(model(x), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    before=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+    after=st.integers(0, 3),
+    value=st.sampled_from([0.0, 1.5]),
+)
+def test_pad_is_f_pad(shape, before, after, value):
+    """``before``/``after`` per spatial axis in the axes' order are F.pad's pairs from the last axis back."""
+    from cnnscope.layers import LAYER_TYPES
+
+    spatial = len(shape) - 1
+    if len(before) not in (1, spatial):
+        before = before[:1]
+    layer = LAYER_TYPES["pad"].from_config({"before": before, "after": after, "value": value})
+    x = torch.randn(2, *shape)
+    firsts = before * spatial if len(before) == 1 else before
+    pads = [amount for b in reversed(firsts) for amount in (b, after)]
+    expected = nn.functional.pad(x, pads, value=value)
+    out = layer.infer([tuple(shape)])
+    with torch.no_grad():
+        assert out == tuple(expected.shape[1:]) and torch.equal(layer.torch_module([tuple(shape)])(x), expected)
+
+
+def test_a_reshape_to_the_inputs_axes_follows_the_input_size():
+    """``"axis K"`` is the size of axis K of the input (of the second input, where there are two): split
+    attention's ``x.reshape(B, 2, C // 2, H, W)``, and tokens put back to another map's height and width."""
+    import cnnscope
+    from cnnscope.spec import parse
+
+    text = """
+name = "split"
+input = [8, 6, 5]
+layers = [
+  {name = "split", type = "reshape", shape = [2, -1, "axis 1", "axis 2"]},
+  {name = "sum", type = "reduce", op = "sum", axes = [0]},
+  {name = "tokens", type = "reshape", shape = [4, -1]},
+  {name = "back", type = "reshape", from = ["tokens", "in"], shape = [-1, "axis 1", "axis 2"]},
+]
+"""
+    model = cnnscope.build(parse(text, path="split.toml")).eval()
+    for size in ((8, 6, 5), (8, 11, 3)):
+        analysis = analyze_text(text.replace("[8, 6, 5]", str(list(size))))
+        h, w = size[1:]
+        assert analysis.by_name["split"].output_shape == (2, 4, h, w) and analysis.output_shape == (4, h, w)
+        x = torch.randn(2, *size)
+        with torch.no_grad():  # the same computation written out in torch
+            tokens = x.reshape(2, 2, 4, h, w).sum(dim=1).reshape(2, 4, -1)
+            assert torch.equal(model(x), tokens.reshape(2, -1, h, w))
+    with pytest.raises(SpecError, match='"axis 3" does not exist'):
+        analyze_text(text.replace('"axis 2"]}', '"axis 3"]}'))
+
+
+def test_a_norm_a_constant_and_a_division_by_hand():
+    """The pieces of a global response norm on numbers worked out by hand: sqrt(3^2 + 4^2) = 5, and so on."""
+    from cnnscope.layers import LAYER_TYPES
+
+    norm = LAYER_TYPES["reduce"].from_config({"op": "l2", "axes": [1, 2], "keepdim": True})
+    x = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # 2 channels of 2 x 2
+    with torch.no_grad():
+        assert norm.torch_module([(2, 2, 2)])(x).flatten().tolist() == [5.0, 2.0]
+    assert norm.infer([(2, 2, 2)]) == (2, 1, 1) and norm.cost([(2, 2, 2)], (2, 1, 1)).flops == 2 * 8 + 2
+    plus = LAYER_TYPES["add"].from_config({"by": 1.0})
+    div = LAYER_TYPES["div"].from_config({})
+    shapes = [(2, 2, 2), (2, 1, 1)]
+    with torch.no_grad():
+        denominator = plus.torch_module([(2, 1, 1)])(torch.tensor([[[[4.0]], [[1.0]]]]))
+        assert denominator.flatten().tolist() == [5.0, 2.0]
+        quotient = div.torch_module(shapes)(x, denominator).flatten()
+        assert torch.equal(quotient, torch.tensor([3 / 5, 0, 0, 4 / 5, 1 / 2, 1 / 2, 1 / 2, 1 / 2]))
+    assert div.infer(shapes) == (2, 2, 2) and div.cost(shapes, (2, 2, 2)).flops == 8
+    assert plus.cost([(2, 1, 1)], (2, 1, 1)).flops == 2 and not plus.merges
+    with pytest.raises(SpecError, match="div takes two inputs"):
+        div.infer([(2, 2, 2)])

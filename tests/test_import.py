@@ -201,7 +201,7 @@ class Padded(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(self.conv(x), (1, 1, 1, 1))
+        return F.pad(self.conv(x), (1, 1, 1, 1), mode="reflect")
 
 
 class Shared(nn.Module):
@@ -217,7 +217,7 @@ class Shared(nn.Module):
     ("model", "fragment"),
     [
         (DataDependent(), "torch.fx cannot capture the model's forward"),
-        (Padded(), "the model's forward: F.pad has no layer type"),
+        (Padded(), 'the model\'s forward: F.pad: mode "reflect" has no spec form'),
         (Shared(), "conv: the module is called twice with the same weights"),
     ],
 )
