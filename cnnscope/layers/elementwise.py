@@ -608,7 +608,8 @@ class StochasticDepth(Layer):
 
 
 def _stored_shape(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
-    return None if value is None else shape_list(value, cls)
+    """A shape, or [] for a single number kept as a tensor of no axes (timm's ``skipinit_gain``)."""
+    return None if value is None else () if value == [] else shape_list(value, cls)
 
 
 @register
@@ -622,10 +623,12 @@ class Scale(Layer):
     init: float = key(number, 1e-6, "initial value of every multiplier")
     scalar: bool = key(boolean, False, "one multiplier for the whole tensor instead of one per channel")
     stored: tuple[int, ...] | None = key(
-        _stored_shape, None, "the parameter's shape in checkpoints, where not C x 1 x 1 (timm's ConvNeXt: [C])"
+        _stored_shape,
+        None,
+        "the parameter's shape in checkpoints, where not C x 1 x 1 (timm's ConvNeXt: [C]; NFNet's scalar: [])",
     )
 
-    imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
+    imports = ("operator.mul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.ChannelScale")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
@@ -644,7 +647,12 @@ class Scale(Layer):
         else:
             return None
         whole = next(
-            (p.stored or p.shape for p in (*call.args, *call.kwargs.values()) if isinstance(p, Parameter)), shape
+            (
+                p.shape if p.stored is None else p.stored
+                for p in (*call.args, *call.kwargs.values())
+                if isinstance(p, Parameter)
+            ),
+            shape,
         )  # as the model stores it, before any reshape
         default = (1,) if keys else (size, *[1] * (len(call.out) - 1))
         return keys | ({"stored": list(whole)} if tuple(whole) != default else {})
@@ -670,4 +678,5 @@ class Scale(Layer):
 
         count = self.count(inputs[0])
         broadcast = (1,) * len(inputs[0]) if self.scalar else (count, *[1] * (len(inputs[0]) - 1))
-        return ChannelScale(broadcast, self.init, self.stored or ((1,) if self.scalar else None))
+        stored = self.stored if self.stored is not None else (1,) if self.scalar else None
+        return ChannelScale(broadcast, self.init, stored)

@@ -258,7 +258,7 @@ class ChannelScale(nn.Module):
     def __init__(self, broadcast: tuple[int, ...], init: float, stored: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.broadcast = broadcast  # C x 1 x ... x 1 (or 1 x ... x 1: one multiplier for all)
-        self.weight = nn.Parameter(torch.full(stored or broadcast, init))  # as checkpoints hold it
+        self.weight = nn.Parameter(torch.full(broadcast if stored is None else stored, init))  # as checkpoints hold it
         self.register_state_dict_post_hook(_store_under_own_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
