@@ -1,5 +1,5 @@
 """Layers that rearrange, cut or join tensors: flatten, reshape, permute, channel shuffle,
-slice, crop, concat, add, mul, max-over-time."""
+slice, crop, pad, concat, add, mul, max-over-time."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ from cnnscope.layers.base import (
 from cnnscope.rules import RESIDUAL_MISMATCH
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from torch import nn
 
 
@@ -576,6 +578,77 @@ class Crop(Layer):
         from cnnscope.layers.modules import CenterCrop
 
         return CenterCrop(self.size)
+
+
+def _pads(value: Any, cls: type[Layer]) -> tuple[tuple[int, int], ...]:
+    """A number for every side; or one item per spatial axis: a number (both sides) or [before, after]."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("expected a number, or one number or [before, after] per spatial axis")
+    pairs = []
+    for item in items:
+        if isinstance(item, list):
+            if len(item) != 2:
+                raise ValueError(f"expected [before, after], got {len(item)} numbers")
+            pairs.append((non_negative(item[0], cls), non_negative(item[1], cls)))
+        else:
+            pairs.append((non_negative(item, cls),) * 2)
+    return tuple(pairs)
+
+
+@register
+class Pad(Layer):
+    """A border of one constant around the spatial axes (BiT's zero border before its stem's max pool,
+    which pads with -inf itself, so the two differ)."""
+
+    type_name = "pad"
+    summary = "a border of a constant (zeros) around the spatial axes, on each side or [before, after]"
+    padding: tuple[tuple[int, int], ...] = key(
+        _pads, doc="a number for every side, or per spatial axis a number or [before, after]"
+    )
+    value: float = key(number, 0.0, "the constant the border holds")
+    example = {"padding": [1, [0, 2]]}
+
+    imports = ("nn.ConstantPad1d", "nn.ConstantPad2d", "nn.ConstantPad3d")  # nn.ZeroPad2d: a subclass
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        torch_order = call.module.padding  # (before, after) per padded axis, the last axis first
+        padded = len(torch_order) // 2
+        spatial = len(call.out) - 1
+        if padded > spatial:
+            raise SpecError(f"{call.name} pads the channels, which has no spec form")
+        pairs = [(0, 0)] * (spatial - padded) + [tuple(torch_order[2 * i : 2 * i + 2]) for i in reversed(range(padded))]
+        if all(before == after for before, after in pairs):
+            padding: Any = compact([before for before, _ in pairs])
+        else:
+            padding = [list(pair) for pair in pairs]
+        return {"padding": padding} | ({"value": call.module.value} if call.module.value else {})
+
+    def pairs(self, shape: Shape) -> tuple[tuple[int, int], ...]:
+        return per_spatial_axis(self.padding, shape, "padding")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3, 4), "a channels x spatial input")
+        return (shape[0], *(size + before + after for size, (before, after) in zip(shape[1:], self.pairs(shape))))
+
+    def cells(self) -> Cells:
+        sides = {side for pair in self.padding for side in pair}
+        return Cells(padding=str(sides.pop()) if len(sides) == 1 else "uneven")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        sums = [f"{b} + {s} + {a} = {o}" for s, (b, a), o in zip(inputs[0][1:], self.pairs(inputs[0]), out[1:])]
+        return [f"per spatial axis, before + size + after: {'; '.join(sums)} (the border holds {self.value:g})"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # aten::constant_pad_nd has no fvcore handle; not in ptflops's or thop's tables
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        pad: Callable[..., nn.Module] = {2: nn.ConstantPad1d, 3: nn.ConstantPad2d, 4: nn.ConstantPad3d}[len(inputs[0])]
+        return pad(tuple(side for pair in reversed(self.pairs(inputs[0])) for side in pair), self.value)
 
 
 def _slice_keys(axis: int, start: int | None, stop: int | None, step: int | None, shape: Shape) -> dict[str, Any]:
