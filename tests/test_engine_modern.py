@@ -272,3 +272,70 @@ def test_a_norm_a_constant_and_a_division_by_hand():
     assert plus.cost([(2, 1, 1)], (2, 1, 1)).flops == 2 and not plus.merges
     with pytest.raises(SpecError, match="div takes two inputs"):
         div.infer([(2, 2, 2)])
+
+
+def standardized(x, weight, bias, eps, gain=None, gamma=1.0, **conv):
+    """Weight standardisation by hand: each filter to mean 0 and (biased) variance 1, then, in the
+    scaled form, times its gain and gamma / sqrt(fan-in); then the plain convolution."""
+    filters = weight.reshape(weight.shape[0], -1)
+    mean, var = filters.mean(dim=1), filters.var(dim=1, unbiased=False)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    w = (weight - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    if gain is not None:
+        w = w * gain * gamma / math.sqrt(filters.shape[1])
+    return {3: nn.functional.conv1d, 4: nn.functional.conv2d, 5: nn.functional.conv3d}[weight.ndim](x, w, bias, **conv)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"standardize": True, "bias": False},
+        {"standardize": True, "eps": 1e-8, "stride": 2, "padding": 1},
+        {"standardize": True, "gain": True, "gamma": 1.7, "eps": 1e-5, "groups": 2},
+        {"standardize": True, "gain": True, "stride": 2, "padding": "same"},  # TensorFlow's SAME, asymmetric
+    ],
+)
+def test_a_standardised_conv_computes_what_the_hand_formula_says(keys):
+    from cnnscope.layers import LAYER_TYPES
+
+    layer = LAYER_TYPES["conv2d"].from_config({"out": 4, "kernel": 3} | keys)
+    module = layer.torch_module([(6, 9, 8)]).eval()
+    assert tuple(name for name, _ in module.named_parameters()) == (
+        ("weight", *(("bias",) if layer.bias else ()), *(("gain",) if layer.gain else ()))
+    )
+    with torch.no_grad():
+        if layer.gain:
+            module.gain.uniform_(0.5, 2.0)
+        x = torch.randn(2, 6, 9, 8)
+        # SAME for 9 x 8 at stride 2: 5 x 4 outputs need 2 more rows (1 above, 1 below) and 1 more column (at the right)
+        padded = nn.functional.pad(x, (0, 1, 1, 1)) if keys.get("padding") == "same" else x
+        padding = 0 if keys.get("padding") == "same" else layer.padding
+        expected = standardized(
+            padded, module.weight, module.bias, layer.eps, module.gain if layer.gain else None, layer.gamma,
+            stride=layer.stride, padding=padding, groups=layer.groups,
+        )  # fmt: skip
+        actual = module(x)
+    assert tuple(actual.shape[1:]) == layer.infer([(6, 9, 8)])
+    assert torch.allclose(actual, expected, atol=1e-5)
+    assert sum(p.numel() for p in module.parameters()) == layer.cost([(6, 9, 8)], tuple(actual.shape[1:])).params
+
+
+@pytest.mark.parametrize(
+    ("keys", "fragment"),
+    [("gain = true", "add standardize = true"), ("eps = 1e-5", "add standardize = true"), ("gamma = 2", "gain")],
+)
+def test_the_keys_of_standardisation_need_it(keys, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        analyze_text(f"input = [3, 8, 8]\nlayers = [{{type = 'conv2d', out = 4, kernel = 3, {keys}}}]")
+
+
+@pytest.mark.parametrize("ndim", [1, 3])
+def test_standardisation_is_the_same_rule_in_one_and_three_dimensions(ndim):
+    from cnnscope.layers import LAYER_TYPES
+
+    layer = LAYER_TYPES[f"conv{ndim}d"].from_config({"out": 3, "kernel": 3, "standardize": True, "gain": True})
+    shape = (2, *(7,) * ndim)
+    module = layer.torch_module([shape])
+    x = torch.randn(1, *shape)
+    with torch.no_grad():
+        assert torch.allclose(module(x), standardized(x, module.weight, module.bias, 1e-6, module.gain), atol=1e-5)

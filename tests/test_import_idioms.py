@@ -417,3 +417,75 @@ def test_timms_own_blocks_import() -> None:
             nn.init.normal_(module.weight), nn.init.normal_(module.bias)
     spec = imported(model, (3, 8, 8))
     assert check_import(model, spec.with_input((3, 10, 13))) < 1e-5
+
+
+class NormFree(nn.Module):
+    """An NFNet as timm writes it: weight-standardised convs (the TensorFlow-SAME form pads with Python
+    control flow on the size, which torch.fx cannot trace), a zero border, multiplies by Python numbers
+    and a learned gain of no axes applied in place, whose result the forward never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from timm.layers import ScaledStdConv2d, ScaledStdConv2dSame, StdConv2d
+
+        self.stem = StdConv2d(3, 8, 3, stride=2, eps=1e-8)
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))  # one column at the right, one row below
+        self.conv1 = ScaledStdConv2d(8, 8, 1, gamma=1.7, eps=1e-5)
+        self.conv2 = ScaledStdConv2dSame(8, 8, 3, stride=2, gamma=1.7)
+        self.down = ScaledStdConv2dSame(8, 8, 1, stride=2)
+        self.skipinit_gain = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.pad(self.stem(x))).mul_(1.7) * 0.9  # timm's GammaAct, then the block's beta
+        shortcut = self.down(out)
+        out = 2.0 * self.conv2(F.relu(self.conv1(out)))
+        out.mul_(self.skipinit_gain)
+        return out * 0.2 + shortcut
+
+
+def test_weight_standardised_convolutions_and_the_arithmetic_of_normalizer_free_blocks() -> None:
+    pytest.importorskip("timm")
+    from fvcore.nn import FlopCountAnalysis
+
+    from cnnscope.peers import count_as
+
+    model = NormFree()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("gain"):
+                parameter.uniform_(0.5, 2.0)
+    spec = imported(model, (3, 17, 16))
+    convs = {n.name: n.layer for n in spec.nodes if n.layer.type_name == "conv2d"}
+    assert all(conv.standardize for conv in convs.values())
+    assert (convs["stem"].eps, convs["stem"].gain, convs["conv1"].eps, convs["conv1"].gamma) == (1e-8, False, 1e-5, 1.7)
+    assert convs["conv2"].padding == convs["down"].padding == "same" and convs["down"].gamma == 1.0
+    nodes = {n.name: n.layer for n in spec.nodes}
+    assert (nodes["pad"].before, nodes["pad"].after) == ((0,), (1,)) and nodes["skipinit_gain"].stored == ()
+    assert sorted(n.layer.by for n in spec.nodes if n.layer.type_name == "mul") == [0.2, 0.9, 1.7, 2.0]
+    assert check_import(model, spec.with_input((3, 20, 13))) < 1e-5  # the SAME padding follows the input
+    flops = FlopCountAnalysis(model, torch.zeros(1, 3, 17, 16))
+    flops.unsupported_ops_warnings(False)
+    assert count_as(analyze(spec), "fvcore").total == flops.total()  # the standardisation counted as fvcore does
+
+
+def test_a_standardised_conv_computes_what_timms_does_bit_for_bit() -> None:
+    """The module a spec builds loads the state_dict of timm's StdConv2d, ScaledStdConv2d and
+    ScaledStdConv2dSame and gives exactly their outputs."""
+    timm_layers = pytest.importorskip("timm.layers")
+    from cnnscope.layers import LAYER_TYPES
+
+    cases = [
+        (timm_layers.StdConv2d(5, 4, 3, stride=2, eps=1e-8), {"stride": 2, "padding": 1, "bias": False, "eps": 1e-8}),
+        (timm_layers.ScaledStdConv2d(5, 4, 1, gamma=1.7, eps=1e-5), {"kernel": 1, "gain": True, "gamma": 1.7}),
+        (timm_layers.ScaledStdConv2dSame(5, 4, 3, stride=2), {"stride": 2, "padding": "same", "gain": True}),
+    ]
+    for theirs, keys in cases:
+        keys = {"out": 4, "kernel": 3, "standardize": True, "eps": theirs.eps} | keys
+        ours = LAYER_TYPES["conv2d"].from_config(keys).torch_module([(5, 11, 10)])
+        with torch.no_grad():
+            for parameter in theirs.parameters():
+                parameter.uniform_(-1, 2)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        x = torch.randn(2, 5, 11, 10)
+        with torch.no_grad():
+            assert torch.equal(ours(x), theirs(x))

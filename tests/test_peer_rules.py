@@ -45,6 +45,11 @@ CASES = {name: build(name) for name in sorted(LAYER_TYPES)}
 # the other branches of the rules, each as a model uses it
 CASES |= {
     "conv2d without bias": build("conv2d", {"out": 6, "kernel": 3, "stride": 2, "bias": False}),
+    "conv2d standardised": build("conv2d", {"out": 6, "kernel": 3, "stride": 2, "bias": False, "standardize": True}),
+    "conv2d standardised with gains": build(  # NFNets' ScaledStdConv2d
+        "conv2d", {"out": 6, "kernel": 3, "padding": 1, "standardize": True, "gain": True, "gamma": 1.7}
+    ),
+    "pad alike on every side": build("pad", {"before": 1, "after": 1}),  # BiT's stem: nn.ConstantPad2d(1, 0.0)
     "linear on channels-last positions": build("linear", {"out": 5}, ((8, 8, 4),)),  # ConvNeXt's MLP
     "layernorm over the last axis": build("layernorm", {"over": "last"}, ((8, 8, 4),)),  # ConvNeXt's nn.LayerNorm
     "layernorm without affine": build("layernorm", {"over": "last", "affine": False}, ((8, 8, 4),)),
@@ -128,16 +133,21 @@ class Block(nn.Module):
 # How a block calls each type as a function: from the type's torch module ``m`` it takes
 # the settings and the tensors (which the block owns), then the inputs. Written the way
 # torch's modules and torchvision's models write it.
+def weight(conv: nn.Module) -> torch.Tensor:
+    """The weight a convolution calls F.conv2d with: standardised first where the layer says so (timm's StdConv2d)."""
+    return conv.standardized_weight() if hasattr(conv, "standardized_weight") else conv.weight
+
+
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "conv2d": lambda m, x: F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
-    "conv1d": lambda m, x: F.conv1d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv2d": lambda m, x: F.conv2d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv1d": lambda m, x: F.conv1d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
     "conv_transpose2d": lambda m, x: F.conv_transpose2d(
         x, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation
     ),
     "conv_transpose1d": lambda m, x: F.conv_transpose1d(
         x, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation
     ),
-    "conv3d": lambda m, x: F.conv3d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv3d": lambda m, x: F.conv3d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
     "linear": lambda m, x: F.linear(x, m.weight, m.bias),
     "embedding": lambda m, x: F.embedding(torch.zeros_like(x, dtype=torch.long), m.weight).transpose(1, 2),
     "maxpool": lambda m, x: F.max_pool2d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),

@@ -404,6 +404,10 @@ class _Reader:
             pass
         else:
             self._read_call(node, name, result.shape)
+            if name.startswith("Tensor.") and name.endswith("_") and isinstance(self.alias.get(first), str):
+                # in place: the calls after it that read `first` read the new values (NFNet's `out.mul_(gain)`,
+                # whose result is unused, so torch.fx's graph feeds the tensor before it to the next call)
+                self.alias[first] = self.alias[node]
 
     def _of(self, arg: Any) -> Any:
         return self.alias[arg] if isinstance(arg, fx.Node) else ("value", arg)

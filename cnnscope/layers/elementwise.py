@@ -608,7 +608,8 @@ class StochasticDepth(Layer):
 
 
 def _stored_shape(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
-    return None if value is None else shape_list(value, cls)
+    """A shape, or [] for a single number kept as a tensor of no axes (timm's ``skipinit_gain``)."""
+    return None if value is None else () if value == [] else shape_list(value, cls)
 
 
 def _sizes(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
@@ -657,7 +658,9 @@ class LearnedTerm(Layer):
         " [64] is one per channel of a channels-last H x W x 64 map",
     )
     stored: tuple[int, ...] | None = key(
-        _stored_shape, None, "the parameter's shape in checkpoints, where not that shape (timm's ConvNeXt: [C])"
+        _stored_shape,
+        None,
+        "the parameter's shape in checkpoints, where not that shape (timm's ConvNeXt: [C]; NFNet's scalar: [])",
     )
     operation: ClassVar[str] = ""  # what each element gets: "multiplies", "adds"
     torch_name: ClassVar[str] = ""  # its module in cnnscope.layers.modules
@@ -675,7 +678,12 @@ class LearnedTerm(Layer):
             return None  # torch.add(x, beta, alpha=2)
         _, shape = call.parameters[0]
         whole = next(
-            (p.stored or p.shape for p in (*call.args, *call.kwargs.values()) if isinstance(p, Parameter)), shape
+            (
+                p.shape if p.stored is None else p.stored
+                for p in (*call.args, *call.kwargs.values())
+                if isinstance(p, Parameter)
+            ),
+            shape,
         )  # as the model stores it, before any reshape
         return _learned_keys(shape, whole, call.out)
 
@@ -719,7 +727,7 @@ class LearnedTerm(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from cnnscope.layers import modules
 
-        stored = self.stored or ((1,) if self.scalar else self.shape)
+        stored = self.stored if self.stored is not None else (1,) if self.scalar else self.shape
         module: nn.Module = getattr(modules, self.torch_name)(self.broadcast(inputs[0]), self.init, stored)
         return module
 
@@ -734,7 +742,7 @@ class Scale(LearnedTerm):
     operation = "multiplies"
     torch_name = "ChannelScale"
 
-    imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
+    imports = ("operator.mul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.ChannelScale")
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
         return Cost(weights=self.count(out), flops=numel(out))

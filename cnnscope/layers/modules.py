@@ -7,6 +7,7 @@ the names torchvision's models give them, so their state_dicts load as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -82,6 +83,52 @@ class SameConv3d(nn.Conv3d):
 
 
 SAME_CONVS: dict[int, type[nn.Module]] = {1: SameConv1d, 2: SameConv2d, 3: SameConv3d}
+
+
+class _Standardized(nn.Module):
+    """A convolution whose filters are standardised to mean 0, variance 1 before use (weight
+    standardisation, BiT) and, given ``gamma``, scaled by a learned ``gain`` per filter times
+    gamma / sqrt(fan-in) (NFNets); computed as timm's StdConv2d and ScaledStdConv2d do, op for op,
+    so that the outputs and the parameters' names are theirs. ``same``: padded as TensorFlow's SAME."""
+
+    # what the torch convolution it is mixed into holds
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    out_channels: int
+    _conv_forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+    def __init__(self, *args: Any, eps: float, gamma: float | None, same: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the torch convolution after this class in the MRO
+        self.eps, self.same = eps, same
+        self.scale = None if gamma is None else gamma * self.weight[0].numel() ** -0.5
+        gain = torch.ones((self.out_channels,) + (1,) * (self.weight.ndim - 1))
+        self.gain = None if gamma is None else nn.Parameter(gain)
+
+    def standardized_weight(self) -> torch.Tensor:
+        affine = None if self.gain is None or self.scale is None else (self.gain * self.scale).view(-1)
+        flat = self.weight.reshape(1, self.out_channels, -1)
+        normed = nn.functional.batch_norm(flat, None, None, weight=affine, training=True, momentum=0.0, eps=self.eps)
+        return normed.reshape_as(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            x = nn.functional.pad(x, same_pads(x, self))  # type: ignore[arg-type]  # it is a convolution
+        return self._conv_forward(x, self.standardized_weight(), self.bias)
+
+
+class StandardizedConv1d(_Standardized, nn.Conv1d):
+    pass
+
+
+class StandardizedConv2d(_Standardized, nn.Conv2d):
+    pass
+
+
+class StandardizedConv3d(_Standardized, nn.Conv3d):
+    pass
+
+
+STANDARDIZED_CONVS: dict[int, type[nn.Module]] = {1: StandardizedConv1d, 2: StandardizedConv2d, 3: StandardizedConv3d}
 
 
 class Reduce(nn.Module):
@@ -300,7 +347,8 @@ class ChannelScale(nn.Module):
     def __init__(self, broadcast: tuple[int, ...], init: float, stored: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.broadcast = broadcast  # as the values broadcast against one sample, batch axis excluded
-        self.register_parameter(self.parameter, nn.Parameter(torch.full(stored or broadcast, init)))  # as stored
+        values = torch.full(broadcast if stored is None else stored, init)  # as checkpoints hold it
+        self.register_parameter(self.parameter, nn.Parameter(values))
         self.register_state_dict_post_hook(_store_under_own_name)
 
     def learned(self) -> torch.Tensor:

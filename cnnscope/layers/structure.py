@@ -1,5 +1,5 @@
 """Layers that rearrange, cut or join tensors: flatten, reshape, permute, channel shuffle,
-slice, crop, concat, add, mul, max-over-time."""
+slice, crop, pad, concat, add, mul, max-over-time."""
 
 from __future__ import annotations
 
