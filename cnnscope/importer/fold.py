@@ -95,11 +95,23 @@ class Block:
 def into_blocks(
     layers: list[Imported], classes: dict[str, str]
 ) -> tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]]:
-    """The spec's layer lines and its blocks, from the imported layers and the module classes (path -> class)."""
+    """The spec's layer lines and its blocks, from the imported layers and the module classes (path -> class).
+
+    Where the instances of a class are not one block, sets of identical instances among them may be
+    (Xception's middle blocks); but folding those can keep an inner class from folding across all of
+    them (BiT's stages and their bottlenecks). Both ways are written, and the shorter spec is kept."""
+    spans = Spans(layers)
+    whole = _fold(spans, classes, identical_sets=False)
+    split = _fold(spans, classes, identical_sets=True)
+    return min(whole, split, key=lambda f: len(f[0]) + sum(len(lines) + 2 for _, lines in f[1].values()))
+
+
+def _fold(
+    spans: Spans, classes: dict[str, str], identical_sets: bool
+) -> tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]]:
     folded: dict[str, Block] = {}  # instance path -> its block
     blocks: dict[str, Block] = {}
     taken: set[str] = set()  # paths inside a folded instance
-    spans = Spans(layers)
     for cls in _by_size(spans, classes):
         instances = [
             i
@@ -109,7 +121,7 @@ def into_blocks(
         if len(instances) < 2:
             continue
         for cluster in _clusters(instances):
-            for group, block in _folded(cluster):
+            for group, block in _folded(cluster, identical_sets):
                 block.name = _block_name(cls, blocks)
                 blocks[block.name] = block
                 for instance in group:
@@ -179,22 +191,21 @@ def _clusters(instances: list[Instance]) -> list[list[Instance]]:
     return [members for _, members in groups]
 
 
-def _folded(cluster: list[Instance]) -> list[tuple[list[Instance], Block]]:
-    """The blocks a cluster becomes: one for all of it where its instances fold together, else one for
-    each set of identical instances (Xception's eight middle blocks, when its entry and exit blocks
-    differ from them too much to share one block)."""
+def _folded(cluster: list[Instance], identical_sets: bool) -> list[tuple[list[Instance], Block]]:
+    """The blocks a cluster becomes: one for all of it where its instances fold together; else, if
+    ``identical_sets``, one for each set of identical instances."""
     if len(cluster) < 2:
         return []
     block = _block(cluster)
     if block is not None:
         return [(cluster, block)]
+    if not identical_sets:
+        return []
     identical: dict[tuple[Any, ...], list[Instance]] = {}
     for instance in cluster:
         identical.setdefault(tuple(e.signature() for e in _entries(instance)), []).append(instance)
-    if len(identical) == 1:
-        return []
     found = []
-    for group in identical.values():
+    for group in identical.values() if len(identical) > 1 else ():
         block = _block(group) if len(group) > 1 else None
         if block is not None:
             found.append((group, block))
