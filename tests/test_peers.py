@@ -34,9 +34,8 @@ MODELS = (*(name for name in TWINS if name != "vgg19"), *VIDEO_TWINS, "alexnet")
 SUBCLASSED = {("r3d_18", "ptflops"), ("r3d_18", "thop")}
 
 
-# The peers count by formula, the same at any size: each model runs at a small size that it takes, once
-# per peer (vgg16 at 224x224 is 15.5 GMACs); the lecture's AlexNet keeps its 227x227 (no adaptive pooling).
-PEER_INPUTS = {**{name: (3, 96, 96) for name in TWINS}, **SMALL_INPUTS}
+# The peers count by formula, the same at any size: each twin runs at a small size, once per peer; the
+# lecture's AlexNet keeps its 227x227 (no adaptive pooling).
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,7 +54,7 @@ def model_for(name, peer=""):
 def spec_for(name):
     """The zoo spec, at the size the peers run it."""
     spec = load_target(name)
-    return spec.with_input(PEER_INPUTS[name]) if name in PEER_INPUTS else spec
+    return spec.with_input(SMALL_INPUTS[name]) if name in SMALL_INPUTS else spec
 
 
 def run_torchinfo(model, x):

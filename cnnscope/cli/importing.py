@@ -80,7 +80,7 @@ def import_command(
         f" (largest difference {difference:.1g} of the output's scale)"
     )
     if destination:
-        out.print(f"wrote {destination}: {summary}", markup=False)
+        out.print(f"wrote {destination}: {summary}", markup=False, soft_wrap=True)
     else:
         typer.echo(spec.source, nl=False)
         err.print(summary, markup=False)

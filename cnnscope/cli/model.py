@@ -227,4 +227,4 @@ def export_command(
     except CnnscopeError as exc:
         fail(exc)
     note = "" if weights else " (random initial weights: pass --weights to convert a checkpoint)"
-    out.print(f"wrote {path}: {count(sum(p.numel() for p in model.parameters()))} parameters{note}")
+    out.print(f"wrote {path}: {count(sum(p.numel() for p in model.parameters()))} parameters{note}", soft_wrap=True)
