@@ -136,8 +136,8 @@ def _path_of_name(name: str) -> str:
     names a module in its parent's scope, a Sequential's child as ``parent.index``); ``a/b/Op`` -> ``a.b``;
     a name without ``/`` is a path of its own."""
     parts = [p for p in name.split("/") if p]
-    if len(parts) > 1:
-        parts = parts[:-1]  # the operator
+    if len(parts) > 1 or name.startswith("/"):
+        parts = parts[:-1]  # the operator (TorchScript's names always end with it: "/ReduceMean" is at the top)
     path, previous = "", ""
     for part in parts:
         if previous and part.startswith(previous + "."):
@@ -395,10 +395,22 @@ class _Graph:
                 gaps.setdefault(exc.op or exc.message, []).append(exc.where or node.label)
             except (SpecError, ValueError, IndexError, KeyError, TypeError) as exc:
                 message = exc.message if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
-                gaps.setdefault(f"{node.op}: {message}"[:200], []).append(node.label)
-            broken.update(node.proto.output)
+                gaps.setdefault(f"{node.op}: {message}"[:200], []).append(f"node {node.label}")
+            self._stand_in(node, broken)
         if gaps:
             raise all_gaps(gaps, items="nodes")
+
+    def _stand_in(self, node: Node, broken: set[str]) -> None:
+        """An output of a node no reader could read stands in with the shape the file declares for it, so
+        that the nodes after it are still read (and their own gaps found); without one, what follows is cut."""
+        for name in node.proto.output:
+            declared = self.value_shapes.get(name)
+            if declared and None not in declared[1:] and len(declared) > 1:
+                stand_in = f"<gap {len(self.shapes)}>"
+                self.shapes[stand_in] = tuple(d for d in declared[1:] if d is not None)
+                self.values[name] = stand_in
+            else:
+                broken.add(name)
 
     def _read(self, node: Node) -> None:
         proto = node.proto
@@ -480,7 +492,7 @@ class _Graph:
         return _attributes(node.proto)
 
     def gap(self, node: Node, op: str) -> Gap:
-        return Gap(f"node {node.label}: {op}", op=op, where=node.label)
+        return Gap(f"node {node.label}: {op}", op=op, where=f"node {node.label}")
 
     def only_reader(self, value: str) -> Node | None:
         """The one node that reads ``value``, where exactly one does (and the graph does not return it)."""

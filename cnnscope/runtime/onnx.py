@@ -194,8 +194,8 @@ def _exported(model: SpecModel, example: torch.Tensor, static_batch: bool) -> An
 
 
 def _name_nodes(proto: onnx.ModelProto, spec: Spec) -> None:
-    """Name every node after the layer it computes: ``layer1.0.conv1`` for the layer's first operator on a
-    tensor from outside it, ``layer1.0.conv1/Relu`` for the others (a fused activation, shape arithmetic),
+    """Name every node after the layer it computes: ``layer1.0.conv1`` for the layer's first operator from
+    a tensor outside it to a tensor, ``layer1.0.conv1/Relu`` for the others (a fused activation, shape arithmetic),
     as the ONNX import reads them back. torch's metadata (module paths, stack traces with this machine's
     file paths) is dropped."""
     from onnx import TensorProto
@@ -225,7 +225,7 @@ def _name_nodes(proto: onnx.ModelProto, spec: Spec) -> None:
     for node, layer in zip(nodes, owner):
         assert layer is not None
         outside = any(v in floats and (v not in producer or owner[producer[v]] != layer) for v in node.input)
-        if outside and layer not in named:
+        if outside and layer not in named and any(v in floats for v in node.output):
             node.name = layer
             named.add(layer)
         else:
