@@ -310,15 +310,14 @@ layers = [
 IDENTITY_AT_INFERENCE = ("dropout", "stochastic_depth")  # an exporter leaves no node for them
 
 
-def layer_table(spec) -> list[tuple]:
-    """What a round trip must keep: each layer's name, type and keys, act, inputs, shape, params, MACs
-    and receptive field, but for the layers that are the identity at inference."""
+def layer_table(spec) -> dict[str, tuple]:
+    """What a round trip must keep: each layer's type and keys (as what they compute), act, inputs, shape,
+    params, MACs and receptive field, by name; but for the layers that are the identity at inference."""
     reports = analyze(spec).layers
     passed = {r.name: r.node.inputs[0] for r in reports if r.type in IDENTITY_AT_INFERENCE}
-    return [
-        (
-            r.name,
-            r.node.layer,
+    return {
+        r.name: (
+            _computed(r.node.layer),
             r.node.act,
             tuple(passed.get(source, source) for source in r.node.inputs),
             r.output_shape,
@@ -327,7 +326,15 @@ def layer_table(spec) -> list[tuple]:
         )
         for r in reports
         if r.type not in IDENTITY_AT_INFERENCE
-    ]
+    }
+
+
+def _computed(layer) -> tuple:
+    """A layer's keys as what they compute: a pool's stride equal to its kernel is the same, given or not."""
+    values = {key.name: getattr(layer, key.name) for key in layer.keys}
+    if "stride" in values and values["stride"] is None:
+        values["stride"] = layer.steps
+    return type(layer).__name__, values
 
 
 def test_export_then_import_gives_back_the_same_layers(cli, tmp_path):

@@ -1253,60 +1253,69 @@ def _transpose(g: _Graph, node: Node) -> None:
     g.add(node, _Layer(_type("permute"), {"dims": [p - 1 for p in perm[1:]]}, [x]))
 
 
-def _slice_keys(size: int, start: int, stop: int, step: int) -> tuple[int, int | None, int] | None:
-    """A range of one axis as slice's keys (start, stop or None for the end, step), or None for the whole."""
-    begin, end, stride = range(size)[start:stop:step].start, range(size)[start:stop:step].stop, step
-    if stride < 1:
-        return (-1, None, stride)
-    end = min(end, size)
-    if begin == 0 and end >= size and stride == 1:
-        return None
-    return begin, (None if end >= size else end), stride
+def _cuts(g: _Graph, node: Node, full: Shape) -> dict[int, tuple[int, int | None, int]]:
+    """What a Slice of a batch of ``full`` keeps: axis -> (start, stop or None for the end, step), for the
+    axes it does not keep whole."""
+    a = g.attrs(node)
+    if len(node.proto.input) > 1:
+        starts, ends = g.weight(node, 1), g.weight(node, 2)
+        axes, steps = g.weight(node, 3, optional=True), g.weight(node, 4, optional=True)
+    else:  # before opset 10: attributes
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+    assert starts is not None and ends is not None
+    cuts = {}
+    for start, end, axis, step in zip(
+        _ints(starts),
+        _ints(ends),
+        _ints(axes if axes is not None else range(len(starts))),
+        _ints(steps if steps is not None else [1] * len(starts)),
+    ):
+        axis %= len(full)
+        kept = range(full[axis])[start : min(end, _INT64_MAX) : step]
+        if step < 1 or axis == 0:
+            if len(kept) == full[axis] and step == 1:
+                continue
+            raise g.gap(node, "Slice of the batch axis, or backwards, has no spec form")
+        if len(kept) < full[axis]:
+            cuts[axis] = (kept.start, None if kept.stop >= full[axis] else kept.stop, step)
+    return cuts
 
 
 @reads("Slice")
 def _slice_op(g: _Graph, node: Node) -> None:
+    """One axis cut: a slice. Several spatial axes cut about their centres, by one Slice or by one Slice per
+    axis each read by the next alone (a crop written axis by axis): a crop."""
     x = g.tensor(node, 0)
-    shape = g.shape_of(x)
-    rank = len(shape) + 1
-    a = g.attrs(node)
-    if len(node.proto.input) > 1:
-        starts, ends = g.weight(node, 1), g.weight(node, 2)
-        axes = g.weight(node, 3, optional=True)
-        steps = g.weight(node, 4, optional=True)
-    else:
-        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
-    assert starts is not None and ends is not None
-    axes_list = _ints(axes if axes is not None else range(len(starts)))
-    steps_list = _ints(steps if steps is not None else [1] * len(starts))
-    full = (g.batch or BATCH, *shape)
-    cuts = {}
-    for start, end, axis, step in zip(_ints(starts), _ints(ends), axes_list, steps_list):
-        axis %= rank
-        end = min(end, _INT64_MAX)
-        kept = _slice_keys(full[axis], start, end, step)
-        if kept is not None:
-            cuts[axis] = kept
-    if 0 in cuts or any(k[2] < 1 for k in cuts.values()):
-        raise g.gap(node, "Slice of the batch axis, or backwards, has no spec form")
+    full = (g.batch or BATCH, *g.shape_of(x))
+    cuts, last = _cuts(g, node, full), node
+    while (following := g.only_reader(last.proto.output[0])) is not None and following.op == "Slice":
+        if not all(g.constant(name) is not None for name in following.proto.input[1:] if name):
+            break
+        cropped = tuple(
+            len(range(full[a])[c[0] : c[1] : c[2]]) if (c := cuts.get(a)) else full[a] for a in range(len(full))
+        )
+        more = _cuts(g, following, cropped)
+        if set(more) & set(cuts):
+            break
+        cuts.update({axis: (start, stop, step) for axis, (start, stop, step) in more.items()})
+        g.skip.add(following.index)
+        last = following
+    value = last.proto.output[0]
     if not cuts:
-        g.alias(node, x)
-        return
-    if len(cuts) == 1:
+        g.values[value] = x
+    elif len(cuts) == 1:
         ((axis, (start, stop, step)),) = cuts.items()
         keys = {"axis": axis - 1, "start": start, "stop": stop, "step": step}
-        g.add(node, _Layer(_type("slice"), keys, [x]))
-        return
-    sizes = []
-    for axis in range(2, rank):  # a centre crop of the spatial axes: offset (I - O) // 2 on each
-        start, stop, step = cuts.get(axis, (0, None, 1))
-        stop = full[axis] if stop is None else stop
-        if step != 1 or start != (full[axis] - (stop - start)) // 2:
-            raise g.gap(node, f"Slice of several axes ({sorted(cuts)}) that is no centre crop has no spec form")
-        sizes.append(stop - start)
-    if 1 in cuts:
-        raise g.gap(node, "Slice of the channels and the spatial axes together has no spec form")
-    g.add(node, _Layer(_type("crop"), {"size": compact(sizes)}, [x]))
+        g.add(node, _Layer(_type("slice"), keys, [x]), value=value)
+    else:
+        sizes = []
+        for axis in range(2, len(full)):  # a centre crop: offset (I - O) // 2 on each spatial axis
+            start, stop, step = cuts.get(axis, (0, None, 1))
+            size = (full[axis] if stop is None else stop) - start
+            if step != 1 or start != (full[axis] - size) // 2 or 1 in cuts:
+                raise g.gap(node, f"Slice of axes {sorted(cuts)} that is no centre crop has no spec form")
+            sizes.append(size)
+        g.add(node, _Layer(_type("crop"), {"size": compact(sizes)}, [x]), value=value)
 
 
 @reads("Split")

@@ -153,6 +153,11 @@ def _exported(model: SpecModel, example: torch.Tensor, static_batch: bool) -> An
 
     dynamic = None if static_batch else ({0: torch.export.Dim("batch")},)
     model.forward = model.forward_steps  # type: ignore[method-assign]  # modules called in order, one at a time
+    # fused activations run out of place: torch.export replays views of a tensor changed in place (U-Net's
+    # crop of a ReLU's output) where they are read, so their operators would be named after the reader
+    in_place = [step.act for step in model._steps if step.act is not None and getattr(step.act, "inplace", False)]
+    for act in in_place:
+        act.inplace = False  # type: ignore[assignment]  # a plain flag: nn.Module's __setattr__ is typed for tensors
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -170,6 +175,8 @@ def _exported(model: SpecModel, example: torch.Tensor, static_batch: bool) -> An
         raise CnnscopeError(f"torch's ONNX exporter failed: {first[:300]}") from None
     finally:
         del model.forward
+        for act in in_place:
+            act.inplace = True  # type: ignore[assignment]
     if program is None:
         raise CnnscopeError("torch's ONNX exporter returned nothing")
     ir_model = program.model
