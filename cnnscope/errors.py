@@ -103,10 +103,10 @@ class DeviceError(CnnscopeError):
 
 # what each optional extra adds (pyproject.toml), as pip names them
 EXTRAS = {
-    "torch": ("torch", "torchvision", "safetensors", "scikit-learn"),
-    "onnx": ("onnx", "onnxruntime", "onnxscript", "safetensors"),
+    "torch": ("torch", "torchvision", "safetensors", "scikit-learn", "onnxscript"),
+    "onnx": ("onnx", "onnxruntime", "safetensors"),
 }
-_MODULES = {"sklearn": "torch", "onnx": "onnx", "onnxruntime": "onnx", "onnxscript": "onnx"}  # module -> extra
+_MODULES = {"sklearn": "torch", "onnx": "onnx", "onnxruntime": "onnx"}  # module -> extra, where not its pip name
 
 
 def missing_extra(exc: ImportError, what: str) -> CnnscopeError | None:

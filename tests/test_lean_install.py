@@ -52,6 +52,7 @@ def test_static_commands_need_no_torch(args):
         ("verify", "lenet5"),
         ("run", "lenet5", "--image", "IMAGE"),
         ("export", "lenet5", "--out", "never.safetensors"),
+        ("export", "lenet5", "--out", "never.onnx"),
         ("train", "lenet5", "--steps", "1"),
         ("maximize", "lenet5"),
     ],
@@ -65,7 +66,7 @@ def test_torch_commands_name_the_extra(args, tmp_path):
     assert result.stderr.strip().splitlines() == [
         f'error: `cnnscope {args[0]}` needs torch, which this install lacks (pip install "{ROOT}[torch]" adds it)'
     ]
-    assert not (ROOT / "never.safetensors").exists()
+    assert not (ROOT / "never.safetensors").exists() and not (ROOT / "never.onnx").exists()
 
 
 def test_missing_files_are_reported_before_torch_loads():

@@ -229,14 +229,16 @@ def export_command(
 
     ONNX goes through torch's exporter (opset 20); node names follow the spec's layer names, and the
     file is checked against onnxruntime (on two batch sizes) before it is written. It needs the onnx
-    extra besides torch.
+    extra besides the torch extra.
     """
-    onnx = destination.lower().endswith(".onnx")
+    to_onnx = destination.lower().endswith(".onnx")
     try:
-        if static_batch and not onnx:
+        if static_batch and not to_onnx:
             raise CnnscopeError("--static-batch applies to an ONNX file (--out NAME.onnx)")
-        if onnx:
-            import onnxscript  # noqa: F401  # torch's exporter needs it: said before torch loads
+        if to_onnx:
+            import onnx  # noqa: F401  # the exporter and the check need these: said before torch loads
+            import onnxruntime  # noqa: F401
+            import onnxscript  # noqa: F401
 
             from cnnscope.runtime.onnx import OPSET, export_onnx
 
@@ -252,7 +254,7 @@ def export_command(
         fail(exc)
     note = "" if weights else " (random initial weights: pass --weights to convert a checkpoint)"
     params = count(sum(p.numel() for p in model.parameters()))
-    if onnx:
+    if to_onnx:
         batch = "batch 1" if static_batch else "any batch size"
         out.print(
             f"wrote {path}: {params} parameters, opset {OPSET}, {batch}; outputs equal to onnxruntime's"
