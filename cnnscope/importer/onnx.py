@@ -428,8 +428,8 @@ class _Graph:
         present = [a for a in arrays if a is not None]
         if function is None:
             raise self.gap(node, f"{node.op} on constants has no reader")
-        if _folded_size(node.op, present) > MAX_FOLDED:
-            raise ImportFailure(f"node {node.label} ({node.op}) makes a constant of more than {MAX_FOLDED:,} elements")
+        if _folded_size(node.op, present) > MAX_FOLDED:  # index arithmetic over the batch (an as_strided)
+            raise self.gap(node, f"{node.op} making a constant of more than {MAX_FOLDED:,} elements has no spec form")
         results = function(list(arrays), _attributes(node.proto))  # type: ignore[arg-type]
         sources = frozenset().union(
             *(v.sizes_of for name in node.proto.input if isinstance(v := self.values.get(name), Value))
