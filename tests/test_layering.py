@@ -2,10 +2,11 @@
 
 The torch side is ``cnnscope/runtime``, ``cnnscope/importer/trace.py`` (torch.fx's reading of a
 torch model) and ``cnnscope/layers/modules.py`` (torch modules that torch.nn lacks, imported by the
-layer types' ``torch_module`` methods only). The rest of the importer (folding, writing, the ONNX
-reader) is static: ``cnnscope import model.onnx`` runs without torch. Everything else (the static engine, reports, the CLI, the TUI,
-pictures) must import torch, torchvision or a torch-side module inside a function, or under
-``if TYPE_CHECKING``, so that static commands start in a fraction of a second.
+layer types' ``torch_module`` methods only). Everything else (the static engine, reports, the CLI,
+the TUI, pictures, and the rest of the importer: folding, writing, the ONNX reader, so that
+``cnnscope import model.onnx`` runs without torch) must import torch, torchvision or a torch-side
+module inside a function, or under ``if TYPE_CHECKING``, so that static commands start in a
+fraction of a second.
 """
 
 from __future__ import annotations
