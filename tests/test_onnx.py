@@ -137,6 +137,114 @@ def test_the_check_names_the_layer_where_the_spec_parts_from_the_file(written, t
     assert comparison.parting == "block.conv" and comparison.difference > 1e-4
 
 
+def _const(name: str, value, dtype=np.int64) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, dtype=dtype)))
+
+
+def many_operators() -> onnx.ModelProto:
+    """Operators in the forms other converters write them (TensorFlow's asymmetric SAME padding as a Pad,
+    GELU before opset 20, a resize to another tensor's size through Shape, a bias added after a MatMul)."""
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["padded"], "/stem/pad/Pad"),
+        helper.make_node("Conv", ["padded", "stem.conv.weight"], ["c"], "/stem/conv/Conv", strides=[2, 2]),
+        helper.make_node("Clip", ["c", "zero", "six"], ["r6"], "/stem/act/Clip"),
+        helper.make_node("Split", ["r6", "halves"], ["left", "right"], "/split/Split", axis=1),
+        helper.make_node("PRelu", ["left", "left.act.weight"], ["pl"], "/left/act/PRelu"),
+        helper.make_node("LeakyRelu", ["right"], ["lr"], "/right/act/LeakyRelu", alpha=0.2),
+        helper.make_node(
+            "AveragePool",
+            ["lr"],
+            ["ap"],
+            "/right/pool/AveragePool",
+            kernel_shape=[3, 3],
+            pads=[1] * 4,
+            count_include_pad=0,
+        ),
+        helper.make_node("Mul", ["ap", "right.scale"], ["sc"], "/right/scale/Mul"),
+        helper.make_node("Concat", ["pl", "sc"], ["cat"], "/Concat", axis=1),
+        helper.make_node("MaxPool", ["cat"], ["small"], "/down/MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Shape", ["cat"], ["size"], "/up/Shape"),
+        _const("from2", [2]),
+        _const("to4", [4]),
+        helper.make_node("Slice", ["size", "from2", "to4"], ["hw"], "/up/Slice"),
+        _const("nc", [1, 8]),
+        helper.make_node("Concat", ["nc", "hw"], ["target"], "/up/Concat_1", axis=0),
+        helper.make_node("Resize", ["small", "", "", "target"], ["up"], "/up/Resize", mode="linear"),
+        helper.make_node("Add", ["up", "cat"], ["sum"], "/Add"),
+        helper.make_node("ReduceMean", ["sum", "spatial"], ["pooled"], "/head/ReduceMean", keepdims=0),
+        helper.make_node("Div", ["pooled", "sqrt2"], ["d"], "/head/gelu/Div"),
+        helper.make_node("Erf", ["d"], ["e"], "/head/gelu/Erf"),
+        helper.make_node("Add", ["e", "one"], ["e1"], "/head/gelu/Add"),
+        helper.make_node("Mul", ["pooled", "e1"], ["m"], "/head/gelu/Mul"),
+        helper.make_node("Mul", ["m", "half"], ["g"], "/head/gelu/Mul_1"),
+        helper.make_node("MatMul", ["g", "head.fc.weight"], ["mm"], "/head/fc/MatMul"),
+        helper.make_node("Add", ["mm", "head.fc.bias"], ["logits"], "/head/fc/Add"),
+        helper.make_node("Mul", ["logits", "two"], ["scaled"], "/head/Mul"),
+        helper.make_node("Softmax", ["scaled"], ["probabilities"], "/head/Softmax", axis=-1),
+    ]
+    values = {
+        "pads": np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64),  # SAME at stride 2: the odd zero at the end
+        "zero": np.array(0.0, dtype=np.float32),
+        "six": np.array(6.0, dtype=np.float32),
+        "halves": np.array([4, 4], dtype=np.int64),
+        "spatial": np.array([2, 3], dtype=np.int64),
+        "sqrt2": np.array(np.sqrt(2.0), dtype=np.float32),
+        "one": np.array(1.0, dtype=np.float32),
+        "half": np.array(0.5, dtype=np.float32),
+        "two": np.array(2.0, dtype=np.float32),
+    }
+    initializers = [numpy_helper.from_array(v, k) for k, v in values.items()] + [
+        _init("stem.conv.weight", 8, 3, 3, 3),
+        _init("left.act.weight", 4, 1, 1),
+        _init("right.scale", 1, 4, 1, 1),
+        _init("head.fc.weight", 8, 5),
+        _init("head.fc.bias", 5),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "many",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 5])],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_operators_in_other_converters_forms_import_with_onnxruntimes_outputs(written, tmp_path):
+    pytest.importorskip("torch")
+    from cnnscope.importer.onnx import from_onnx
+    from cnnscope.runtime.onnx import compare_import
+
+    path = written(many_operators(), "many.onnx")
+    spec, reading = from_onnx(path)
+    assert reading.batch == 1  # the file fixes it: the check runs on one sample
+    layers = {node.name: (node.layer.type_name, node.inputs) for node in spec.nodes}
+    assert layers == {
+        "stem.conv": ("conv2d", ("input",)),  # the Pad joined it: padding "same"
+        "stem.act": ("relu6", ("stem.conv",)),
+        "split": ("slice", ("stem.act",)),  # the module's name, as a module's only call
+        "split_1": ("slice", ("stem.act",)),
+        "left.act": ("prelu", ("split",)),
+        "right.act": ("leaky_relu", ("split_1",)),
+        "right.pool": ("avgpool", ("right.act",)),
+        "right.scale": ("scale", ("right.pool",)),
+        "concat": ("concat", ("left.act", "right.scale")),
+        "down": ("maxpool", ("concat",)),
+        "up": ("upsample", ("down", "concat")),  # to the size of `cat`, at any input size
+        "add": ("add", ("up", "concat")),
+        "head.mean": ("mean", ("add",)),
+        "head.gelu": ("gelu", ("head.mean",)),
+        "head.fc": ("linear", ("head.gelu",)),
+        "head.mul": ("mul", ("head.fc",)),  # with act = "softmax": an operator of head's own forward
+    }
+    assert spec.nodes[0].layer.padding == "same" and spec.nodes[6].layer.count_pad is False
+    assert spec.nodes[-1].act is not None and spec.nodes[-1].act.type_name == "softmax"
+    assert analyze(spec).total.params == 8 * 27 + 4 + 4 + 8 * 5 + 5
+    assert compare_import(tmp_path / "many.onnx", spec, reading, 1e-4).parting is None
+    bigger = spec.with_input((3, 32, 32))  # the resize follows `cat` at another size
+    assert analyze(bigger).by_name["up"].output_shape == (8, 16, 16)  # 8x8 at 16x16
+
+
 def test_dynamic_spatial_sizes_need_input(cli, written, tmp_path):
     path = written(hand_written(("height", "width")))
     destination = tmp_path / "net.toml"

@@ -1098,7 +1098,9 @@ def _elementwise(g: _Graph, node: Node) -> None:
         raise g.gap(node, "Add of a constant (other than a linear layer's bias) has no layer type")
     if constant.size == 1:
         factor = float(constant.reshape(-1)[0])
-        g.add(node, _Layer(_type("mul"), {"by": 1 / factor if node.op == "Div" else factor}, [x]))
+        factor = 1 / factor if node.op == "Div" else factor
+        if not (math.isclose(factor, math.sqrt(0.5), rel_tol=1e-6) and _erf_gelu(g, node, x)):
+            g.add(node, _Layer(_type("mul"), {"by": factor}, [x]))
         return
     stored = _per_channel(constant.shape, shape)
     if node.op == "Mul" and stored is not None:  # a learned multiplier per channel (layer scale)
@@ -1106,6 +1108,28 @@ def _elementwise(g: _Graph, node: Node) -> None:
         g.add(node, _Layer(_type("scale"), keys, [x], {"": constant.reshape(stored)}))
         return
     raise g.gap(node, f"{node.op} by a constant of shape {list(constant.shape)} has no layer type")
+
+
+def _erf_gelu(g: _Graph, node: Node, x: str) -> bool:
+    """GELU as torch's exporter wrote it before opset 20 had Gelu, ``x * (erf(x / sqrt(2)) + 1) * 0.5``,
+    from the node that scales ``x`` by 1/sqrt(2); each step read by the next alone."""
+    steps, last = [], node
+    for op, constant in (("Erf", None), ("Add", 1.0), ("Mul", None), ("Mul", 0.5)):
+        following = g.only_reader(last.proto.output[0])
+        if following is None or following.op != op:
+            return False
+        others = [name for name in following.proto.input if name != last.proto.output[0]]
+        if constant is not None:
+            value = g.constant(others[0]) if len(others) == 1 else None
+            if value is None or value.size != 1 or not math.isclose(float(value.reshape(-1)[0]), constant):
+                return False
+        elif op == "Mul" and (len(others) != 1 or g.values.get(others[0]) != x):
+            return False
+        steps.append(following)
+        last = following
+    g.skip.update(step.index for step in steps)
+    g.add(last, _Layer(_type("gelu"), {}, [x]), named_by=node)
+    return True
 
 
 def _per_channel(constant: tuple[int, ...], shape: Shape) -> Shape | None:
