@@ -293,6 +293,11 @@ def _outside(model: onnx.ModelProto) -> None:
     tensor.external_data.add(key="location", value="../../etc/passwd")
 
 
+def _huge(model: onnx.ModelProto) -> None:
+    model.graph.initializer.append(numpy_helper.from_array(np.array([100_000, 100_000], dtype=np.int64), "huge"))
+    model.graph.node.append(helper.make_node("ConstantOfShape", ["huge"], ["zeros"], "/bomb/ConstantOfShape"))
+
+
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
@@ -302,6 +307,7 @@ def _outside(model: onnx.ModelProto) -> None:
         (_missing, "reads 'block.conv.weight', which no initializer, input or node provides (a missing initializer?)"),
         (_two_inputs, "the graph takes 2 inputs ('image', 'mask'): a spec takes one tensor"),
         (_outside, "points at external data outside the model's folder ('../../etc/passwd')"),
+        (_huge, "node '/bomb/ConstantOfShape': ConstantOfShape making a constant of more than 16,777,216 elements"),
     ],
 )
 def test_what_no_spec_can_say_is_one_line_exit_2_nothing_written(cli, written, tmp_path, change, fragment):
@@ -311,6 +317,12 @@ def test_what_no_spec_can_say_is_one_line_exit_2_nothing_written(cli, written, t
     assert fragment in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not destination.exists() and not (tmp_path / "net.safetensors").exists()
+
+
+def test_the_spec_and_its_weights_never_share_a_name(cli, written, tmp_path):
+    result = cli("import", written(hand_written()), "--out", str(tmp_path / "net.safetensors"))
+    assert result.exit_code == 2 and "--out names the spec (.toml)" in result.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "hand.onnx"]
 
 
 def test_every_gap_of_a_graph_is_named_in_one_run(cli, written):

@@ -111,6 +111,8 @@ def import_command(
 
 def _import_onnx(target: str, shape: Shape | None, destination: str | None, name: str | None) -> None:
     """``cnnscope import model.onnx``: the spec and its weights, checked against onnxruntime where torch is."""
+    if destination and Path(destination).suffix.lower() == ".safetensors":
+        raise CnnscopeError("--out names the spec (.toml); its weights are written beside it", path=destination)
     weights_path = Path(destination).with_suffix(".safetensors") if destination else None
     with err.status("reading the ONNX file..."):
         from cnnscope.importer.onnx import annotated, from_onnx

@@ -290,17 +290,25 @@ FOLD: dict[str, Callable[[list[np.ndarray], dict[str, Any]], list[np.ndarray]]] 
 }
 
 
+_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Equal", "Max", "Min", "Where", "DequantizeLinear"})
+
+
 def _folded_size(op: str, arrays: list[np.ndarray]) -> int:
-    """Elements the folded output would hold, before it is made: ConstantOfShape, Expand, Range and
-    friends are sized by their inputs' values, which a hostile file can make huge."""
+    """Elements the folded output would hold, before it is made: ConstantOfShape, Expand and Range are
+    sized by their inputs' values, broadcasting and Gather by their shapes, which a hostile file can
+    make huge; every other operator makes at most what its inputs hold (the file's own size)."""
     if op == "ConstantOfShape":
         return math.prod(int(v) for v in arrays[0].reshape(-1))
     if op == "Expand":
-        return max(arrays[0].size, math.prod(int(v) for v in arrays[1].reshape(-1)))
+        return math.prod(np.broadcast_shapes(arrays[0].shape, tuple(int(v) for v in arrays[1].reshape(-1))))
     if op == "Range":
         start, limit, delta = (float(x) for x in arrays[:3])
         return math.ceil((limit - start) / delta) if delta else MAX_FOLDED + 1
-    return max((a.size for a in arrays), default=1)
+    if op in _BROADCASTING:
+        return math.prod(np.broadcast_shapes(*(a.shape for a in arrays)))
+    if op == "Gather":  # at most one slice of the data per index
+        return arrays[1].size * arrays[0].size
+    return sum(a.size for a in arrays)
 
 
 # --- reading --------------------------------------------------------------------------------------
