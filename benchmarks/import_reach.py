@@ -1,7 +1,7 @@
 """How much of what people actually have `cnnscope import` reads: timm's CNN families and
 torchvision's models outside classification (the import-reach issue's public list).
 
-    python benchmarks/import_reach.py [--only NAME ...] [--no-fvcore] [--markdown]
+    python benchmarks/import_reach.py [--only NAME[,NAME...] ...] [--no-fvcore] [--markdown]
 
 Each model is created with random weights in eval mode and imported at its default input size
 (timm's ``pretrained_cfg["input_size"]``); the written spec must load the model's state_dict
@@ -124,10 +124,12 @@ def measure(make: Callable[[], tuple[Any, tuple[int, ...]]], fvcore: bool) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="model names (timm's, or torchvision's from the list)")
+    parser.add_argument(
+        "--only", nargs="*", help="model names, apart or by commas (timm's, or torchvision's from the list)"
+    )
     parser.add_argument("--no-fvcore", action="store_true", help="skip the fvcore comparison")
     args = parser.parse_args()
-    names = args.only or [*TIMM, *TORCHVISION]
+    names = [name for given in args.only for name in given.split(",") if name] if args.only else [*TIMM, *TORCHVISION]
     done = 0
     print("| model | input | imported | lines | import s | fvcore s | MACs (fvcore) | ours / fvcore | note |")
     print("|---|---|---|---:|---:|---:|---:|---:|---|")

@@ -263,6 +263,13 @@ def _receptive(effect: Effect, incoming: list[Receptive]) -> Receptive:
         return GLOBAL
     if isinstance(effect, Mixes):
         return merged.mixed(effect)
+    if isinstance(effect, tuple):
+        if set(merged.axes) <= {mixes.axis for mixes in effect}:
+            return GLOBAL  # every spatial axis mixed whole
+        field: Receptive = merged
+        for mixes in effect:
+            field = field.mixed(mixes) if isinstance(field, Field) else field
+        return field
     if isinstance(effect, Moves):
         return merged.moved(effect.dims)
     return merged.through(effect)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from typer.testing import CliRunner
 from cnnscope.analysis import Analysis, analyze
 from cnnscope.cli import app
 from cnnscope.spec import parse
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # several workers share the cores: one torch thread each (set before
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch is imported, as its thread pool reads it once)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

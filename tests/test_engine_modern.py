@@ -196,3 +196,146 @@ layers = [
             head = model.get_submodule("head")(torch.cat([up, enc1], dim=1))
             expected = nn.functional.interpolate(head, size=x.shape[-2:])
             assert torch.equal(model(x), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    before=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+    after=st.integers(0, 3),
+    value=st.sampled_from([0.0, 1.5]),
+)
+def test_pad_is_f_pad(shape, before, after, value):
+    """``before``/``after`` per spatial axis in the axes' order are F.pad's pairs from the last axis back."""
+    from cnnscope.layers import LAYER_TYPES
+
+    spatial = len(shape) - 1
+    if len(before) not in (1, spatial):
+        before = before[:1]
+    layer = LAYER_TYPES["pad"].from_config({"before": before, "after": after, "value": value})
+    x = torch.randn(2, *shape)
+    firsts = before * spatial if len(before) == 1 else before
+    pads = [amount for b in reversed(firsts) for amount in (b, after)]
+    expected = nn.functional.pad(x, pads, value=value)
+    out = layer.infer([tuple(shape)])
+    with torch.no_grad():
+        assert out == tuple(expected.shape[1:]) and torch.equal(layer.torch_module([tuple(shape)])(x), expected)
+
+
+def test_a_reshape_to_the_inputs_axes_follows_the_input_size():
+    """``"axis K"`` is the size of axis K of the input (of the second input, where there are two): split
+    attention's ``x.reshape(B, 2, C // 2, H, W)``, and tokens put back to another map's height and width."""
+    import cnnscope
+    from cnnscope.spec import parse
+
+    text = """
+name = "split"
+input = [8, 6, 5]
+layers = [
+  {name = "split", type = "reshape", shape = [2, -1, "axis 1", "axis 2"]},
+  {name = "sum", type = "reduce", op = "sum", axes = [0]},
+  {name = "tokens", type = "reshape", shape = [4, -1]},
+  {name = "back", type = "reshape", from = ["tokens", "in"], shape = [-1, "axis 1", "axis 2"]},
+]
+"""
+    model = cnnscope.build(parse(text, path="split.toml")).eval()
+    for size in ((8, 6, 5), (8, 11, 3)):
+        analysis = analyze_text(text.replace("[8, 6, 5]", str(list(size))))
+        h, w = size[1:]
+        assert analysis.by_name["split"].output_shape == (2, 4, h, w) and analysis.output_shape == (4, h, w)
+        x = torch.randn(2, *size)
+        with torch.no_grad():  # the same computation written out in torch
+            tokens = x.reshape(2, 2, 4, h, w).sum(dim=1).reshape(2, 4, -1)
+            assert torch.equal(model(x), tokens.reshape(2, -1, h, w))
+    with pytest.raises(SpecError, match='"axis 3" does not exist'):
+        analyze_text(text.replace('"axis 2"]}', '"axis 3"]}'))
+
+
+def test_a_norm_a_constant_and_a_division_by_hand():
+    """The pieces of a global response norm on numbers worked out by hand: sqrt(3^2 + 4^2) = 5, and so on."""
+    from cnnscope.layers import LAYER_TYPES
+
+    norm = LAYER_TYPES["reduce"].from_config({"op": "l2", "axes": [1, 2], "keepdim": True})
+    x = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # 2 channels of 2 x 2
+    with torch.no_grad():
+        assert norm.torch_module([(2, 2, 2)])(x).flatten().tolist() == [5.0, 2.0]
+    assert norm.infer([(2, 2, 2)]) == (2, 1, 1) and norm.cost([(2, 2, 2)], (2, 1, 1)).flops == 2 * 8 + 2
+    plus = LAYER_TYPES["add"].from_config({"by": 1.0})
+    div = LAYER_TYPES["div"].from_config({})
+    shapes = [(2, 2, 2), (2, 1, 1)]
+    with torch.no_grad():
+        denominator = plus.torch_module([(2, 1, 1)])(torch.tensor([[[[4.0]], [[1.0]]]]))
+        assert denominator.flatten().tolist() == [5.0, 2.0]
+        quotient = div.torch_module(shapes)(x, denominator).flatten()
+        assert torch.equal(quotient, torch.tensor([3 / 5, 0, 0, 4 / 5, 1 / 2, 1 / 2, 1 / 2, 1 / 2]))
+    assert div.infer(shapes) == (2, 2, 2) and div.cost(shapes, (2, 2, 2)).flops == 8
+    assert plus.cost([(2, 1, 1)], (2, 1, 1)).flops == 2 and not plus.merges
+    with pytest.raises(SpecError, match="div takes two inputs"):
+        div.infer([(2, 2, 2)])
+
+
+def standardized(x, weight, bias, eps, gain=None, gamma=1.0, **conv):
+    """Weight standardisation by hand: each filter to mean 0 and (biased) variance 1, then, in the
+    scaled form, times its gain and gamma / sqrt(fan-in); then the plain convolution."""
+    filters = weight.reshape(weight.shape[0], -1)
+    mean, var = filters.mean(dim=1), filters.var(dim=1, unbiased=False)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    w = (weight - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
+    if gain is not None:
+        w = w * gain * gamma / math.sqrt(filters.shape[1])
+    return {3: nn.functional.conv1d, 4: nn.functional.conv2d, 5: nn.functional.conv3d}[weight.ndim](x, w, bias, **conv)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"standardize": True, "bias": False},
+        {"standardize": True, "eps": 1e-8, "stride": 2, "padding": 1},
+        {"standardize": True, "gain": True, "gamma": 1.7, "eps": 1e-5, "groups": 2},
+        {"standardize": True, "gain": True, "stride": 2, "padding": "same"},  # TensorFlow's SAME, asymmetric
+    ],
+)
+def test_a_standardised_conv_computes_what_the_hand_formula_says(keys):
+    from cnnscope.layers import LAYER_TYPES
+
+    layer = LAYER_TYPES["conv2d"].from_config({"out": 4, "kernel": 3} | keys)
+    module = layer.torch_module([(6, 9, 8)]).eval()
+    assert tuple(name for name, _ in module.named_parameters()) == (
+        ("weight", *(("bias",) if layer.bias else ()), *(("gain",) if layer.gain else ()))
+    )
+    with torch.no_grad():
+        if layer.gain:
+            module.gain.uniform_(0.5, 2.0)
+        x = torch.randn(2, 6, 9, 8)
+        # SAME for 9 x 8 at stride 2: 5 x 4 outputs need 2 more rows (1 above, 1 below) and 1 more column (at the right)
+        padded = nn.functional.pad(x, (0, 1, 1, 1)) if keys.get("padding") == "same" else x
+        padding = 0 if keys.get("padding") == "same" else layer.padding
+        expected = standardized(
+            padded, module.weight, module.bias, layer.eps, module.gain if layer.gain else None, layer.gamma,
+            stride=layer.stride, padding=padding, groups=layer.groups,
+        )  # fmt: skip
+        actual = module(x)
+    assert tuple(actual.shape[1:]) == layer.infer([(6, 9, 8)])
+    assert torch.allclose(actual, expected, atol=1e-5)
+    assert sum(p.numel() for p in module.parameters()) == layer.cost([(6, 9, 8)], tuple(actual.shape[1:])).params
+
+
+@pytest.mark.parametrize(
+    ("keys", "fragment"),
+    [("gain = true", "add standardize = true"), ("eps = 1e-5", "add standardize = true"), ("gamma = 2", "gain")],
+)
+def test_the_keys_of_standardisation_need_it(keys, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        analyze_text(f"input = [3, 8, 8]\nlayers = [{{type = 'conv2d', out = 4, kernel = 3, {keys}}}]")
+
+
+@pytest.mark.parametrize("ndim", [1, 3])
+def test_standardisation_is_the_same_rule_in_one_and_three_dimensions(ndim):
+    from cnnscope.layers import LAYER_TYPES
+
+    layer = LAYER_TYPES[f"conv{ndim}d"].from_config({"out": 3, "kernel": 3, "standardize": True, "gain": True})
+    shape = (2, *(7,) * ndim)
+    module = layer.torch_module([shape])
+    x = torch.randn(1, *shape)
+    with torch.no_grad():
+        assert torch.allclose(module(x), standardized(x, module.weight, module.bias, 1e-6, module.gain), atol=1e-5)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.zygote import cnnscope_process
+
 MEMORY_LIMIT = 6 << 30  # address space: torch maps ~3.5 GiB at import; more than that left is refused
 TIMEOUT = 60
 THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -28,19 +30,11 @@ def _limits() -> None:
     os.umask(0o022)
 
 
-def cnnscope(*args: str, cwd: Path, env: dict[str, str] | None = None, **popen) -> subprocess.CompletedProcess:
+def cnnscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m cnnscope ARGS``, a fresh process (a fork of a server that has imported torch)."""
     environment = {**os.environ, **THREADS, "CNNSCOPE_HOME": str(cwd / "home"), **(env or {})}
     environment.pop("CNNSCOPE_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "cnnscope", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        preexec_fn=_limits,
-        **popen,
-    )
+    return cnnscope_process(list(args), cwd=cwd, env=environment, timeout=TIMEOUT, memory=MEMORY_LIMIT)
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int = 2, says: str = "") -> str:
@@ -180,9 +174,11 @@ def test_standard_output_closed_full_or_a_closed_pipe(tmp_path: Path) -> None:
             timeout=TIMEOUT,
         )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "space" in result.stderr, result.stderr
-    # `cnnscope inspect resnet152 | head -1`: the reader goes away after one line
+    # `cnnscope inspect long.toml | head -1`: the reader goes away after one line, long before the
+    # table (some 300 kB, more than a pipe holds) is written
+    write(tmp_path, "long.toml", "input = [1, 8, 8]\nlayers = [\n" + '{type = "relu"},\n' * 3000 + "]\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cnnscope", "inspect", "resnet152"],
+        [sys.executable, "-m", "cnnscope", "inspect", str(tmp_path / "long.toml")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "100"},

@@ -132,6 +132,49 @@ def test_a_model_with_functional_calls_and_a_custom_block():
         assert count_as(analysis, peer).total == int(run(original, x)), peer
 
 
+class XceptionBlock(nn.Module):
+    """Xception's block: how many separable convolutions, and whether a projection, vary by stage."""
+
+    def __init__(self, cin: int, cout: int, reps: int, stride: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(reps):
+            layers += [nn.ReLU(), nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.BatchNorm2d(cout)]
+        if stride != 1:
+            layers.append(nn.MaxPool2d(3, stride, 1))
+        self.rep = nn.Sequential(*layers)
+        self.skip = nn.Conv2d(cin, cout, 1, stride) if (cin, stride) != (cout, 1) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rep(x) + (x if self.skip is None else self.skip(x))
+
+
+class XceptionLike(nn.Module):
+    """An entry block, four identical middle blocks and an exit block, held as attributes (not a list)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = XceptionBlock(3, 8, 1, 2)
+        self.block2, self.block3, self.block4, self.block5 = (XceptionBlock(8, 8, 3, 1) for _ in range(4))
+        self.block6 = XceptionBlock(8, 16, 2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in (self.block1, self.block2, self.block3, self.block4, self.block5, self.block6):
+            x = block(x)
+        return x
+
+
+def test_identical_instances_fold_where_their_class_as_a_whole_does_not():
+    original = XceptionLike().eval()
+    spec = from_module(original, (3, 16, 16))
+    same_function(original, spec)
+    text = spec.source
+    middle = [line for line in text.splitlines() if 'block = "xception_block' in line]
+    assert [line.split('"')[1] for line in middle] == ["block2", "block3", "block4", "block5"]
+    assert len({line.split('block = "')[1].split('"')[0] for line in middle}) == 1  # calls of one block
+    assert text.count("[blocks.") == 1  # the entry and exit blocks differ from it and from each other: written out
+
+
 def test_importing_a_spec_built_model_gives_back_the_same_spec():
     written = cnnscope.load("specs/resnet50.toml")
     spec = from_module(cnnscope.build(written), written.input.shape)
@@ -158,7 +201,7 @@ class Padded(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(self.conv(x), (1, 1, 1, 1))
+        return F.pad(self.conv(x), (1, 1, 1, 1), mode="reflect")
 
 
 class Shared(nn.Module):
@@ -174,7 +217,7 @@ class Shared(nn.Module):
     ("model", "fragment"),
     [
         (DataDependent(), "torch.fx cannot capture the model's forward"),
-        (Padded(), "the model's forward: F.pad has no layer type"),
+        (Padded(), 'the model\'s forward: F.pad: mode "reflect" has no spec form'),
         (Shared(), "conv: the module is called twice with the same weights"),
     ],
 )

@@ -13,6 +13,7 @@ from torch import nn
 
 from cnnscope.analysis import analyze
 from cnnscope.importer import ImportFailure, check_import, from_module, read_module
+from cnnscope.layers import Global
 
 
 def imported(model: nn.Module, shape: tuple[int, ...]):
@@ -185,7 +186,7 @@ class ManyGaps(nn.Module):
         self.b = nn.Conv2d(4, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.erf(F.pad(self.a(x), (1, 1, 1, 1)))
+        x = torch.erf(F.pad(self.a(x), (1, 1, 1, 1), mode="reflect"))
         return torch.erf(self.b(x)) + torch.logsumexp(x, 1, keepdim=True)[..., 1:9, 1:9]
 
 
@@ -193,7 +194,7 @@ def test_one_run_names_every_gap_with_counts_and_places() -> None:
     with pytest.raises(ImportFailure) as failure:
         from_module(ManyGaps(), (3, 10, 10))
     message = str(failure.value)
-    assert "F.pad has no layer type x1" in message and "torch.erf has no layer type x2" in message
+    assert 'F.pad: mode "reflect" has no spec form x1' in message and "torch.erf has no layer type x2" in message
     assert "torch.logsumexp" in message and "\n" not in message
 
 
@@ -286,3 +287,205 @@ def test_a_module_path_no_spec_can_hold_is_refused_before_writing() -> None:
         from_module(InputAttribute(), (3, 8, 8))
     with pytest.raises(ImportFailure, match="returns a tensor that no layer computes"):
         from_module(nn.Identity(), (3, 8, 8))
+
+
+class ResponseNorm(nn.Module):
+    """ConvNeXt-V2's global response norm on a channels-last map, as timm 1.0.31 writes it."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels))
+        self.bias = nn.Parameter(torch.randn(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_g = x.norm(p=2, dim=(1, 2), keepdim=True)
+        x_n = x_g / (x_g.mean(dim=-1, keepdim=True) + 1e-6)
+        return x + torch.addcmul(self.bias.view(1, 1, 1, -1), self.weight.view(1, 1, 1, -1), x * x_n)
+
+
+class ChannelsLast(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.grn = ResponseNorm(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grn(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def test_a_global_response_norm_is_read_as_what_it_computes() -> None:
+    """An L2 norm over axes, a mean, + eps, a broadcasting division, addcmul as t + a * b, the residual."""
+    model = ChannelsLast()
+    spec = imported(model, (3, 9, 9))
+    layers = {node.name: node.layer for node in spec.nodes}
+    norm = layers["grn.reduce"]
+    assert (norm.op, norm.axes, norm.keepdim) == ("l2", (0, 1), True)
+    assert {"div", "mul", "add"} <= {layer.type_name for layer in layers.values()}
+    assert any(layer.type_name == "add" and layer.by == 1e-6 for layer in layers.values())
+    weight, bias = layers["grn.weight"], layers["grn.bias"]  # named after their parameters: the keys load
+    assert (weight.type_name, weight.shape, bias.type_name, bias.shape) == ("scale", (4,), "shift", (4,))
+    report = analyze(spec).by_name
+    # by hand: 7 x 7 x 4 squares and adds, 4 square roots; the norm sees every position (GLOBAL)
+    assert report["grn.reduce"].output_shape == (1, 1, 4) and report["grn.reduce"].cost.flops == 2 * 196 + 4
+    assert isinstance(report["grn.reduce"].receptive, Global)
+    assert (report["grn.weight"].cost.weights, report["grn.bias"].cost.biases) == (4, 4)
+    assert check_import(model, spec.with_input((3, 12, 7))) < 1e-5
+
+
+class SplitAttention(nn.Module):
+    """ResNeSt's split attention: reshapes to sizes read from the input one axis at a time (timm's SplitAttn)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        B, RC, H, W = x.shape
+        x = x.reshape((B, 2, RC // 2, H, W))
+        attention = self.fc(x.sum(dim=1).mean((2, 3), keepdim=True)).view(B, 2, -1).softmax(dim=1)
+        return (x * attention.reshape((B, 2, RC // 2, 1, 1))).sum(dim=1)
+
+
+class Unflatten(nn.Module):
+    """Positions flattened into tokens, then put back with the height and width of another tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        B, C, H, W = y.shape
+        tokens = y.reshape(B, C, H * W).transpose(1, 2).softmax(dim=-1)  # B x HW x C
+        return tokens.transpose(1, 2).reshape(B, C, H, W) + y
+
+
+def test_sizes_read_from_a_tensor_stay_relative_to_it() -> None:
+    """``B, C, H, W = x.shape`` then ``x.reshape(B, 2, C // 2, H, W)``: H and W are the input's axes and the
+    one size computed from sizes is the -1, so the spec is right at any size; from another tensor, that tensor
+    is the reshape's second input."""
+    model = SplitAttention()
+    spec = imported(model, (3, 8, 8))
+    shapes = [node.layer.shape for node in spec.nodes if node.layer.type_name == "reshape"]
+    assert shapes[0] == (2, -1, "axis 1", "axis 2") and (2, -1, 1, 1) in shapes
+    assert check_import(model, spec.with_input((3, 13, 7))) < 1e-5
+    model = Unflatten()
+    spec = imported(model, (3, 8, 6))
+    tokens, back = [node for node in spec.nodes if node.layer.type_name == "reshape"]
+    assert tokens.layer.shape == ("axis 0", -1)  # H * W, computed from sizes: the -1
+    assert back.layer.shape == ("axis 0", "axis 1", "axis 2") and back.inputs[1] == "conv"
+    assert check_import(model, spec.with_input((3, 11, 9))) < 1e-5
+
+
+class AffineStem(nn.Module):
+    """HGNetV2's stem: ``F.pad(x, (0, 1, 0, 1))``, then a learnable affine block (``scale * x + bias``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 2)
+        self.scale = nn.Parameter(torch.tensor([1.5]))
+        self.bias = nn.Parameter(torch.tensor([0.25]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.relu(self.conv(F.pad(x, (0, 1, 0, 1)))) + self.bias
+
+
+def test_a_learnable_affine_block_and_a_one_sided_pad() -> None:
+    model = AffineStem()
+    spec = imported(model, (3, 8, 6))
+    layers = {node.name: node.layer for node in spec.nodes}
+    pad = next(layer for layer in layers.values() if layer.type_name == "pad")
+    assert (pad.before, pad.after) == ((0,), (1,))
+    assert layers["scale"].scalar and layers["bias"].scalar and layers["bias"].type_name == "shift"
+    assert analyze(spec).output_shape == (4, 8, 6)  # 8 + 1 - 2 + 1: the pad makes up for the 2x2 kernel
+    assert check_import(model, spec.with_input((3, 5, 9))) < 1e-5
+
+
+def test_timms_own_blocks_import() -> None:
+    """The same idioms in timm's own code: its GlobalResponseNorm (channels first), SplitAttn, LearnableAffineBlock."""
+    pytest.importorskip("timm")
+    from timm.layers import SplitAttn
+    from timm.layers.grn import GlobalResponseNorm
+    from timm.models.hgnet import LearnableAffineBlock
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), GlobalResponseNorm(8, channels_last=False), SplitAttn(8, 8, radix=2))
+    model.append(LearnableAffineBlock(1.5, 0.25))
+    for module in model.modules():
+        if isinstance(module, GlobalResponseNorm):  # timm starts it at zero: the identity
+            nn.init.normal_(module.weight), nn.init.normal_(module.bias)
+    spec = imported(model, (3, 8, 8))
+    assert check_import(model, spec.with_input((3, 10, 13))) < 1e-5
+
+
+class NormFree(nn.Module):
+    """An NFNet as timm writes it: weight-standardised convs (the TensorFlow-SAME form pads with Python
+    control flow on the size, which torch.fx cannot trace), a zero border, multiplies by Python numbers
+    and a learned gain of no axes applied in place, whose result the forward never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from timm.layers import ScaledStdConv2d, ScaledStdConv2dSame, StdConv2d
+
+        self.stem = StdConv2d(3, 8, 3, stride=2, eps=1e-8)
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1))  # one column at the right, one row below
+        self.conv1 = ScaledStdConv2d(8, 8, 1, gamma=1.7, eps=1e-5)
+        self.conv2 = ScaledStdConv2dSame(8, 8, 3, stride=2, gamma=1.7)
+        self.down = ScaledStdConv2dSame(8, 8, 1, stride=2)
+        self.skipinit_gain = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.pad(self.stem(x))).mul_(1.7) * 0.9  # timm's GammaAct, then the block's beta
+        shortcut = self.down(out)
+        out = 2.0 * self.conv2(F.relu(self.conv1(out)))
+        out.mul_(self.skipinit_gain)
+        return out * 0.2 + shortcut
+
+
+def test_weight_standardised_convolutions_and_the_arithmetic_of_normalizer_free_blocks() -> None:
+    pytest.importorskip("timm")
+    from fvcore.nn import FlopCountAnalysis
+
+    from cnnscope.peers import count_as
+
+    model = NormFree()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("gain"):
+                parameter.uniform_(0.5, 2.0)
+    spec = imported(model, (3, 17, 16))
+    convs = {n.name: n.layer for n in spec.nodes if n.layer.type_name == "conv2d"}
+    assert all(conv.standardize for conv in convs.values())
+    assert (convs["stem"].eps, convs["stem"].gain, convs["conv1"].eps, convs["conv1"].gamma) == (1e-8, False, 1e-5, 1.7)
+    assert convs["conv2"].padding == convs["down"].padding == "same" and convs["down"].gamma == 1.0
+    nodes = {n.name: n.layer for n in spec.nodes}
+    assert (nodes["pad"].before, nodes["pad"].after) == ((0,), (1,)) and nodes["skipinit_gain"].stored == ()
+    assert sorted(n.layer.by for n in spec.nodes if n.layer.type_name == "mul") == [0.2, 0.9, 1.7, 2.0]
+    assert check_import(model, spec.with_input((3, 20, 13))) < 1e-5  # the SAME padding follows the input
+    flops = FlopCountAnalysis(model, torch.zeros(1, 3, 17, 16))
+    flops.unsupported_ops_warnings(False)
+    assert count_as(analyze(spec), "fvcore").total == flops.total()  # the standardisation counted as fvcore does
+
+
+def test_a_standardised_conv_computes_what_timms_does_bit_for_bit() -> None:
+    """The module a spec builds loads the state_dict of timm's StdConv2d, ScaledStdConv2d and
+    ScaledStdConv2dSame and gives exactly their outputs."""
+    timm_layers = pytest.importorskip("timm.layers")
+    from cnnscope.layers import LAYER_TYPES
+
+    cases = [
+        (timm_layers.StdConv2d(5, 4, 3, stride=2, eps=1e-8), {"stride": 2, "padding": 1, "bias": False, "eps": 1e-8}),
+        (timm_layers.ScaledStdConv2d(5, 4, 1, gamma=1.7, eps=1e-5), {"kernel": 1, "gain": True, "gamma": 1.7}),
+        (timm_layers.ScaledStdConv2dSame(5, 4, 3, stride=2), {"stride": 2, "padding": "same", "gain": True}),
+    ]
+    for theirs, keys in cases:
+        keys = {"out": 4, "kernel": 3, "standardize": True, "eps": theirs.eps} | keys
+        ours = LAYER_TYPES["conv2d"].from_config(keys).torch_module([(5, 11, 10)])
+        with torch.no_grad():
+            for parameter in theirs.parameters():
+                parameter.uniform_(-1, 2)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        x = torch.randn(2, 5, 11, 10)
+        with torch.no_grad():
+            assert torch.equal(ours(x), theirs(x))

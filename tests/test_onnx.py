@@ -162,7 +162,8 @@ def many_operators() -> onnx.ModelProto:
         ),
         helper.make_node("Mul", ["ap", "right.scale"], ["sc"], "/right/scale/Mul"),
         helper.make_node("Concat", ["pl", "sc"], ["cat"], "/Concat", axis=1),
-        helper.make_node("MaxPool", ["cat"], ["small"], "/down/MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Pad", ["cat", "border"], ["bordered"], "/pad/Pad"),
+        helper.make_node("MaxPool", ["bordered"], ["small"], "/down/MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
         helper.make_node("Shape", ["cat"], ["size"], "/up/Shape"),
         _const("from2", [2]),
         _const("to4", [4]),
@@ -184,6 +185,7 @@ def many_operators() -> onnx.ModelProto:
     ]
     values = {
         "pads": np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64),  # SAME at stride 2: the odd zero at the end
+        "border": np.array([0, 0, 1, 0, 0, 0, 1, 2], dtype=np.int64),  # a pad layer: 8x8 -> 10x10
         "zero": np.array(0.0, dtype=np.float32),
         "six": np.array(6.0, dtype=np.float32),
         "halves": np.array([4, 4], dtype=np.int64),
@@ -229,7 +231,8 @@ def test_operators_in_other_converters_forms_import_with_onnxruntimes_outputs(wr
         "right.pool": ("avgpool", ("right.act",)),
         "right.scale": ("scale", ("right.pool",)),
         "concat": ("concat", ("left.act", "right.scale")),
-        "down": ("maxpool", ("concat",)),
+        "pad": ("pad", ("concat",)),
+        "down": ("maxpool", ("pad",)),
         "up": ("upsample", ("down", "concat")),  # to the size of `cat`, at any input size
         "add": ("add", ("up", "concat")),
         "head.mean": ("mean", ("add",)),

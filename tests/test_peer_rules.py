@@ -45,6 +45,11 @@ CASES = {name: build(name) for name in sorted(LAYER_TYPES)}
 # the other branches of the rules, each as a model uses it
 CASES |= {
     "conv2d without bias": build("conv2d", {"out": 6, "kernel": 3, "stride": 2, "bias": False}),
+    "conv2d standardised": build("conv2d", {"out": 6, "kernel": 3, "stride": 2, "bias": False, "standardize": True}),
+    "conv2d standardised with gains": build(  # NFNets' ScaledStdConv2d
+        "conv2d", {"out": 6, "kernel": 3, "padding": 1, "standardize": True, "gain": True, "gamma": 1.7}
+    ),
+    "pad alike on every side": build("pad", {"before": 1, "after": 1}),  # BiT's stem: nn.ConstantPad2d(1, 0.0)
     "linear on channels-last positions": build("linear", {"out": 5}, ((8, 8, 4),)),  # ConvNeXt's MLP
     "layernorm over the last axis": build("layernorm", {"over": "last"}, ((8, 8, 4),)),  # ConvNeXt's nn.LayerNorm
     "layernorm without affine": build("layernorm", {"over": "last", "affine": False}, ((8, 8, 4),)),
@@ -69,6 +74,16 @@ CASES |= {
     # crop's second form: cut to the size of a second input (U-Net's skips), fed two inputs
     "crop to a reference": build("crop", {}, ((4, 8, 8), (4, 6, 6))),
     "concat of three": build("concat", {}, ((4, 8, 8), (2, 8, 8), (3, 8, 8))),
+    # ConvNeXt-V2's global response norm on a channels-last map: x.norm(p=2, dim=(1, 2), keepdim=True), + eps, ...
+    "reduce l2 over a channels-last map": build("reduce", {"op": "l2", "axes": [0, 1], "keepdim": True}, ((8, 8, 4),)),
+    "add a constant": build("add", {"by": 1e-6}, ((4, 8, 8),)),
+    "div by a number": build("div", {"by": 6}, ((4, 8, 8),)),
+    "scale of a channels-last map": build("scale", {"shape": [4]}, ((8, 8, 4),)),
+    "shift for the whole tensor": build("shift", {"scalar": True}),  # timm's LearnableAffineBlock
+    # split attention's x.reshape(B, radix, C // radix, H, W), H and W of x itself, or of another tensor
+    "reshape to the input's axes": build("reshape", {"shape": [2, -1, "axis 1", "axis 2"]}, ((4, 8, 8),)),
+    "reshape to a second input's axes": build("reshape", {"shape": [-1, "axis 1", "axis 2"]}, ((16, 4, 4), (3, 8, 2))),
+    "pad on a signal": build("pad", {"after": 2}, ((4, 16),)),
 }
 
 
@@ -118,16 +133,21 @@ class Block(nn.Module):
 # How a block calls each type as a function: from the type's torch module ``m`` it takes
 # the settings and the tensors (which the block owns), then the inputs. Written the way
 # torch's modules and torchvision's models write it.
+def weight(conv: nn.Module) -> torch.Tensor:
+    """The weight a convolution calls F.conv2d with: standardised first where the layer says so (timm's StdConv2d)."""
+    return conv.standardized_weight() if hasattr(conv, "standardized_weight") else conv.weight
+
+
 FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "conv2d": lambda m, x: F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
-    "conv1d": lambda m, x: F.conv1d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv2d": lambda m, x: F.conv2d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv1d": lambda m, x: F.conv1d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
     "conv_transpose2d": lambda m, x: F.conv_transpose2d(
         x, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation
     ),
     "conv_transpose1d": lambda m, x: F.conv_transpose1d(
         x, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation
     ),
-    "conv3d": lambda m, x: F.conv3d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups),
+    "conv3d": lambda m, x: F.conv3d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
     "linear": lambda m, x: F.linear(x, m.weight, m.bias),
     "embedding": lambda m, x: F.embedding(torch.zeros_like(x, dtype=torch.long), m.weight).transpose(1, 2),
     "maxpool": lambda m, x: F.max_pool2d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
@@ -169,19 +189,26 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "softmax": lambda m, x: F.softmax(x, dim=1),
     "dropout": lambda m, x: F.dropout(x, m.p, training=False),
     "stochastic_depth": lambda m, x: stochastic_depth(x, m.p, m.mode, training=False),
-    "scale": lambda m, x: m.weight * x,  # ConvNeXt's CNBlock: `self.layer_scale * self.block(input)`
+    "scale": lambda m, x: m.learned() * x,  # ConvNeXt's CNBlock: `self.layer_scale * self.block(input)`
+    "shift": lambda m, x: x + m.learned(),  # timm's LearnableAffineBlock: `self.scale * x + self.bias`
     "flatten": lambda m, x: torch.flatten(x, 1),
-    "reshape": lambda m, x: x.reshape(x.shape[0], *m.shape),
+    "reshape": lambda m, x, *reference: m.forward(x, *reference),  # x.reshape(B, ...) with sizes of x.shape
     "max_over_time": lambda m, x: torch.amax(x.flatten(2), dim=-1),
     "permute": lambda m, x: x.permute(m.dims),
     "channel_shuffle": lambda m, x: channel_shuffle(x, m.groups),  # ShuffleNetV2's function
     "slice": lambda m, x: x[(slice(None),) * m.axis + (m.range,)],
     "crop": lambda m, x, *reference: m.forward(x, *reference),  # indexing only
     "concat": lambda m, *xs: torch.cat(xs, dim=m.axis + 1),
-    "add": lambda m, x, y: x + y,  # torchvision's residual blocks: `out += identity`
+    "add": lambda m, x, *y: x + (y[0] if y else m.by),  # torchvision's residual blocks: `out += identity`
     "mul": lambda m, x, y: x * y,  # torchvision's SqueezeExcitation: `scale * input`
+    "div": lambda m, x, *y: x / (y[0] if y else m.by),  # a response norm's `x_g / (x_g.mean(...) + eps)`
+    "pad": lambda m, x: F.pad(x, m.padding, value=m.value),  # HGNetV2's stem: `F.pad(x, (0, 1, 0, 1))`
     "reduce": lambda m, x: (  # timm's SqueezeExcite: x.mean((2, 3), keepdim=True); SKNet's sum over paths
-        x.amax(m.dims, m.keepdim) if m.op == "max" else getattr(x, m.op)(m.dims, keepdim=m.keepdim)
+        x.amax(m.dims, m.keepdim)
+        if m.op == "max"
+        else x.norm(p=2, dim=m.dims, keepdim=m.keepdim)  # timm's GlobalResponseNorm
+        if m.op == "l2"
+        else getattr(x, m.op)(m.dims, keepdim=m.keepdim)
     ),
     "stack": lambda m, *xs: torch.stack(xs, dim=m.axis + 1),  # SKNet's paths
 }

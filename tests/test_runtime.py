@@ -40,8 +40,9 @@ def test_torchvision_checkpoint_gives_the_same_outputs(name, tmp_path):
         randomise_normalisation(reference)
     checkpoint = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), checkpoint)
-    model = cnnscope.load_weights(cnnscope.build(name), checkpoint).eval()  # strict: every key, every shape
-    x = torch.randn(2, *SMALL_INPUTS.get(name, (3, 224, 224)))
+    spec = load_target(name).with_input(SMALL_INPUTS[name])
+    model = cnnscope.load_weights(cnnscope.build(spec), checkpoint).eval()  # strict: every key, every shape
+    x = torch.randn(2, *spec.input.shape)
     with torch.no_grad():
         expected, actual = reference(x), model(x)
     assert torch.allclose(actual, expected, atol=1e-4 * expected.abs().max().item(), rtol=0)

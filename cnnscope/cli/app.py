@@ -112,6 +112,10 @@ class _LazyConsole:
             self._console = Console(stderr=self._stderr, highlight=False, markup=False, emoji=False, width=width)
         return getattr(self._console, name)
 
+    def forget(self) -> None:
+        """Make the Console again on next use."""
+        self._console = None
+
     def __enter__(self) -> Any:  # rich's Live and Progress hold their console in `with` blocks
         return self.__getattr__("__enter__")()
 
@@ -152,7 +156,10 @@ def _options(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    pass
+    """Every command prints through consoles made for its own streams and environment (``COLUMNS``), also
+    where one process runs several (typer's test runner, a notebook)."""
+    for console in (out, err):
+        cast("_LazyConsole", console).forget()
 
 
 def fail(exc: CnnscopeError) -> NoReturn:

@@ -74,4 +74,4 @@ def draw(
         fail(exc)
     if figure.note:
         err.print(figure.note, markup=False, highlight=False, soft_wrap=True)
-    err.print(f"wrote {out_file}", markup=False, highlight=False)
+    err.print(f"wrote {out_file}", markup=False, highlight=False, soft_wrap=True)  # a path is never broken

@@ -103,7 +103,7 @@ def import_command(
         f" (largest difference {difference:.1g} of the output's scale)"
     )
     if destination:
-        out.print(f"wrote {destination}: {summary}", markup=False)
+        out.print(f"wrote {destination}: {summary}", markup=False, soft_wrap=True)
     else:
         typer.echo(spec.source, nl=False)
         err.print(summary, markup=False)
@@ -137,7 +137,7 @@ def _import_onnx(target: str, shape: Shape | None, destination: str | None, name
     lines = sum(1 for line in spec.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     summary = f"{len(spec.nodes)} layers in {lines} lines of TOML (besides comments); {verdict}"
     if destination and weights_path is not None:
-        out.print(f"wrote {destination} and {weights_path}: {summary}", markup=False)
+        out.print(f"wrote {destination} and {weights_path}: {summary}", markup=False, soft_wrap=True)
     else:
         typer.echo(spec.source, nl=False)
         err.print(f"{summary}; weights not written (give --out to write them beside the spec)", markup=False)

@@ -260,6 +260,7 @@ def export_command(
             f"wrote {path}: {params} parameters, opset {OPSET}, {batch}; outputs equal to onnxruntime's"
             f" (largest difference {worst:.1g} of the output's scale){note}",
             markup=False,
+            soft_wrap=True,
         )
     else:
-        out.print(f"wrote {path}: {params} parameters{note}")
+        out.print(f"wrote {path}: {params} parameters{note}", soft_wrap=True)

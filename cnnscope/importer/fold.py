@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnscope.importer.records import Imported
+from cnnscope.importer.records import Imported, parents
 from cnnscope.importer.write import changed_keys, layer_line, toml_value
 from cnnscope.spec import INPUT
 
@@ -71,7 +71,7 @@ class Spans:
         self.inside: dict[str, list[int]] = {}  # module path -> indices of the layers under it, in order
         self.last_reader: dict[str, int] = {}  # layer name -> index of the last layer that reads it
         for i, layer in enumerate(layers):
-            for path in _parents(layer.name):
+            for path in parents(layer.name):
                 self.inside.setdefault(path, []).append(i)
             for source in layer.sources:
                 self.last_reader[source] = i
@@ -82,12 +82,6 @@ class Spans:
     def end(self, path: str) -> int:
         """The index after the last layer under ``path``."""
         return self.inside[path][-1] + 1
-
-
-def _parents(name: str) -> list[str]:
-    """The module paths a layer name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
-    parts = name.split(".")
-    return [".".join(parts[:n]) for n in range(1, len(parts))]
 
 
 @dataclass
@@ -101,29 +95,38 @@ class Block:
 def into_blocks(
     layers: list[Imported], classes: dict[str, str]
 ) -> tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]]:
-    """The spec's layer lines and its blocks, from the imported layers and the module classes (path -> class)."""
+    """The spec's layer lines and its blocks, from the imported layers and the module classes (path -> class).
+
+    Where the instances of a class are not one block, sets of identical instances among them may be
+    (Xception's middle blocks); but folding those can keep an inner class from folding across all of
+    them (BiT's stages and their bottlenecks). Both ways are written, and the shorter spec is kept."""
+    spans = Spans(layers)
+    whole = _fold(spans, classes, identical_sets=False)
+    split = _fold(spans, classes, identical_sets=True)
+    return min(whole, split, key=lambda f: len(f[0]) + sum(len(lines) + 2 for _, lines in f[1].values()))
+
+
+def _fold(
+    spans: Spans, classes: dict[str, str], identical_sets: bool
+) -> tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]]:
     folded: dict[str, Block] = {}  # instance path -> its block
     blocks: dict[str, Block] = {}
     taken: set[str] = set()  # paths inside a folded instance
-    spans = Spans(layers)
     for cls in _by_size(spans, classes):
         instances = [
             i
             for i in _instances(spans, classes, cls)
-            if i.path not in taken and not any(p in taken for p in _parents(i.path))
+            if i.path not in taken and not any(p in taken for p in parents(i.path))
         ]
         if len(instances) < 2:
             continue
-        for group in _clusters(instances):
-            if len(group) < 2:
-                continue
-            block = _block(group, _block_name(cls, blocks))
-            if block is None:
-                continue
-            blocks[block.name] = block
-            for instance in group:
-                folded[instance.path] = block
-                taken.add(instance.path)
+        for cluster in _clusters(instances):
+            for group, block in _folded(cluster, identical_sets):
+                block.name = _block_name(cls, blocks)
+                blocks[block.name] = block
+                for instance in group:
+                    folded[instance.path] = block
+                    taken.add(instance.path)
     return _top_level(spans, folded), {b.name: (b.args, b.lines) for b in blocks.values()}
 
 
@@ -188,6 +191,27 @@ def _clusters(instances: list[Instance]) -> list[list[Instance]]:
     return [members for _, members in groups]
 
 
+def _folded(cluster: list[Instance], identical_sets: bool) -> list[tuple[list[Instance], Block]]:
+    """The blocks a cluster becomes: one for all of it where its instances fold together; else, if
+    ``identical_sets``, one for each set of identical instances."""
+    if len(cluster) < 2:
+        return []
+    block = _block(cluster)
+    if block is not None:
+        return [(cluster, block)]
+    if not identical_sets:
+        return []
+    identical: dict[tuple[Any, ...], list[Instance]] = {}
+    for instance in cluster:
+        identical.setdefault(tuple(e.signature() for e in _entries(instance)), []).append(instance)
+    found = []
+    for group in identical.values() if len(identical) > 1 else ():
+        block = _block(group) if len(group) > 1 else None
+        if block is not None:
+            found.append((group, block))
+    return found
+
+
 def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     """Same lines in the same order, but for a few (at most 40 %) that only one of them has."""
     if a == b:  # most instances: no table needed
@@ -216,7 +240,8 @@ def _common(a: list[Any], b: list[Any]) -> list[Any]:
 
 
 # --- one block ------------------------------------------------------------------------------
-def _block(group: list[Instance], name: str) -> Block | None:
+def _block(group: list[Instance]) -> Block | None:
+    """The block the instances of ``group`` are calls of (named by the caller), or None if they are not one."""
     per_instance = [_entries(i) for i in group]
     slots = _union([[e.signature() for e in entries] for entries in per_instance])
     if slots is None:
@@ -253,7 +278,7 @@ def _block(group: list[Instance], name: str) -> Block | None:
             if isinstance(value, _Expr) and value.text in progressing:  # EfficientNet's growing drop rate
                 keys[key] = _Expr(f"{value.text} + {value.text}_step * index")
         lines.append(_line(sample, type_value, keys, extra))
-    block = Block(name, args.defaults(), lines)
+    block = Block("", args.defaults(), lines)
     for k, instance in enumerate(group):
         block.calls[instance.path] = args.of(k)
     return block
@@ -470,7 +495,7 @@ def _top_level(spans: Spans, folded: dict[str, Block]) -> list[str]:
 
 def _owner(name: str, folded: dict[str, Block]) -> str | None:
     """The folded instance a layer lies in (instances never nest), or None."""
-    return next((path for path in _parents(name) if path in folded), None)
+    return next((path for path in parents(name) if path in folded), None)
 
 
 def _run(spans: Spans, first: str, folded: dict[str, Block]) -> list[str]:

@@ -1420,26 +1420,49 @@ def _resize(g: _Graph, node: Node) -> None:
 
 @reads("Pad")
 def _pad(g: _Graph, node: Node) -> None:
-    """Zeros around the spatial axes, read by a Conv alone: they join the conv's padding."""
+    """A constant border of the spatial axes: a pad layer; zeros that a Conv alone reads join its padding
+    instead where the spec can say it (the same on both sides, or TensorFlow's SAME)."""
     x = g.tensor(node, 0)
     a = g.attrs(node)
     pads = g.weight(node, 1) if len(node.proto.input) > 1 else np.asarray(a.get("pads", []))
     fill = g.weight(node, 2, optional=True) if len(node.proto.input) > 2 else a.get("value", 0.0)
-    following = g.only_reader(node.proto.output[0])
+    value = 0.0 if fill is None else float(np.reshape(fill, -1)[0])
     rank = len(g.shape_of(x)) + 1
     amounts = _ints(np.reshape(pads, -1)) if pads is not None else []
-    if (
-        a.get("mode", "constant") != "constant"
-        or (fill is not None and float(np.reshape(fill, -1)[0]) != 0.0)
-        or len(amounts) != 2 * rank
-        or any(amounts[i] or amounts[rank + i] for i in (0, 1))
-        or following is None
-        or following.op != "Conv"
-        or (len(node.proto.input) > 3 and node.proto.input[3])
-    ):
-        raise g.gap(node, "Pad has no layer type (zeros before a Conv join its padding; nothing else has a form)")
-    g.pads[following.index] = amounts[2:rank] + amounts[rank + 2 :]
-    g.alias(node, x)
+    if a.get("mode", "constant") != "constant" or (len(node.proto.input) > 3 and node.proto.input[3]):
+        raise g.gap(node, f"Pad in {a.get('mode', 'constant')} mode, or of chosen axes, has no spec form")
+    if len(amounts) != 2 * rank or any(amounts[i] or amounts[rank + i] for i in (0, 1)) or min(amounts) < 0:
+        raise g.gap(node, f"Pad {amounts} of the batch or channels, or a negative one, has no spec form")
+    before, after = amounts[2:rank], amounts[rank + 2 :]
+    following = g.only_reader(node.proto.output[0])
+    if value == 0.0 and following is not None and following.op == "Conv" and _joins(g, following, before + after, x):
+        g.alias(node, x)
+        return
+    keys = {"before": compact(before), "after": compact(after)} | ({"value": value} if value else {})
+    g.add(node, _Layer(_type("pad"), keys, [x]))
+
+
+def _joins(g: _Graph, conv: Node, pads: list[int], x: str) -> bool:
+    """Whether zeros padded before ``conv`` can be the conv's own padding; if so they are (see _padding)."""
+    weight = g.constant(conv.proto.input[1]) if len(conv.proto.input) > 1 else None
+    if weight is None:
+        return False
+    a = g.attrs(conv)
+    axes = weight.ndim - 2
+    g.pads[conv.index] = pads
+    try:
+        _padding(
+            g,
+            conv,
+            g.shape_of(x),
+            list(weight.shape[2:]),
+            _ints(a.get("strides", [1] * axes)),
+            _ints(a.get("dilations", [1] * axes)),
+        )
+    except Gap:
+        del g.pads[conv.index]
+        return False
+    return True
 
 
 # --- the whole --------------------------------------------------------------------------------------

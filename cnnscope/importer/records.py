@@ -43,6 +43,12 @@ def all_gaps(gaps: dict[str, list[str]], items: str = "calls") -> ImportFailure:
     )
 
 
+def parents(name: str) -> list[str]:
+    """The module paths a layer or module name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
+    parts = name.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts))]
+
+
 @dataclass
 class Imported:
     """One layer read from the model, as the spec will write it."""

@@ -19,9 +19,9 @@ import torch
 from torch import fx, nn
 
 from cnnscope.errors import SpecError
-from cnnscope.importer.records import Imported, ImportFailure, all_gaps
+from cnnscope.importer.records import Imported, ImportFailure, all_gaps, parents
 from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Parameter, Shape, TorchCall, fmt_shape
-from cnnscope.layers.base import functional_owner
+from cnnscope.layers.base import Size, functional_owner
 from cnnscope.spec import INPUT
 from cnnscope.spec.parse import NAME
 
@@ -32,11 +32,14 @@ IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tenso
 EXPAND = frozenset({"Tensor.expand_as", "Tensor.expand"})
 # a view of a parameter alone (ConvNeXt's `gamma.reshape(1, -1, 1, 1)`): still that parameter
 PARAMETER_VIEW = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unsqueeze", "Tensor.view_as"})
+SIZES = frozenset({"axis", "computed"})  # aliases of sizes taken from tensors: an axis's, or computed from those
 CHUNK = frozenset({"Tensor.chunk", "torch.chunk", "Tensor.split", "torch.split"})
 TRANSPOSE = frozenset({"Tensor.transpose", "torch.transpose"})
 RESHAPE = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape"})
 CONCAT = frozenset({"torch.cat", "torch.concat"})
 RESIZE = frozenset({"F.interpolate"})  # calls that may take their output size from another tensor
+# calls that are two simpler ones, read as those: torch.addcmul(t, a, b) is t + a * b (ConvNeXt-V2's response norm)
+COMPOUND = {"addcmul": operator.mul, "addcdiv": operator.truediv}
 
 
 _GAP = ("gap",)  # the alias of a node that could not be read, and of every node computed from it
@@ -180,6 +183,7 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[
             f"torch.fx cannot capture the model's forward: {first}",
             hint="control flow that depends on the data, or Python that torch.fx cannot follow, has no spec form",
         ) from None
+    _decompose(graph)
     captured = fx.GraphModule(tracer.root, graph)
     recorder = _Recorder(captured)
     try:
@@ -192,6 +196,27 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[
             hint="give the size it takes with --input",
         ) from None
     return captured, recorder.seen
+
+
+def _decompose(graph: fx.Graph) -> None:
+    """Each compound call (``torch.addcmul(t, a, b, value=v)``, as a function or a method) replaced by the
+    calls it is made of (``t + a * b``, times ``v`` where it is not 1), in the module whose forward made it."""
+    for node in list(graph.nodes):
+        name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+        if node.op not in ("call_function", "call_method") or name not in COMPOUND or len(node.args) != 3:
+            continue
+        if node.op == "call_function" and getattr(node.target, "__module__", "") != "torch":
+            continue
+        base, first, second = node.args
+        with graph.inserting_before(node):
+            made = [graph.call_function(COMPOUND[name], (first, second))]
+            if node.kwargs.get("value", 1) != 1:
+                made.append(graph.call_function(operator.mul, (made[-1], node.kwargs["value"])))
+            made.append(graph.call_function(operator.add, (base, made[-1])))
+        for step in made:
+            step.meta["scope"] = node.meta.get("scope", "")
+        node.replace_all_uses_with(made[-1])
+        graph.erase_node(node)
 
 
 def _parameter_shape(result: Any) -> Shape:
@@ -235,11 +260,12 @@ def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
 def unreached(model: nn.Module, reached: set[str]) -> dict[str, int]:
     """The outermost submodules holding parameters or buffers with no path in ``reached`` at or below
     them, with their parameter counts."""
+    used = {".".join(parts[:n]) for parts in (r.split(".") for r in reached) for n in range(len(parts) + 1)}
     left_out: dict[str, int] = {}
     for path, module in model.named_modules():
-        inside = any(path.startswith(f"{other}.") for other in left_out)
-        used = any(r == path or r.startswith(f"{path}.") for r in reached)
-        if path and not inside and not used and next(iter(module.state_dict()), None) is not None:
+        if not path or path in used or any(parent in left_out for parent in parents(path)):
+            continue
+        if next(iter(module.state_dict()), None) is not None:
             left_out[path] = sum(p.numel() for p in module.parameters())
     return left_out
 
@@ -320,12 +346,19 @@ class _Reader:
             self._read_chunk_item(node)
         elif (size_of := self._size_of(node, name, result)) is not None:
             self.alias[node] = ("size_of", size_of, result)
+        elif (axis := self._axis_of(node, name)) is not None:
+            self.alias[node] = ("axis", *axis, result)
         elif not isinstance(result, Recorded):  # sizes, shape arithmetic: values the calls below take as arguments
-            self.alias[node] = ("value", result)
+            from_sizes = isinstance(result, int) and any(self._kind(arg) in SIZES for arg in node.all_input_nodes)
+            self.alias[node] = ("computed", result) if from_sizes else ("value", result)
         elif name in RESHAPE and self._channel_shuffle(node):
             pass
         else:
             self._read_call(node, name, result.shape)
+            if name.startswith("Tensor.") and name.endswith("_") and isinstance(self.alias.get(first), str):
+                # in place: the calls after it that read `first` read the new values (NFNet's `out.mul_(gain)`,
+                # whose result is unused, so torch.fx's graph feeds the tensor before it to the next call)
+                self.alias[first] = self.alias[node]
 
     def _of(self, arg: Any) -> Any:
         return self.alias[arg] if isinstance(arg, fx.Node) else ("value", arg)
@@ -358,6 +391,29 @@ class _Reader:
             return alias[1] if spatial else None  # a single axis (x.shape[1]) is a number, as before
         return None
 
+    def _axis_of(self, node: fx.Node, name: str) -> tuple[str, int] | None:
+        """The layer and axis (per sample) whose size ``node`` is: ``x.shape[2]``, ``x.size(2)`` and the ``H`` of
+        ``B, C, H, W = x.shape`` (split attention's reshapes), so that a reshape to it follows the input."""
+        first: Any = node.args[0] if node.args else None
+        alias: Any = self.alias.get(first) if isinstance(first, fx.Node) else None
+        layer: str
+        index: Any
+        if node.target is operator.getitem and self._kind(first) == "size_of":
+            layer, index, whole = alias[1], node.args[1], alias[2]
+            if not isinstance(index, int) or len(whole) != len(self._shape_of(layer)) + 1:
+                return None  # an item of a part of the shape (x.shape[-2:][0]) stays a number
+        elif name == "Tensor.size" and isinstance(alias, str) and len(node.args) + len(node.kwargs) == 2:
+            layer, index = alias, node.kwargs.get("dim", node.args[-1])
+        else:
+            return None
+        axis = index % (len(self._shape_of(layer)) + 1) - 1
+        return (layer, axis) if axis >= 0 else None  # the batch's size stays a number
+
+    def _kind(self, arg: Any) -> str | None:
+        """What a node's alias is: "param", "size_of", "axis", ... (None for a layer's output)."""
+        alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
+        return alias[0] if isinstance(alias, tuple) and alias else None
+
     def _is_parameter(self, arg: Any) -> bool:
         alias = self.alias.get(arg) if isinstance(arg, fx.Node) else None
         return isinstance(alias, tuple) and alias[0] == "param"
@@ -386,6 +442,8 @@ class _Reader:
                     return TENSOR
                 if alias[0] == "size_of":  # any other call takes the size as the numbers it was
                     return alias[2]
+                if alias[0] in SIZES:  # a size taken from a tensor: a reshape writes it relative to that tensor
+                    return self._size(alias, sources) if name in RESHAPE else alias[-1]
                 return TENSOR
             if isinstance(arg, (list, tuple)):
                 return type(arg)(convert(a) for a in arg)
@@ -407,6 +465,16 @@ class _Reader:
             Imported(layer_name, layer, sources, scope, list(inputs), out, keys, functional, module_call=bool(module))
         )
         self.alias[node] = layer_name
+
+    def _size(self, alias: tuple[Any, ...], sources: list[str]) -> Size:
+        """A size taken from a tensor as a reshape reads it: an axis of its own input, or of one more input
+        (the tensor it was taken from: ``y.view(B, C, H, W)`` with ``H, W`` of ``x``), or computed."""
+        if alias[0] != "axis":
+            return Size(alias[-1])
+        _, layer, axis, value = alias
+        if len(sources) == 1 and layer != sources[0]:
+            sources.append(layer)
+        return Size(value, axis, sources.index(layer)) if layer in sources else Size(value)
 
     def _describe(self, call: TorchCall, where: str) -> tuple[Layer, dict[str, Any]]:
         candidates = self.types.get(call.name)

@@ -108,7 +108,9 @@ class Moves:
     dims: tuple[int, ...]
 
 
-Effect = Window | Global | Mixes | Moves | None  # None: pointwise, the field is unchanged
+# None: pointwise, the field is unchanged; several Mixes: each of those axes mixed whole (a reduction
+# with keepdim whose axes may be spatial or not: channels-last maps hold the channels last)
+Effect = Window | Global | Mixes | tuple[Mixes, ...] | Moves | None
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,17 @@ class Parameter(NamedTuple):
     def owner(self) -> str:
         """The module that holds it (``layer1.0.bn1`` for ``layer1.0.bn1.running_mean``)."""
         return self.path.rpartition(".")[0]
+
+
+class Size(NamedTuple):
+    """A size that a call took from a tensor rather than from the model's code (``B, C, H, W = x.shape``,
+    ``x.size(2)``, ``C // self.radix``), standing in TorchCall.args: its value in the capture, and where
+    it comes from: ``axis`` (per sample) of the call's input number ``source``, or neither where it was
+    computed from sizes or comes from a tensor that is no input of the call."""
+
+    value: int
+    axis: int | None = None
+    source: int | None = None
 
 
 def given(value: Any) -> bool:

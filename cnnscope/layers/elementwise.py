@@ -608,56 +608,115 @@ class StochasticDepth(Layer):
 
 
 def _stored_shape(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
-    return None if value is None else shape_list(value, cls)
+    """A shape, or [] for a single number kept as a tensor of no axes (timm's ``skipinit_gain``)."""
+    return None if value is None else () if value == [] else shape_list(value, cls)
 
 
-@register
-class Scale(Layer):
-    """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021), or one for all."""
+def _sizes(value: Any, cls: type[Layer]) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a list of sizes such as [64] or [64, 1, 1]")
+    return tuple(positive(v, cls) for v in value)
 
-    type_name = "scale"
-    summary = "a learned multiplier per channel (ConvNeXt's layer scale), or one for the whole tensor"
+
+def _learned_keys(shape: Shape, stored: Shape, out: Shape) -> dict[str, Any] | None:
+    """The keys of a learned term of ``shape`` (as it broadcasts against a batch of samples of shape ``out``,
+    a batch axis of 1 in front or not) stored as ``stored``, where it broadcasts without changing ``out``."""
+    if len(shape) == len(out) + 1 and shape[0] == 1:
+        shape = shape[1:]  # the batch axis: timm's (1, C, 1, 1) or (1, 1, 1, C)
+    if len(shape) > len(out) or _broadcast_into(shape, out) is None:
+        return None
+    if all(d == 1 for d in shape):
+        keys: dict[str, Any] = {"scalar": True}
+        default: Shape = (1,)
+    else:
+        shape = shape[next(i for i, d in enumerate(shape) if d != 1) :]  # leading 1s broadcast alike
+        per_channel = shape == (out[0], *[1] * (len(out) - 1))
+        keys, default = ({} if per_channel else {"shape": list(shape)}), shape
+    return keys | ({"stored": list(stored)} if tuple(stored) != default else {})
+
+
+def _broadcast_into(shape: Shape, out: Shape) -> Shape | None:
+    """``shape`` padded with leading 1s to the rank of ``out``, if it broadcasts into ``out`` unchanged."""
+    padded = (1,) * (len(out) - len(shape)) + tuple(shape)
+    return padded if len(padded) == len(out) and all(d in (1, o) for d, o in zip(padded, out)) else None
+
+
+class LearnedTerm(Layer):
+    """One learned value per channel (or one in all, or of any shape that broadcasts over a sample),
+    combined with every element: :class:`Scale` multiplies by it, :class:`Shift` adds it."""
+
     fresh_output = True
     named_after_parameter = True
-    init: float = key(number, 1e-6, "initial value of every multiplier")
-    scalar: bool = key(boolean, False, "one multiplier for the whole tensor instead of one per channel")
-    stored: tuple[int, ...] | None = key(
-        _stored_shape, None, "the parameter's shape in checkpoints, where not C x 1 x 1 (timm's ConvNeXt: [C])"
+    init: float = key(number, 0.0, "initial value of every learned value")
+    scalar: bool = key(boolean, False, "one value for the whole tensor instead of one per channel")
+    shape: tuple[int, ...] | None = key(
+        _sizes,
+        None,
+        "the values' shape as they broadcast over a sample, where not one per channel (C x 1 x 1):"
+        " [64] is one per channel of a channels-last H x W x 64 map",
     )
-
-    imports = ("operator.mul", "torch.mul", "Tensor.mul", "cnnscope.ChannelScale")
+    stored: tuple[int, ...] | None = key(
+        _stored_shape,
+        None,
+        "the parameter's shape in checkpoints, where not that shape (timm's ConvNeXt: [C]; NFNet's scalar: [])",
+    )
+    operation: ClassVar[str] = ""  # what each element gets: "multiplies", "adds"
+    torch_name: ClassVar[str] = ""  # its module in cnnscope.layers.modules
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        """``gamma * x`` with one learned parameter of C or 1 values (ConvNeXt's layer scale, timm's
-        ``gamma.reshape(1, -1, 1, 1)``, a learned scalar), or the module itself."""
+        """``x * gamma`` or ``x + beta`` with one learned parameter that broadcasts into ``x`` (ConvNeXt's layer
+        scale, timm's ``gamma.reshape(1, -1, 1, 1)``, a learned scalar), or the module itself."""
         if call.module is not None:
-            return {}
+            stored = tuple(getattr(call.module, call.module.parameter).shape)
+            return _learned_keys(call.module.broadcast, stored, call.out)
         if len(call.parameters) != 1 or len(call.inputs) != 1 or call.inputs[0] != call.out:
             return None
+        if call.kwargs.get("alpha", 1) != 1:
+            return None  # torch.add(x, beta, alpha=2)
         _, shape = call.parameters[0]
-        size = numel(shape)
-        if size == 1 and all(d == 1 for d in shape):
-            keys: dict[str, Any] = {"scalar": True}
-        elif shape and shape[0] == call.out[0] == size and len(shape) <= len(call.out):
-            keys = {}
-        else:
-            return None
         whole = next(
-            (p.stored or p.shape for p in (*call.args, *call.kwargs.values()) if isinstance(p, Parameter)), shape
+            (
+                p.shape if p.stored is None else p.stored
+                for p in (*call.args, *call.kwargs.values())
+                if isinstance(p, Parameter)
+            ),
+            shape,
         )  # as the model stores it, before any reshape
-        default = (1,) if keys else (size, *[1] * (len(call.out) - 1))
-        return keys | ({"stored": list(whole)} if tuple(whole) != default else {})
+        return _learned_keys(shape, whole, call.out)
+
+    def broadcast(self, shape: Shape) -> Shape:
+        """The values' shape against one sample of ``shape``, as many axes."""
+        if self.scalar:
+            return (1,) * len(shape)
+        if self.shape is not None:
+            return (1,) * (len(shape) - len(self.shape)) + self.shape
+        return (shape[0], *[1] * (len(shape) - 1))
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        if self.scalar and self.shape is not None:
+            raise SpecError("give either scalar = true or a shape, not both")
+        if self.shape is not None and _broadcast_into(self.shape, shape) is None:
+            raise SpecError(
+                f"values of shape {fmt_shape(self.shape)} do not broadcast over {fmt_shape(shape)}",
+                hint="aligned at the last axis, each size must equal the input's or be 1",
+            )
+        return shape
 
     def count(self, out: Shape) -> int:
-        return 1 if self.scalar else out[0]
-
-    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        return Cost(weights=self.count(out), flops=numel(out))
+        return numel(self.broadcast(out))
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
-        what = "one for the whole tensor" if self.scalar else "one per channel"
-        return [f"params = {self.count(out)} ({what}), MACs = 0, FLOPs = {numel(out):,} multiplies"]
+        if self.scalar:
+            what = "one for the whole tensor"
+        elif self.shape is not None:
+            what = f"{fmt_shape(self.shape)}, broadcast over {fmt_shape(out)}"
+        else:
+            what = "one per channel"
+        return [f"params = {self.count(out)} ({what}), MACs = 0, FLOPs = {numel(out):,} {self.operation}"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         # torchinfo counts the parameters of leaf modules only: cnnscope's ChannelScale module
@@ -666,8 +725,40 @@ class Scale(Layer):
         return UNCOUNTED._replace(torchinfo=0 if functional else self.count(out))
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
-        from cnnscope.layers.modules import ChannelScale
+        from cnnscope.layers import modules
 
-        count = self.count(inputs[0])
-        broadcast = (1,) * len(inputs[0]) if self.scalar else (count, *[1] * (len(inputs[0]) - 1))
-        return ChannelScale(broadcast, self.init, self.stored or ((1,) if self.scalar else None))
+        stored = self.stored if self.stored is not None else (1,) if self.scalar else self.shape
+        module: nn.Module = getattr(modules, self.torch_name)(self.broadcast(inputs[0]), self.init, stored)
+        return module
+
+
+@register
+class Scale(LearnedTerm):
+    """A learned multiplier per channel (ConvNeXt's layer scale, Touvron et al. 2021), or one for all."""
+
+    type_name = "scale"
+    summary = "a learned multiplier per channel (ConvNeXt's layer scale), one in all, or of any shape"
+    init: float = key(number, 1e-6, "initial value of every multiplier")
+    operation = "multiplies"
+    torch_name = "ChannelScale"
+
+    imports = ("operator.mul", "torch.mul", "Tensor.mul", "Tensor.mul_", "cnnscope.ChannelScale")
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(weights=self.count(out), flops=numel(out))
+
+
+@register
+class Shift(LearnedTerm):
+    """A learned additive term per channel, or one for all (timm's ``LearnableAffineBlock``: ``scale * x + bias``)."""
+
+    type_name = "shift"
+    summary = "a learned additive term per channel, one in all, or of any shape (timm's learnable affine block)"
+    init: float = key(number, 0.0, "initial value of every additive term")
+    operation = "adds"
+    torch_name = "ChannelShift"
+
+    imports = ("operator.add", "torch.add", "Tensor.add", "cnnscope.ChannelShift")
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(biases=self.count(out), flops=numel(out))

@@ -7,6 +7,7 @@ the names torchvision's models give them, so their state_dicts load as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,12 +15,20 @@ from torch import nn
 
 
 class Reshape(nn.Module):
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.shape = shape
+    """``x.reshape(n, *shape)``, where an entry ``"axis K"`` is the size of axis K (per sample) of the input,
+    or of a second input where one is given: ``x.reshape(B, 2, -1, H, W)`` with ``B, C, H, W = x.shape``."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.shape)
+    def __init__(self, shape: tuple[int | str, ...]) -> None:
+        super().__init__()
+        self.written = shape  # as the spec writes it
+        self.shape = tuple(size if isinstance(size, int) else 0 for size in shape)  # 0: copied
+        self.copies = tuple((i, int(size.split()[1])) for i, size in enumerate(shape) if isinstance(size, str))
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        sizes = list(self.shape)
+        for i, axis in self.copies:
+            sizes[i] = (x if reference is None else reference).shape[axis + 1]
+        return x.reshape(x.shape[0], *sizes)
 
 
 class MaxOverTime(nn.Module):
@@ -76,8 +85,55 @@ class SameConv3d(nn.Conv3d):
 SAME_CONVS: dict[int, type[nn.Module]] = {1: SameConv1d, 2: SameConv2d, 3: SameConv3d}
 
 
+class _Standardized(nn.Module):
+    """A convolution whose filters are standardised to mean 0, variance 1 before use (weight
+    standardisation, BiT) and, given ``gamma``, scaled by a learned ``gain`` per filter times
+    gamma / sqrt(fan-in) (NFNets); computed as timm's StdConv2d and ScaledStdConv2d do, op for op,
+    so that the outputs and the parameters' names are theirs. ``same``: padded as TensorFlow's SAME."""
+
+    # what the torch convolution it is mixed into holds
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    out_channels: int
+    _conv_forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+    def __init__(self, *args: Any, eps: float, gamma: float | None, same: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the torch convolution after this class in the MRO
+        self.eps, self.same = eps, same
+        self.scale = None if gamma is None else gamma * self.weight[0].numel() ** -0.5
+        gain = torch.ones((self.out_channels,) + (1,) * (self.weight.ndim - 1))
+        self.gain = None if gamma is None else nn.Parameter(gain)
+
+    def standardized_weight(self) -> torch.Tensor:
+        affine = None if self.gain is None or self.scale is None else (self.gain * self.scale).view(-1)
+        flat = self.weight.reshape(1, self.out_channels, -1)
+        normed = nn.functional.batch_norm(flat, None, None, weight=affine, training=True, momentum=0.0, eps=self.eps)
+        return normed.reshape_as(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            x = nn.functional.pad(x, same_pads(x, self))  # type: ignore[arg-type]  # it is a convolution
+        return self._conv_forward(x, self.standardized_weight(), self.bias)
+
+
+class StandardizedConv1d(_Standardized, nn.Conv1d):
+    pass
+
+
+class StandardizedConv2d(_Standardized, nn.Conv2d):
+    pass
+
+
+class StandardizedConv3d(_Standardized, nn.Conv3d):
+    pass
+
+
+STANDARDIZED_CONVS: dict[int, type[nn.Module]] = {1: StandardizedConv1d, 2: StandardizedConv2d, 3: StandardizedConv3d}
+
+
 class Reduce(nn.Module):
-    """``x.mean(dims, keepdim)``, ``x.sum(...)`` or ``x.amax(...)`` (``op``: "mean", "sum", "max")."""
+    """``x.mean(dims, keepdim)``, ``x.sum(...)``, ``x.amax(...)`` or ``x.norm(2, dims, keepdim)``
+    (``op``: "mean", "sum", "max", "l2")."""
 
     def __init__(self, op: str, dims: tuple[int, ...], keepdim: bool) -> None:
         super().__init__()
@@ -86,6 +142,8 @@ class Reduce(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.op == "max":
             return x.amax(dim=self.dims, keepdim=self.keepdim)
+        if self.op == "l2":
+            return torch.linalg.vector_norm(x, 2, self.dims, self.keepdim)
         return x.sum(dim=self.dims, keepdim=self.keepdim) if self.op == "sum" else x.mean(self.dims, self.keepdim)
 
 
@@ -165,6 +223,34 @@ class MulBy(nn.Module):
         for x in xs[1:]:
             product = product * x
         return product * self.by
+
+
+class AddBy(nn.Module):
+    """Plus a constant (a plain call, as :class:`MulBy`): a norm's ``+ eps``."""
+
+    def __init__(self, by: float) -> None:
+        super().__init__()
+        self.by = by
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        return total + self.by
+
+
+class Div(nn.Module):
+    """The first input divided by the second, or by a constant."""
+
+    def __init__(self, by: float | None = None) -> None:
+        super().__init__()
+        self.by = by
+
+    def forward(self, x: torch.Tensor, divisor: torch.Tensor | None = None) -> torch.Tensor:
+        if divisor is None:
+            assert self.by is not None
+            return x / self.by
+        return x / divisor
 
 
 class Permute(nn.Module):
@@ -247,7 +333,8 @@ class StochasticDepth(nn.Module):
 
 
 class ChannelScale(nn.Module):
-    """A learned multiplier per channel, shaped C x 1 x ... x 1 to broadcast over the positions.
+    """A learned multiplier per channel, shaped C x 1 x ... x 1 to broadcast over the positions
+    (or of any shape that broadcasts over a sample: one in all, one per channel of a channels-last map).
 
     torchvision keeps ConvNeXt's layer scale as a bare parameter of the block
     (``features.1.0.layer_scale``), not as a module's ``weight``; the state_dict hook
@@ -255,28 +342,45 @@ class ChannelScale(nn.Module):
     whole model) loads it from there, so such checkpoints load as they are.
     """
 
+    parameter = "weight"  # the name of its one parameter
+
     def __init__(self, broadcast: tuple[int, ...], init: float, stored: tuple[int, ...] | None = None) -> None:
         super().__init__()
-        self.broadcast = broadcast  # C x 1 x ... x 1 (or 1 x ... x 1: one multiplier for all)
-        self.weight = nn.Parameter(torch.full(stored or broadcast, init))  # as checkpoints hold it
+        self.broadcast = broadcast  # as the values broadcast against one sample, batch axis excluded
+        values = torch.full(broadcast if stored is None else stored, init)  # as checkpoints hold it
+        self.register_parameter(self.parameter, nn.Parameter(values))
         self.register_state_dict_post_hook(_store_under_own_name)
 
+    def learned(self) -> torch.Tensor:
+        values: torch.Tensor = getattr(self, self.parameter)
+        return values if values.shape == self.broadcast else values.view(self.broadcast)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight if self.weight.shape == self.broadcast else self.weight.view(self.broadcast)
-        return weight * x
+        return self.learned() * x
+
+
+class ChannelShift(ChannelScale):
+    """A learned additive term of the same shapes (timm's ``LearnableAffineBlock``'s ``bias``), stored alike."""
+
+    parameter = "bias"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.learned()
 
 
 def _store_under_own_name(module: nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any) -> None:
-    if prefix + "weight" in state:
-        state[prefix[:-1]] = state.pop(prefix + "weight")
+    assert isinstance(module, ChannelScale)
+    if prefix + module.parameter in state:
+        state[prefix[:-1]] = state.pop(prefix + module.parameter)
 
 
 def load_own_names(model: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
-    """A load_state_dict pre-hook of the whole model: each ChannelScale's key back to its ``weight``.
+    """A load_state_dict pre-hook of the whole model: each ChannelScale's (or ChannelShift's) key back to
+    its parameter's.
 
     It must run at the top: torch hands a submodule only the keys under ``name.``, never
     ``name`` itself, so a hook of the ChannelScale would not see its own key.
     """
     for name, module in model.named_modules(prefix=prefix[:-1]):
         if isinstance(module, ChannelScale) and name in state:
-            state[name + ".weight"] = state.pop(name)
+            state[f"{name}.{module.parameter}"] = state.pop(name)

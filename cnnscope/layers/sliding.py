@@ -34,6 +34,7 @@ from cnnscope.layers.base import (
     given,
     key,
     multiply_add_counts,
+    number,
     numbers,
     numel,
     optional_per_axis,
@@ -41,6 +42,7 @@ from cnnscope.layers.base import (
     per_axis,
     per_spatial_axis,
     positive,
+    positive_number,
     register,
     spatial_size,
     weight_argument,
@@ -74,6 +76,22 @@ def conv_keys(conv: Any) -> dict[str, Any]:
         "groups": conv.groups,
         "bias": conv.bias is not None,
     }
+
+
+# timm's weight-standardised convolutions, read whole (their forward standardises the weight with
+# F.batch_norm, and the "Same" forms pad as TensorFlow's SAME with Python control flow on the size)
+STANDARDIZED = frozenset({"timm.StdConv2d", "timm.StdConv2dSame", "timm.ScaledStdConv2d", "timm.ScaledStdConv2dSame"})
+
+
+def standardized_keys(conv: Any) -> dict[str, Any]:
+    """The keys of timm's StdConv2d (``eps``) or ScaledStdConv2d (``eps``, a ``gain`` per filter and
+    ``gamma``, which timm keeps only as ``scale = gamma / sqrt(fan-in)``)."""
+    keys: dict[str, Any] = {"standardize": True, "eps": conv.eps}
+    if getattr(conv, "gain", None) is not None:
+        # scale * sqrt(fan-in) is gamma give or take an ulp: rounded to 12 digits (as the spec writes numbers),
+        # so that every conv of a model reads the same gamma and 1.0 reads as the default
+        keys |= {"gain": True, "gamma": float(f"{conv.scale * conv.weight[0].numel() ** 0.5:.12g}")}
+    return keys
 
 
 @dataclass(frozen=True)
@@ -185,11 +203,20 @@ class Conv(Layer):
     dilation: tuple[int, ...] = key(per_axis(1), 1, "spacing between filter taps")
     groups: int = key(positive, 1, "channel groups (groups = in channels: depthwise)")
     bias: bool = key(boolean, True, "add a learned bias per filter")
+    standardize: bool = key(
+        boolean, False, "standardise each filter to mean 0, variance 1 before use (weight standardisation, BiT)"
+    )
+    eps: float = key(positive_number, 1e-6, "added to each filter's variance (with standardize)")
+    gain: bool = key(boolean, False, "times a learned gain per filter and gamma / sqrt(fan-in) (NFNets)")
+    gamma: float = key(number, 1.0, "the constant of the gain's scale gamma / sqrt(fan-in) (with gain)")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         if call.module is not None:
-            return conv_keys(call.module) | ({"padding": "same"} if call.name == "timm.Conv2dSame" else {})
+            keys = conv_keys(call.module)
+            if call.name == "timm.Conv2dSame" or getattr(call.module, "same_pad", False):
+                keys["padding"] = "same"  # padded in forward, from the input's size
+            return keys | (standardized_keys(call.module) if call.name in STANDARDIZED else {})
         # F.conv2d(x, weight, bias, stride, padding, dilation, groups) with a module's own weight
         weight = weight_argument(call, 1, "weight")
         padding = call.arg(4, "padding", 0)
@@ -226,6 +253,10 @@ class Conv(Layer):
             raise SpecError(
                 f"groups = {self.groups} must divide both the {channels} input channels and the {self.out} filters"
             )
+        if not self.standardize and (self.gain or self.eps != 1e-6):
+            raise SpecError("eps and gain belong to a weight-standardised conv", hint="add standardize = true")
+        if not self.gain and self.gamma != 1.0:
+            raise SpecError("gamma scales the learned gain", hint="add gain = true (and standardize = true)")
         axes = self.axes(shape)
         check_axes(self, axes)
         return (self.out, *(a.out for a in axes))
@@ -234,9 +265,12 @@ class Conv(Layer):
         return shape[0] // self.groups * math.prod(self.kernel)
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        """The standardisation of the weights is not counted: it is once per forward, not per sample,
+        and at inference it can be done once and kept."""
         per_filter = self.weights_per_filter(inputs[0])
         macs = numel(out) * per_filter
-        return Cost(weights=self.out * per_filter, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
+        weights = self.out * per_filter + (self.out if self.gain else 0)  # the gains are weights too
+        return Cost(weights=weights, biases=self.out if self.bias else 0, macs=macs, flops=2 * macs)
 
     def window(self, inputs: list[Shape]) -> Window:
         return Window(tuple(a.effective_kernel for a in self.axes(inputs[0])), self.stride)
@@ -263,18 +297,37 @@ class Conv(Layer):
         fan_in = f"{group_in}*{taps}" if self.groups == 1 else f"{shape[0]}/{self.groups}*{taps}"
         per_filter = self.weights_per_filter(shape)
         cost = self.cost(inputs, out)
+        gains = f" + {self.out} gains" if self.gain else ""
         bias = f" + {self.out}" if self.bias else ""
         positions = "*".join(map(str, out))
-        return [
-            f"params = {self.out} * ({fan_in}){bias} = {cost.params:,}",
+        lines = [
+            f"params = {self.out} * ({fan_in}){gains}{bias} = {cost.params:,}",
             f"MACs = {positions} outputs * {per_filter} taps = {cost.macs:,}",
             f"FLOPs = 2 * MACs = {cost.flops:,}",
         ]
+        if self.standardize:
+            scale = f", times gain * {self.gamma:g} / sqrt({per_filter})" if self.gain else ""
+            lines.append(
+                f"weights standardised per filter, (w - mean) / sqrt(var + {self.eps:g}){scale}:"
+                " once per forward, not counted"
+            )
+        return lines
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         cost = self.cost(inputs, out)
-        # torchinfo: every parameter once per output position
-        return multiply_add_counts(cost, out, functional, torchinfo=cost.params * spatial_size(out), thop=cost.macs)
+        if not self.standardize:  # torchinfo: every parameter once per output position
+            return multiply_add_counts(cost, out, functional, torchinfo=cost.params * spatial_size(out), thop=cost.macs)
+        # the module computes the standardised weight with F.batch_norm (as timm's does): fvcore counts its
+        # aten::batch_norm in training mode as 4 per weight, 5 with the gain as its affine weight. torchinfo
+        # counts `weight` and `bias` (not `gain`) once per position; a subclass of nn.Conv2d, it is missed
+        # by the exact-type lookups of ptflops and thop
+        weights = self.out * self.weights_per_filter(inputs[0])
+        counts = multiply_add_counts(cost, out, functional, torchinfo=0, thop=0)
+        return counts._replace(
+            torchinfo=0 if functional else (weights + cost.biases) * spatial_size(out),
+            fvcore=cost.macs + (5 if self.gain else 4) * weights,
+            ptflops=0,
+        )
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -282,7 +335,16 @@ class Conv(Layer):
         # torch types sizes per class (tuple[int, int] in 2-D, tuple[int] in 1-D); ours hold ndim numbers
         conv: Callable[..., nn.Module] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[self.ndim]
         padding: tuple[int, ...] | str | int = self.padding
-        if padding == "same" and any(s != 1 for s in self.stride):  # torch's "same" takes stride 1 only
+        same = padding == "same" and any(s != 1 for s in self.stride)  # torch's "same" takes stride 1 only
+        if self.standardize:
+            from cnnscope.layers.modules import STANDARDIZED_CONVS
+
+            gamma = self.gamma if self.gain else None
+            return STANDARDIZED_CONVS[self.ndim](
+                inputs[0][0], self.out, self.kernel, self.stride, 0 if same else padding, self.dilation, self.groups,
+                self.bias, eps=self.eps, gamma=gamma, same=same,
+            )  # fmt: skip
+        if same:
             from cnnscope.layers.modules import SAME_CONVS
 
             conv, padding = SAME_CONVS[self.ndim], 0
@@ -294,7 +356,8 @@ class Conv2d(Conv):
     type_name = "conv2d"
     summary = "2-D convolution over channels x height x width"
 
-    imports = ("nn.Conv2d", "F.conv2d", "torch.conv2d", "timm.Conv2dSame")  # timm's pads as TensorFlow's SAME
+    # timm's Conv2dSame pads as TensorFlow's SAME; its StdConv2d and ScaledStdConv2d standardise their weights
+    imports = ("nn.Conv2d", "F.conv2d", "torch.conv2d", "timm.Conv2dSame", *sorted(STANDARDIZED))
 
 
 @register

@@ -1,13 +1,15 @@
 """Layers that rearrange, cut or join tensors: flatten, reshape, permute, channel shuffle,
-slice, crop, concat, add, mul, max-over-time."""
+slice, crop, pad, concat, add, mul, max-over-time."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
     GLOBAL,
+    TENSOR,
     UNCOUNTED,
     Cells,
     Cost,
@@ -18,6 +20,7 @@ from cnnscope.layers.base import (
     Moves,
     PeerCounts,
     Shape,
+    Size,
     TorchCall,
     Window,
     boolean,
@@ -33,7 +36,6 @@ from cnnscope.layers.base import (
     per_spatial_axis,
     positive,
     register,
-    shape_list,
 )
 from cnnscope.rules import RESIDUAL_MISMATCH
 
@@ -70,39 +72,99 @@ class Flatten(Layer):
         return nn.Flatten()
 
 
+_AXIS = re.compile(r"axis (\d+)")
+
+
+def _reshape_sizes(value: Any, cls: type[Layer]) -> tuple[int | str, ...]:
+    """Sizes, at most one -1 (inferred), and ``"axis K"``: the size of axis K of the input (of the second input,
+    where there are two), which follows the input's size as the model's ``x.shape`` did."""
+    if not isinstance(value, list) or not value:
+        raise ValueError('expected a list of sizes such as [30, 7, 7] or [2, -1, "axis 1", "axis 2"]')
+    sizes: list[int | str] = []
+    for item in value:
+        if isinstance(item, str):
+            if not _AXIS.fullmatch(item):
+                raise ValueError(f'"{item}" is no size: a size is a number, -1 or "axis K" (K: an axis of the input)')
+            sizes.append(item)
+        else:
+            sizes.append(-1 if item == -1 and not isinstance(item, bool) else positive(item, cls))
+    if sizes.count(-1) > 1:
+        raise ValueError("at most one size may be -1 (inferred)")
+    return tuple(sizes)
+
+
+def _copied_axis(size: int | str) -> int | None:
+    match = _AXIS.fullmatch(size) if isinstance(size, str) else None
+    return int(match.group(1)) if match else None
+
+
 @register
 class Reshape(Layer):
     type_name = "reshape"
-    summary = "same elements, new shape (one size may be -1)"
-    shape: tuple[int, ...] = key(shape_list, doc="target shape per sample, e.g. [30, 7, 7]")
+    summary = "same elements, new shape (one size may be -1, others the size of an input's axis)"
+    arity = (1, 2)
+    value_inputs = 1
+    shape: tuple[int | str, ...] = key(
+        _reshape_sizes,
+        doc='target shape per sample, e.g. [30, 7, 7]; "axis K" is the size of axis K of the input (of the second'
+        " input, where there are two)",
+    )
     example = {"shape": [-1, 4]}
 
     imports = ("Tensor.view", "Tensor.reshape", "torch.reshape", "cnnscope.Reshape")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        """The shape torch gave, with the -1 the call asked for kept (``x.view(n, card, radix, -1)``):
-        that size follows the input, so the spec stays right at other input sizes."""
+        """The shape torch gave, with the -1 the call asked for kept (``x.view(n, card, radix, -1)``) and a size
+        taken from the input (``H`` of ``B, C, H, W = x.shape``) written as that axis's, so that the spec
+        stays right at other input sizes; one size computed from sizes (``C // radix``) becomes the -1."""
+        if call.module is not None:
+            return {"shape": list(call.module.written)}
         asked = call.args[1] if len(call.args) == 2 and isinstance(call.args[1], (tuple, list)) else call.args[1:]
         asked = list(asked or call.kwargs.get("shape", ()))
-        if len(asked) == len(call.out) + 1 and asked[1:].count(-1) == 1 and asked[0] != -1:
-            return {"shape": [-1 if d == -1 else size for d, size in zip(asked[1:], call.out)]}
-        return {"shape": list(call.out)}
+        if len(asked) != len(call.out) + 1 or asked[0] == -1:
+            return {"shape": list(call.out)}
+        reference = len(call.inputs) - 1  # "axis K" reads the last input
+        shape: list[Any] = []
+        for size, out in zip(asked[1:], call.out):
+            if isinstance(size, Size) and size.axis is not None and size.source == reference:
+                shape.append(f"axis {size.axis}")
+            else:
+                shape.append(size if isinstance(size, Size) or size == -1 else out)
+        loose = [i for i, size in enumerate(shape) if isinstance(size, Size)]
+        for i in loose:  # one size that follows the input otherwise is the -1; more stay numbers, as captured
+            shape[i] = -1 if len(loose) == 1 and -1 not in shape else shape[i].value
+        return {"shape": shape}
+
+    def sizes(self, inputs: list[Shape]) -> list[int]:
+        """The shape with each ``"axis K"`` as the size of that axis (-1 kept)."""
+        reference = inputs[-1]
+        sizes = []
+        for size in self.shape:
+            axis = _copied_axis(size)
+            if axis is None:
+                sizes.append(int(size))
+            elif axis >= len(reference):
+                raise SpecError(f'"axis {axis}" does not exist in an input of shape {fmt_shape(reference)}')
+            else:
+                sizes.append(reference[axis])
+        return sizes
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
-        total, known = numel(inputs[0]), numel(d for d in self.shape if d != -1)
-        if -1 in self.shape:
+        if len(inputs) == 2 and all(_copied_axis(size) is None for size in self.shape):
+            raise SpecError('a second input only gives the sizes of "axis K" entries, and the shape has none')
+        sizes = self.sizes(inputs)
+        total, known = numel(inputs[0]), numel(d for d in sizes if d != -1)
+        text = "x".join(map(str, sizes))
+        if -1 in sizes:
             if total % known:
-                raise SpecError(f"cannot reshape {fmt_shape(inputs[0])} ({total:,} elements) to {self._text()}")
-            return tuple(total // known if d == -1 else d for d in self.shape)
+                raise SpecError(f"cannot reshape {fmt_shape(inputs[0])} ({total:,} elements) to {text}")
+            return tuple(total // known if d == -1 else d for d in sizes)
         if known != total:
             raise SpecError(
-                f"cannot reshape {fmt_shape(inputs[0])} ({total:,} elements) to {self._text()} ({known:,} elements)"
+                f"cannot reshape {fmt_shape(inputs[0])} ({total:,} elements) to {text} ({known:,} elements)"
             )
-        return self.shape
-
-    def _text(self) -> str:
-        return "x".join(map(str, self.shape))
+        return tuple(sizes)
 
     def window(self, inputs: list[Shape]) -> Global:
         return GLOBAL
@@ -204,25 +266,49 @@ class Concat(Layer):
         return Module(self.axis)
 
 
+def _optional_number(value: Any, cls: type[Layer]) -> float | None:
+    return None if value is None else number(value, cls)
+
+
+def _constant(call: TorchCall) -> float | None:
+    """The one Python number among a call's arguments (``x + self.eps``, ``out * 0.17``), else None."""
+    numbers = [a for a in call.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    return float(numbers[0]) if len(numbers) == 1 else None
+
+
 @register
 class Add(Layer):
     type_name = "add"
-    summary = "element-wise sum of inputs of one shape (residual shortcut)"
-    arity = (2, None)
+    summary = "element-wise sum of inputs of one shape (residual shortcut), or plus a number"
+    arity = (1, None)
     fresh_output = True
+    by: float | None = key(_optional_number, None, "a constant term (a norm's `+ eps`)")
     example_inputs = ((4, 8, 8), (4, 8, 8))
 
-    imports = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_", "cnnscope.Add")
+    imports = (
+        "operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_", "cnnscope.Add", "cnnscope.AddBy"
+    )  # fmt: skip
+
+    @property
+    def merges(self) -> bool:
+        return self.by is None  # a constant term joins nothing
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         if call.module is not None:
-            return {}
-        if len(call.inputs) < 2 or call.parameters or call.kwargs.get("alpha", 1) != 1:
+            return {"by": call.module.by} if hasattr(call.module, "by") else {}
+        if call.parameters or call.kwargs.get("alpha", 1) != 1:
+            return None
+        constant = _constant(call)
+        if len(call.inputs) == 1 and constant is not None:  # `x + self.eps`
+            return {"by": constant}
+        if len(call.inputs) < 2 or constant is not None:
             return None
         return {} if all(len(shape) == len(call.out) for shape in call.inputs) else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        if len(inputs) == 1 and self.by is None:
+            raise SpecError("add takes two or more inputs, or one and a constant term `by`")
         names = sources or tuple(f"input {i + 1}" for i in range(len(inputs)))
         first, first_name = inputs[0], names[0]
         for shape, name in zip(inputs[1:], names[1:]):
@@ -257,22 +343,21 @@ class Add(Layer):
         return first
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        return Cost(flops=(len(inputs) - 1) * numel(out))
+        return Cost(flops=(len(inputs) - 1 + (self.by is not None)) * numel(out))
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
-        return [f"{len(inputs)} inputs of {fmt_shape(out)} summed element by element"]
+        plus = f" plus {self.by:g}" if self.by is not None else ""
+        if len(inputs) == 1:
+            return [f"{fmt_shape(out)}{plus}, element by element"]
+        return [f"{len(inputs)} inputs of {fmt_shape(out)} summed element by element{plus}"]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         return UNCOUNTED  # torchvision writes `out += identity`, which no peer counts
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
-        from cnnscope.layers.modules import Add as Module
+        from cnnscope.layers.modules import Add, AddBy
 
-        return Module(broadcasts=self.infer(inputs) != inputs[0])
-
-
-def _optional_number(value: Any, cls: type[Layer]) -> float | None:
-    return None if value is None else number(value, cls)
+        return Add(broadcasts=self.infer(inputs) != inputs[0]) if self.by is None else AddBy(self.by)
 
 
 def _broadcast(first: Shape, other: Shape) -> Shape | None:
@@ -306,9 +391,10 @@ class Mul(Layer):
             return {"by": call.module.by} if hasattr(call.module, "by") else {}
         if call.parameters:
             return None
-        numbers = [a for a in call.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-        if len(call.inputs) == 1 and len(numbers) == 1:  # `out * self.scale` with a Python number
-            return {"by": float(numbers[0])}
+        constant = _constant(call)
+        if len(call.inputs) == 1 and constant is not None:  # `out * self.scale` with a Python number
+            return {"by": constant}
+        numbers = any(isinstance(a, (int, float)) and not isinstance(a, bool) for a in call.args)
         return {} if len(call.inputs) >= 2 and not numbers else None
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
@@ -341,6 +427,61 @@ class Mul(Layer):
         from cnnscope.layers.modules import Mul, MulBy
 
         return Mul() if self.by is None else MulBy(self.by)
+
+
+@register
+class Div(Layer):
+    """The first input divided by the second, with broadcasting (global response norm's ``x_g / (mean + eps)``)."""
+
+    type_name = "div"
+    summary = "element-wise quotient of two inputs, with broadcasting, or of one input by a number"
+    arity = (1, 2)
+    fresh_output = True
+    by: float | None = key(_optional_number, None, "a constant divisor, for one input")
+    example_inputs = ((4, 8, 8), (1, 8, 8))
+
+    imports = ("operator.truediv", "operator.itruediv", "torch.div", "Tensor.div", "Tensor.div_", "cnnscope.Div")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            return {} if call.module.by is None else {"by": call.module.by}
+        if call.parameters or call.kwargs.get("rounding_mode") is not None or call.args[0] != TENSOR:
+            return None  # a parameter, a floor or truncating division, a number over a tensor (1 / x)
+        constant = _constant(call)
+        if len(call.inputs) == 1 and constant is not None:
+            return {"by": constant}
+        return {} if len(call.inputs) == 2 else None
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        if (len(inputs) == 2) == (self.by is not None):
+            raise SpecError("div takes two inputs (the first divided by the second), or one and a constant `by`")
+        if self.by is not None:
+            return inputs[0]
+        names = sources or ("input 1", "input 2")
+        out = _broadcast(*inputs)
+        if out is None:
+            raise SpecError(
+                f"cannot divide '{names[0]}' ({fmt_shape(inputs[0])}) by '{names[1]}' ({fmt_shape(inputs[1])}):"
+                " the shapes do not broadcast",
+                hint="each axis must be equal or 1 in one of them, e.g. a 1xHxW divisor of a CxHxW map",
+            )
+        return out
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        return Cost(flops=numel(out))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        divisor = f"{self.by:g}" if self.by is not None else fmt_shape(inputs[1])
+        return [f"{fmt_shape(inputs[0])} / {divisor} -> {fmt_shape(out)} (axes of size 1 are repeated to match)"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # written `/`: fvcore has no handle for aten::div, ptflops patches no division
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Div
+
+        return Div(self.by)
 
 
 def _dims(value: Any, _cls: type[Layer]) -> tuple[int, ...]:
@@ -522,6 +663,75 @@ class Slice(Layer):
 
 
 @register
+class Pad(Layer):
+    """A border of a constant around the spatial axes, as ``F.pad`` adds it: its own amount before and after
+    each axis (HGNetV2's stem pads ``(0, 1, 0, 1)``: one zero after the width and one after the height)."""
+
+    type_name = "pad"
+    summary = "a border of a constant (zeros) before and after each spatial axis (F.pad, nn.ZeroPad2d)"
+    fresh_output = True
+    before: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added before each spatial axis (or one each)")
+    after: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added after each spatial axis (or one each)")
+    value: float = key(number, 0.0, "the value of the added positions")
+    example = {"before": [0, 1], "after": 1}
+
+    imports = (
+        "F.pad", "nn.ZeroPad1d", "nn.ZeroPad2d", "nn.ZeroPad3d", "nn.ConstantPad1d", "nn.ConstantPad2d",
+        "nn.ConstantPad3d", "cnnscope.Pad",
+    )  # fmt: skip
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """``F.pad(x, (left, right, top, bottom, ...))`` in constant mode, or a torch padding module: F.pad's
+        pairs run from the last axis backwards, a spec's amounts in the axes' order."""
+        if call.module is not None:
+            pads, value = call.module.padding, call.module.value
+        else:
+            pads, value = call.arg(1, "pad"), call.arg(3, "value", None)
+            if (mode := call.arg(2, "mode", "constant")) != "constant":
+                raise SpecError(f'mode "{mode}" has no spec form', hint="a pad layer adds a constant")
+        spatial = len(call.inputs[0]) - 1
+        pairs = [tuple(pads[i : i + 2]) for i in range(0, len(pads), 2)][::-1]  # first axis first
+        extra = max(len(pairs) - spatial, 0)
+        if any(pair != (0, 0) for pair in pairs[:extra]):
+            raise SpecError("padding the channels (or the batch) has no spec form")
+        pairs = [(0, 0)] * (spatial + extra - len(pairs)) + pairs[extra:]
+        if any(amount < 0 for pair in pairs for amount in pair):
+            raise SpecError("F.pad with a negative amount (a crop) has no spec form", hint="crop, or slice")
+        keys = {"before": compact([b for b, _ in pairs]), "after": compact([a for _, a in pairs])}
+        return keys | ({"value": float(value)} if value else {})
+
+    def amounts(self, shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return per_spatial_axis(self.before, shape, "before"), per_spatial_axis(self.after, shape, "after")
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3, 4), "a channels x spatial input")
+        before, after = self.amounts(shape)
+        return (shape[0], *(size + b + a for size, b, a in zip(shape[1:], before, after)))
+
+    def cells(self) -> Cells:
+        return Cells(padding=f"{compact(list(self.before))}+{compact(list(self.after))}")
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        before, after = self.amounts(inputs[0])
+        axes = [f"{b} + {i} + {a} = {o}" for i, b, a, o in zip(inputs[0][1:], before, after, out[1:])]
+        return [f"per spatial axis, before + input + after: {'; '.join(axes)} -> {fmt_shape(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # a copy: no peer counts aten::constant_pad_nd
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        before, after = self.amounts(inputs[0])
+        pads: Any = tuple(amount for b, a in zip(before[::-1], after[::-1]) for amount in (b, a))  # F.pad's order
+        pad = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}[len(before)]
+        module: nn.Module = pad(pads, self.value)
+        return module
+
+
+@register
 class Crop(Layer):
     """Center crop of the spatial axes, to a size or to the size of a second input (U-Net's skips).
 
@@ -599,36 +809,45 @@ def _axes(value: Any, cls: type[Layer]) -> tuple[int, ...]:
 
 @register
 class Reduce(Layer):
-    """The mean, sum or maximum over some axes of each sample, kept as size 1 or dropped.
+    """The mean, sum, maximum or L2 norm over some axes of each sample, kept as size 1 or dropped.
 
     Squeeze-and-excitation's ``x.mean((2, 3), keepdim=True)`` is ``op = "mean", axes = [1, 2],
-    keepdim = true``; split attention's ``x.sum(dim=1)`` over the radix axis is ``op = "sum", axes = [0]``.
+    keepdim = true``; split attention's ``x.sum(dim=1)`` over the radix axis is ``op = "sum", axes = [0]``;
+    ConvNeXt-V2's global response norm starts with ``x.norm(p=2, dim=(1, 2), keepdim=True)``, ``op = "l2"``.
     """
 
     type_name = "reduce"
-    summary = "mean, sum or max over axes of each sample (squeeze-and-excitation's pooled gate input)"
+    summary = "mean, sum, max or L2 norm over axes of each sample (squeeze-and-excitation's pooled gate input)"
     fresh_output = True
-    op: str = key(choice("mean", "sum", "max"), doc='"mean", "sum" or "max" over the axes')
+    op: str = key(
+        choice("mean", "sum", "max", "l2"), doc='"mean", "sum", "max" or "l2" (the square root of the sum of squares)'
+    )
     axes: tuple[int, ...] = key(_axes, doc="the axes per sample to reduce (0 = channels, 1 and 2 = height and width)")
     keepdim: bool = key(boolean, False, "keep each reduced axis with size 1 (C x 1 x 1), or drop it")
     example = {"op": "mean", "axes": [1, 2], "keepdim": True}
 
-    imports = ("Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum", "Tensor.amax", "torch.amax", "cnnscope.Reduce")
-    _OPS = {"mean": "mean", "sum": "sum", "amax": "max"}
+    imports = (
+        "Tensor.mean", "torch.mean", "Tensor.sum", "torch.sum", "Tensor.amax", "torch.amax",
+        "Tensor.norm", "torch.norm", "torch.linalg_vector_norm", "cnnscope.Reduce",
+    )  # fmt: skip
+    _OPS = {"mean": "mean", "sum": "sum", "amax": "max", "norm": "l2", "linalg_vector_norm": "l2"}
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         if call.module is not None:
             return {"op": call.module.op, "axes": [d - 1 for d in call.module.dims], "keepdim": call.module.keepdim}
-        dims = call.arg(1, "dim")
-        if dims is None or call.arg(3, "dtype") is not None:
+        op = cls._OPS[call.name.rpartition(".")[2]]
+        after = 1 if op == "l2" else 0  # x.norm(p, dim, keepdim, dtype): the order's after p
+        if op == "l2" and call.arg(1, "ord" if call.name.endswith("vector_norm") else "p", 2) not in (2, "fro"):
+            return None  # "fro" over the axes given is the L2 norm; other orders have no spec form
+        dims = call.arg(1 + after, "dim")
+        if dims is None or call.arg(3 + after, "dtype") is not None:
             return None  # over every axis, the batch's too; or a cast
         rank = len(call.inputs[0]) + 1
         dims = [dims] if isinstance(dims, int) else list(dims)
         if any(d % rank == 0 for d in dims):
             raise SpecError("a reduction over the batch axis has no spec form")
-        op = cls._OPS[call.name.rpartition(".")[2]]
-        return {"op": op, "axes": [d % rank - 1 for d in dims], "keepdim": bool(call.arg(2, "keepdim", False))}
+        return {"op": op, "axes": [d % rank - 1 for d in dims], "keepdim": bool(call.arg(2 + after, "keepdim", False))}
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         (shape,) = inputs
@@ -642,10 +861,14 @@ class Reduce(Layer):
         return kept
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        # one add (or comparison) per input element, and a divide per output for a mean
-        return Cost(flops=numel(inputs[0]) + (numel(out) if self.op == "mean" else 0))
+        # one add (or comparison) per input element, a multiply more for the squares of an L2 norm;
+        # then per output a divide for a mean, a square root for a norm
+        per_input = 2 if self.op == "l2" else 1
+        return Cost(flops=per_input * numel(inputs[0]) + (numel(out) if self.op in ("mean", "l2") else 0))
 
-    def window(self, inputs: list[Shape]) -> Global | Mixes | None:
+    def window(self, inputs: list[Shape]) -> Effect:
+        if self.keepdim and 0 in self.axes:  # axis 0 is spatial on a channels-last map: the field says which are
+            return tuple(Mixes(axis, inputs[0][axis]) for axis in self.axes)
         spatial = [axis for axis in self.axes if axis > 0]
         if not spatial:
             return None  # over the channels: each position still sees what it saw
@@ -660,7 +883,7 @@ class Reduce(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         # tensor methods: torchinfo and thop hook modules only; fvcore has no handle for aten::mean,
-        # sum or amax, ptflops patches none of them, FlopCounterMode has no formula for them
+        # sum, amax or linalg_vector_norm, ptflops patches none of them, FlopCounterMode has no formula for them
         return UNCOUNTED
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
