@@ -101,24 +101,36 @@ class DeviceError(CnnscopeError):
     """A device or dtype that this machine or this model cannot run."""
 
 
-TORCH_EXTRA = ("torch", "torchvision", "safetensors", "sklearn")  # what the "torch" extra adds (pyproject.toml)
+# what each optional extra adds (pyproject.toml), as pip names them
+EXTRAS = {
+    "torch": ("torch", "torchvision", "safetensors", "scikit-learn", "onnxscript"),
+    "onnx": ("onnx", "onnxruntime", "safetensors"),
+}
+_MODULES = {"sklearn": "torch", "onnx": "onnx", "onnxruntime": "onnx"}  # module -> extra, where not its pip name
 
 
-def missing_torch_extra(exc: ImportError, what: str) -> CnnscopeError | None:
-    """The one-line error for a lean install (``pip install cnnscope``) asked for the torch side; else None."""
+def missing_extra(exc: ImportError, what: str) -> CnnscopeError | None:
+    """The one-line error for an install without the extra that ``what`` needs (``pip install cnnscope``
+    asked for the torch side, or for ONNX); else None."""
     name = (exc.name or "").partition(".")[0]
-    if name not in TORCH_EXTRA:
+    extra = _MODULES.get(name, "torch" if name in EXTRAS["torch"] else None)
+    if extra is None:
         return None
-    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint=torch_extra_hint())
+    return CnnscopeError(f"{what} needs {name}, which this install lacks", hint=extra_hint(extra))
 
 
 def torch_extra_hint() -> str:
-    """How to add the torch extra, in a form that works: cnnscope is not on a package index, so
+    """How to add the torch extra (see :func:`extra_hint`)."""
+    return extra_hint("torch")
+
+
+def extra_hint(extra: str) -> str:
+    """How to add an extra, in a form that works: cnnscope is not on a package index, so
     ``pip install "cnnscope[torch]"`` fails. From a checkout, its folder with the extra; else the packages."""
     root = Path(__file__).resolve().parent.parent
     if (root / "pyproject.toml").is_file() and (root / "specs").is_dir():
-        return f'pip install "{root}[torch]" adds it'
-    return "pip install torch torchvision safetensors scikit-learn adds it"
+        return f'pip install "{root}[{extra}]" adds it'
+    return f"pip install {' '.join(EXTRAS[extra])} adds it"
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

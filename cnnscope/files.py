@@ -28,6 +28,8 @@ LIMITS = {
     "a matrix": 1 * MB,
     "an image": 256 * MB,
     "a checkpoint": 16 * 1024 * MB,
+    "an ONNX model": 2048 * MB - 1,  # protobuf's own limit: larger models keep their tensors in external data
+    "ONNX external data": 16 * 1024 * MB,
 }
 
 

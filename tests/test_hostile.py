@@ -283,7 +283,7 @@ def test_export_keeps_the_umask_and_refuses_a_read_only_folder(tmp_path: Path) -
         locked.chmod(0o555)
         one_line_error(cnnscope("export", "lenet5", "--out", str(locked / "x.pth"), cwd=tmp_path), says="permission")
         assert list(locked.iterdir()) == []
-    one_line_error(cnnscope("export", "lenet5", "--out", "model.onnx", cwd=tmp_path), says="unknown format")
+    one_line_error(cnnscope("export", "lenet5", "--out", "model.h5", cwd=tmp_path), says="unknown format")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -1,10 +1,12 @@
 """The layering rule, read from the source: only the torch side imports torch at module level.
 
-The torch side is ``cnnscope/runtime``, ``cnnscope/importer`` (the torch-side importer) and
-``cnnscope/layers/modules.py`` (torch modules that torch.nn lacks, imported by the layer types'
-``torch_module`` methods only). Everything else (the static engine, reports, the CLI, the TUI,
-pictures) must import torch, torchvision or a torch-side module inside a function, or under
-``if TYPE_CHECKING``, so that static commands start in a fraction of a second.
+The torch side is ``cnnscope/runtime``, ``cnnscope/importer/trace.py`` (torch.fx's reading of a
+torch model) and ``cnnscope/layers/modules.py`` (torch modules that torch.nn lacks, imported by the
+layer types' ``torch_module`` methods only). Everything else (the static engine, reports, the CLI,
+the TUI, pictures, and the rest of the importer: folding, writing, the ONNX reader, so that
+``cnnscope import model.onnx`` runs without torch) must import torch, torchvision or a torch-side
+module inside a function, or under ``if TYPE_CHECKING``, so that static commands start in a
+fraction of a second.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cnnscope"
-TORCH_SIDE = ("cnnscope/runtime/", "cnnscope/importer/", "cnnscope/layers/modules.py")
+TORCH_SIDE = ("cnnscope/runtime/", "cnnscope/importer/trace.py", "cnnscope/layers/modules.py")
 TORCH_PACKAGES = ("torch", "torchvision")
 
 
@@ -75,4 +77,6 @@ def test_the_rule_sees_what_it_must(tmp_path):
     assert {"torch", "cnnscope.runtime.build", "torchvision.ops", "torchvision.models"} <= modules
     assert not {"torch.fx", "torchvision.io"} & modules
     assert _torch_side("cnnscope.runtime.build") and _torch_side("cnnscope.layers.modules")
+    assert _torch_side("cnnscope.importer.trace")
     assert not _torch_side("cnnscope.layers.base") and not _torch_side("cnnscope.vision.run")
+    assert not _torch_side("cnnscope.importer.fold") and not _torch_side("cnnscope.importer")

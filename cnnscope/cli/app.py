@@ -19,7 +19,7 @@ import typer.core
 from cnnscope.cli.fast import analyze_target as analyze_target
 from cnnscope.cli.fast import emit_json as emit_json
 from cnnscope.cli.fast import load_spec as load_spec
-from cnnscope.errors import CnnscopeError, missing_torch_extra
+from cnnscope.errors import CnnscopeError, missing_extra
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,7 +33,7 @@ class _Command(typer.core.TyperCommand):
         try:
             return super().invoke(ctx)
         except ImportError as exc:
-            error = missing_torch_extra(exc, f"`cnnscope {ctx.info_name}`")
+            error = missing_extra(exc, f"`cnnscope {ctx.info_name}`")
             if error is None:
                 raise
             fail(error)

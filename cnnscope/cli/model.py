@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cnnscope.cli.app import InputOption, JsonOption, Target, app, emit_json, err, fail, load_spec, out
+from cnnscope.cli.importing import TOLERANCE
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import fmt_shape
 from cnnscope.report.numbers import count
@@ -215,16 +216,51 @@ def verify_command(
 @app.command("export", rich_help_panel=PANEL)
 def export_command(
     target: Target,
-    destination: Annotated[str, typer.Option("--out", "-o", help="Where to write: .safetensors, .pth or .pt.")],
+    destination: Annotated[
+        str, typer.Option("--out", "-o", help="Where to write: .safetensors, .pth or .pt (weights), or .onnx.")
+    ],
     weights: WeightsOption = None,
+    static_batch: Annotated[
+        bool, typer.Option("--static-batch", help="ONNX: fix the batch axis at 1 (default: any batch size).")
+    ] = False,
 ) -> None:
-    """Save the model's weights (random, or those of --weights) as safetensors or a torch state_dict."""
-    try:
-        from cnnscope.runtime.weights import save_weights
+    """Save the model's weights (random, or those of --weights) as safetensors or a torch state_dict,
+    or the whole model as ONNX.
 
-        model, _ = _prepare(target, None, weights, "cpu")
-        path = save_weights(model, destination)
+    ONNX goes through torch's exporter (opset 20); node names follow the spec's layer names, and the
+    file is checked against onnxruntime (on two batch sizes) before it is written. It needs the onnx
+    extra besides the torch extra.
+    """
+    to_onnx = destination.lower().endswith(".onnx")
+    try:
+        if static_batch and not to_onnx:
+            raise CnnscopeError("--static-batch applies to an ONNX file (--out NAME.onnx)")
+        if to_onnx:
+            import onnx  # noqa: F401  # the exporter and the check need these: said before torch loads
+            import onnxruntime  # noqa: F401
+            import onnxscript  # noqa: F401
+
+            from cnnscope.runtime.onnx import OPSET, export_onnx
+
+            model, _ = _prepare(target, None, weights, "cpu")
+            with err.status("exporting through torch's ONNX exporter and checking with onnxruntime..."):
+                path, worst = export_onnx(model, destination, static_batch=static_batch, tolerance=TOLERANCE)
+        else:
+            from cnnscope.runtime.weights import save_weights
+
+            model, _ = _prepare(target, None, weights, "cpu")
+            path = save_weights(model, destination)
     except CnnscopeError as exc:
         fail(exc)
     note = "" if weights else " (random initial weights: pass --weights to convert a checkpoint)"
-    out.print(f"wrote {path}: {count(sum(p.numel() for p in model.parameters()))} parameters{note}", soft_wrap=True)
+    params = count(sum(p.numel() for p in model.parameters()))
+    if to_onnx:
+        batch = "batch 1" if static_batch else "any batch size"
+        out.print(
+            f"wrote {path}: {params} parameters, opset {OPSET}, {batch}; outputs equal to onnxruntime's"
+            f" (largest difference {worst:.1g} of the output's scale){note}",
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        out.print(f"wrote {path}: {params} parameters{note}", soft_wrap=True)

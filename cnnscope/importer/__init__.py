@@ -16,18 +16,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
-from cnnscope.importer.trace import ImportFailure, read, unreached
+from cnnscope.importer.records import ImportFailure
 from cnnscope.importer.write import document
 from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec import Spec, parse
 from cnnscope.text import visible
+
+if TYPE_CHECKING:  # torch is imported by the functions that read a torch model: an ONNX import needs none
+    import torch
+    from torch import nn
 
 __all__ = ["ImportFailure", "check_import", "from_module", "load_model", "read_module", "running_target"]
 
@@ -45,6 +46,8 @@ def read_module(
 ) -> tuple[Spec, dict[str, int]]:
     """:func:`from_module`, and the submodules that eval mode does not use (inception_v3's ``AuxLogits``)
     with their parameter counts: the spec leaves them out."""
+    from cnnscope.importer.trace import read
+
     module.eval()
     input_shape = tuple(input_shape)
     reading = read(module, input_shape)
@@ -90,6 +93,8 @@ def read_module(
 def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
     """``module(x)``, and the outermost submodules holding parameters or buffers that it did not call,
     with their parameter counts (inception_v3's ``AuxLogits`` runs in training only)."""
+    from cnnscope.importer.trace import unreached
+
     seen: set[str] = set()
     paths = {m: path for path, m in module.named_modules()}
     hooks = [m.register_forward_pre_hook(lambda m, _: seen.add(paths[m])) for m in paths]
@@ -104,6 +109,8 @@ def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
 def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
     """Build ``spec``, load ``module``'s state_dict into it (every key, every shape) and return the
     largest difference between the two models' outputs on a random batch, relative to the output's scale."""
+    import torch
+
     from cnnscope.runtime.build import build, output_tensors
 
     model = build(spec, init=False).eval()  # every weight is loaded next: none drawn at random first
@@ -129,6 +136,8 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
 def load_model(target: str) -> tuple[nn.Module, str, Shape]:
     """``package.module:callable`` or ``path/to/file.py:Name``, called without arguments, or ``timm:NAME``;
     its name; and the input size it is made for (timm's ``pretrained_cfg``; else 3 x 224 x 224)."""
+    from torch import nn
+
     if target.startswith("timm:"):
         return _timm_model(target.removeprefix("timm:"))
     where, _, attribute = target.rpartition(":")

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnscope.importer.trace import Imported, parents
+from cnnscope.importer.records import Imported, parents
 from cnnscope.importer.write import changed_keys, layer_line, toml_value
 from cnnscope.spec import INPUT
 

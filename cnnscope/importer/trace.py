@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from cnnscope.errors import CnnscopeError, SpecError
+from cnnscope.errors import SpecError
+from cnnscope.importer.records import Imported, ImportFailure, all_gaps, parents
 from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Parameter, Shape, TorchCall, fmt_shape
 from cnnscope.layers.base import Size, functional_owner
 from cnnscope.spec import INPUT
@@ -41,55 +42,11 @@ RESIZE = frozenset({"F.interpolate"})  # calls that may take their output size f
 COMPOUND = {"addcmul": operator.mul, "addcdiv": operator.truediv}
 
 
-class ImportFailure(CnnscopeError):
-    """The model holds something no spec can describe: an op with no layer type, control flow
-    that depends on the data, a module whose weights are used twice.
-
-    ``op`` and ``where`` (the module path), where known, let one run list every such gap.
-    """
-
-    def __init__(self, message: str, *, op: str | None = None, where: str | None = None, **context: Any) -> None:
-        super().__init__(message, **context)
-        self.op, self.where = op, where
-
-
 _GAP = ("gap",)  # the alias of a node that could not be read, and of every node computed from it
 
 
 def _where(node: fx.Node) -> str:
     return str(node.target) if node.op == "call_module" else (node.meta.get("scope") or "the model's forward")
-
-
-def _all_gaps(gaps: dict[str, list[str]]) -> ImportFailure:
-    """One error that names every op without a reader, how often, and where (as fvcore's unsupported_ops)."""
-    if len(gaps) == 1 and len(next(iter(gaps.values()))) == 1:
-        ((op, (where,)),) = gaps.items()
-        return ImportFailure(f"{where}: {op}", hint="`cnnscope types` lists what a spec can say")
-    parts = []
-    for op, places in sorted(gaps.items(), key=lambda item: -len(item[1])):
-        shown = ", ".join(dict.fromkeys(places[:3])) + (", ..." if len(places) > 3 else "")
-        parts.append(f"{op} x{len(places)} ({shown})")
-    total = sum(len(places) for places in gaps.values())
-    return ImportFailure(
-        f"{total} calls in {len(gaps)} kinds have no spec form: " + "; ".join(parts),
-        hint="`cnnscope types` lists what a spec can say",
-    )
-
-
-@dataclass
-class Imported:
-    """One layer read from the model, as the spec will write it."""
-
-    name: str
-    layer: Layer
-    sources: list[str]  # names of earlier layers, or INPUT
-    scope: str  # the module whose forward made the call ("" for the model's own forward)
-    inputs: list[Shape]
-    out: Shape
-    keys: dict[str, Any]  # as the type read them from torch, for writing
-    functional: bool = False  # a function call where the peers count functions differently
-    act: tuple[Activation, dict[str, Any]] | None = None  # a functional activation fused into this layer
-    module_call: bool = False  # read from a module (an activation module stays a layer of its own)
 
 
 def torch_name(node: fx.Node, root: nn.Module) -> str:
@@ -313,12 +270,6 @@ def unreached(model: nn.Module, reached: set[str]) -> dict[str, int]:
     return left_out
 
 
-def parents(name: str) -> list[str]:
-    """The module paths a layer or module name lies under: ``a.b.c`` -> ``a``, ``a.b``."""
-    parts = name.split(".")
-    return [".".join(parts[:n]) for n in range(1, len(parts))]
-
-
 def _held_by(activation: Imported, layer: Imported) -> bool:
     """An activation module of the layer's own module, without weights (timm's ``BatchNormAct2d.act``):
     the two are one layer with its ``act``, as the model's author grouped them."""
@@ -354,7 +305,7 @@ class _Reader:
                 gaps.setdefault(f"{op} ({type(exc).__name__}: {exc})"[:200], []).append(_where(node))
             self._stand_in(node)
         if gaps:
-            raise _all_gaps(gaps)
+            raise all_gaps(gaps)
         self.renamed: dict[str, str] = {}  # layers merged into or renamed as others
         self.returned = self._returned()
         self._fuse_activations()

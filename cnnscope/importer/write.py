@@ -82,9 +82,11 @@ def document(
     params: int,
     output: Shape | list[Shape] | dict[str, Shape],
     outputs: str | list[str] | dict[str, str] | None = None,
+    counted: str = "by torch on the original model",
 ) -> str:
     """The whole spec: header comments, metadata, ``outputs`` (where the model does not return its
-    last layer alone), layers, blocks and [expect] (``output`` in the form of ``outputs``)."""
+    last layer alone), layers, blocks and [expect] (``output`` in the form of ``outputs``; ``params`` as
+    ``counted`` says)."""
     lines = [f"# {line}" if line else "#" for line in header]
     lines += [
         f"name = {toml_value(name)}",
@@ -103,7 +105,7 @@ def document(
         lines += ["layers = [", *(f"  {line}," for line in body), "]"]
     lines += [
         "",
-        "[expect]  # counted by torch on the original model",
+        f"[expect]  # counted {counted}",
         f"params = {params:_}",
         f"output = {toml_value(output)}",
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cnnscope.errors import missing_torch_extra
+from cnnscope.errors import missing_extra
 
 if TYPE_CHECKING:
     from cnnscope.runtime.build import SpecModel
@@ -38,5 +38,5 @@ def open_for_pictures(spec: Spec, asked: str | None) -> OpenedModel:
     try:
         model, weights = open_model(spec, asked, random_if_unloadable=True, progress=False)
     except ImportError as exc:  # a lean install: static browsing works, pictures need the torch extra
-        raise missing_torch_extra(exc, "filters and activations") or exc from None
+        raise missing_extra(exc, "filters and activations") or exc from None
     return OpenedModel(model, weights)
