@@ -37,9 +37,9 @@ from cnnscope.analysis import analyze
 from cnnscope.errors import SpecError
 from cnnscope.files import regular_file
 from cnnscope.importer.fold import into_blocks
-from cnnscope.importer.records import Imported, ImportFailure, all_gaps
+from cnnscope.importer.records import Imported, ImportFailure, all_gaps, fuse_activations
 from cnnscope.importer.write import document
-from cnnscope.layers import LAYER_TYPES, Activation, Layer, Shape, fmt_shape
+from cnnscope.layers import LAYER_TYPES, Layer, Shape, fmt_shape
 from cnnscope.layers.base import compact
 from cnnscope.spec import INPUT, Spec, parse
 from cnnscope.spec.parse import NAME
@@ -569,31 +569,17 @@ class _Graph:
         """An activation that alone reads a layer's output, and lies in that layer's module or in a module
         around it (``F.relu(self.bn(x))``, a fused ``act`` of a spec exported by cnnscope), becomes that
         layer's ``act``; an activation module of its own (``self.relu``) stays a layer. Returns the renames."""
-        readers: dict[str, int] = {}
-        for source in [*(s for layer in self.layers for s in layer.sources), *returned]:
-            readers[source] = readers.get(source, 0) + 1
-        by_name = {layer.name: layer for layer in self.layers}
         renamed: dict[str, str] = {}
-        kept = []
-        for layer in self.layers:
-            layer.sources = [renamed.get(s, s) for s in layer.sources]
-            feeding = by_name.get(layer.sources[0]) if len(layer.sources) == 1 else None
-            if (
-                isinstance(layer.layer, Activation)
-                and not layer.layer.cost(layer.inputs, layer.out).params
-                and feeding is not None
-                and feeding.act is None
-                and not isinstance(feeding.layer, Activation)
-                and readers.get(feeding.name) == 1
-                and (layer.scope == feeding.name or (layer.scope and feeding.name.startswith(layer.scope + ".")))
-            ):
-                feeding.act = (layer.layer, layer.keys)
-                feeding.out = layer.out
-                renamed[layer.name] = feeding.name
-                self.layer_values[feeding.name] = self.layer_values.pop(layer.name)
-                continue
-            kept.append(layer)
-        self.layers = kept
+
+        def joins(activation: Imported, layer: Imported) -> bool:
+            scope = activation.scope
+            return not activation.layer.cost(activation.inputs, activation.out).params and (
+                scope == layer.name or (bool(scope) and layer.name.startswith(scope + "."))
+            )
+
+        self.layers = fuse_activations(self.layers, returned, renamed, joins)
+        for old, new in renamed.items():
+            self.layer_values[new] = self.layer_values.pop(old)
         return renamed
 
     def fold_classes(self) -> dict[str, str]:

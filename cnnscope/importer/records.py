@@ -8,6 +8,7 @@ where torch is not installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,3 +64,37 @@ class Imported:
     functional: bool = False  # a function call where the peers count functions differently
     act: tuple[Activation, dict[str, Any]] | None = None  # a functional activation fused into this layer
     module_call: bool = False  # read from a module (an activation module stays a layer of its own)
+
+
+def fuse_activations(
+    layers: list[Imported],
+    returned: list[str],
+    renamed: dict[str, str],
+    joins: Callable[[Imported, Imported], bool],
+) -> list[Imported]:
+    """The layers with each activation that alone reads a layer's output fused into it as its ``act``
+    (googlenet's ``F.relu(self.bn(x))`` is ``act = "relu"`` on the batch norm), where ``joins(activation,
+    layer)`` says the reader's own rule allows it. Each fused activation's name goes into ``renamed``,
+    mapped to the layer's, and later readers read the layer."""
+    readers: dict[str, int] = {}
+    for source in [*(s for layer in layers for s in layer.sources), *returned]:
+        readers[source] = readers.get(source, 0) + 1  # a layer the model returns is read once more
+    by_name = {layer.name: layer for layer in layers}
+    kept = []
+    for layer in layers:
+        layer.sources = [renamed.get(s, s) for s in layer.sources]
+        feeding = by_name.get(layer.sources[0]) if len(layer.sources) == 1 else None
+        if (
+            isinstance(layer.layer, Activation)
+            and feeding is not None
+            and feeding.act is None
+            and not isinstance(feeding.layer, Activation)
+            and readers.get(feeding.name) == 1
+            and joins(layer, feeding)
+        ):
+            feeding.act = (layer.layer, layer.keys)
+            feeding.out = layer.out
+            renamed[layer.name] = feeding.name
+            continue
+        kept.append(layer)
+    return kept

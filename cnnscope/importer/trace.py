@@ -19,8 +19,8 @@ import torch
 from torch import fx, nn
 
 from cnnscope.errors import SpecError
-from cnnscope.importer.records import Imported, ImportFailure, all_gaps, parents
-from cnnscope.layers import LAYER_TYPES, TENSOR, Activation, Layer, Parameter, Shape, TorchCall, fmt_shape
+from cnnscope.importer.records import Imported, ImportFailure, all_gaps, fuse_activations, parents
+from cnnscope.layers import LAYER_TYPES, TENSOR, Layer, Parameter, Shape, TorchCall, fmt_shape
 from cnnscope.layers.base import Size, functional_owner
 from cnnscope.spec import INPUT
 from cnnscope.spec.parse import NAME
@@ -623,29 +623,12 @@ class _Reader:
     def _fuse_activations(self) -> None:
         """A functional activation that alone reads a layer's output becomes that layer's ``act``,
         as googlenet's ``F.relu(self.bn(x))`` is written ``act = "relu"`` on the batch norm."""
-        readers: dict[str, int] = {}
-        for source in [*(s for layer in self.layers for s in layer.sources), *self.returned]:
-            readers[source] = readers.get(source, 0) + 1  # a layer the model returns is read once more
-        by_name = {layer.name: layer for layer in self.layers}
-        renamed = self.renamed
-        kept = []
-        for layer in self.layers:
-            layer.sources = [renamed.get(s, s) for s in layer.sources]
-            feeding = by_name.get(layer.sources[0]) if len(layer.sources) == 1 else None
-            if (
-                isinstance(layer.layer, Activation)
-                and feeding is not None
-                and feeding.act is None
-                and not isinstance(feeding.layer, Activation)
-                and readers.get(feeding.name) == 1
-                and (not layer.module_call or _held_by(layer, feeding))
-            ):
-                feeding.act = (layer.layer, layer.keys)
-                feeding.out = layer.out
-                renamed[layer.name] = feeding.name
-                continue
-            kept.append(layer)
-        self.layers = kept
+        self.layers = fuse_activations(
+            self.layers,
+            self.returned,
+            self.renamed,
+            lambda activation, layer: not activation.module_call or _held_by(activation, layer),
+        )
 
     def _chain_concatenations(self) -> None:
         """DenseNet's dense layer k concatenates all k earlier outputs (``torch.cat(features, 1)``).
