@@ -762,16 +762,23 @@ def _padding(g: _Graph, node: Node, shape: Shape, kernel: list[int], stride: lis
     raise g.gap(node, f"{node.op} padded {begins} before and {ends} after has no spec form")
 
 
-@reads("Conv")
-def _conv(g: _Graph, node: Node) -> None:
+def _convolution(
+    g: _Graph, node: Node, spatial: tuple[int, ...]
+) -> tuple[str, np.ndarray, np.ndarray | None, int, dict[str, Any]]:
+    """A Conv's or ConvTranspose's input, weight, bias (or None), spatial axes (one of ``spatial``) and attributes."""
     x = g.tensor(node, 0)
     w = g.weight(node, 1)
     assert w is not None
     bias = g.weight(node, 2, optional=True)
     ndim = w.ndim - 2
-    if ndim not in (1, 2, 3):
-        raise g.gap(node, f"Conv with {ndim} spatial axes has no layer type")
-    a = g.attrs(node)
+    if ndim not in spatial:
+        raise g.gap(node, f"{node.op} with {ndim} spatial axes has no layer type")
+    return x, w, bias, ndim, g.attrs(node)
+
+
+@reads("Conv")
+def _conv(g: _Graph, node: Node) -> None:
+    x, w, bias, ndim, a = _convolution(g, node, (1, 2, 3))
     kernel = list(w.shape[2:])
     stride, dilation = _ints(a.get("strides", [1] * ndim)), _ints(a.get("dilations", [1] * ndim))
     keys = {
@@ -788,14 +795,7 @@ def _conv(g: _Graph, node: Node) -> None:
 
 @reads("ConvTranspose")
 def _conv_transpose(g: _Graph, node: Node) -> None:
-    x = g.tensor(node, 0)
-    w = g.weight(node, 1)
-    assert w is not None
-    bias = g.weight(node, 2, optional=True)
-    ndim = w.ndim - 2
-    if ndim not in (1, 2):
-        raise g.gap(node, f"ConvTranspose with {ndim} spatial axes has no layer type")
-    a = g.attrs(node)
+    x, w, bias, ndim, a = _convolution(g, node, (1, 2))
     if "output_shape" in a or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise g.gap(node, "ConvTranspose with output_shape or auto_pad has no spec form")
     pads = _ints(a.get("pads", [0] * 2 * ndim))
