@@ -1,7 +1,7 @@
 """How much of what people actually have `cnnscope import` reads: timm's CNN families and
 torchvision's models outside classification (the import-reach issue's public list).
 
-    python benchmarks/import_reach.py [--only NAME[,NAME...] ...] [--no-fvcore] [--markdown]
+    python benchmarks/import_reach.py [--only NAME[,NAME...] ...] [--no-fvcore] [--runs N]
 
 Each model is created with random weights in eval mode and imported at its default input size
 (timm's ``pretrained_cfg["input_size"]``); the written spec must load the model's state_dict
@@ -13,6 +13,7 @@ timed in the same run. One row per model; the first line of the error where it f
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -87,39 +88,50 @@ def second_size(size: tuple[int, ...]) -> tuple[int, ...]:
     return (*size[:-2], size[-2] + 32, size[-1] + 32)
 
 
-def measure(make: Callable[[], tuple[Any, tuple[int, ...]]], fvcore: bool) -> dict[str, Any]:
+def measure(make: Callable[[], tuple[Any, tuple[int, ...]]], fvcore: bool, runs: int) -> dict[str, Any]:
+    """One model's row. The import is timed as the command does it (read, write, then the spec checked
+    against the reading's own run of the model), fvcore's ``FlopCountAnalysis(...).total()`` beside it,
+    the two in turn ``runs`` times, medians."""
     import torch
 
-    from cnnscope import from_module
     from cnnscope.analysis import analyze
-    from cnnscope.importer import check_import
+    from cnnscope.importer import check_import, read_module
     from cnnscope.peers import count_as
 
     torch.manual_seed(0)
     model, size = make()
     model.eval()
     row: dict[str, Any] = {"input": "x".join(map(str, size))}
-    start = time.perf_counter()
-    spec = from_module(model, size)
-    difference = check_import(model, spec)
-    row["import_s"] = time.perf_counter() - start
-    row["lines"] = sum(1 for line in (spec.source or "").splitlines() if line.strip() and not line.startswith("#"))
-    row["difference"] = difference
-    other = second_size(size)
-    row["second_difference"] = check_import(model, spec.with_input(other))
-    if fvcore:
-        from fvcore.nn import FlopCountAnalysis
-
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(runs):
         start = time.perf_counter()
-        with torch.no_grad():
-            theirs = FlopCountAnalysis(model, torch.zeros(1, *size))
-            theirs.unsupported_ops_warnings(False)
-            theirs.uncalled_modules_warnings(False)
-            total = theirs.total()
-        row["fvcore_s"] = time.perf_counter() - start
-        row["fvcore"] = total
+        spec, run = read_module(model, size)
+        row["difference"] = check_import(model, spec, against=run)
+        ours.append(time.perf_counter() - start)
+        if fvcore:
+            start = time.perf_counter()
+            row["fvcore"] = fvcore_total(model, size)
+            theirs.append(time.perf_counter() - start)
+    row["import_s"] = statistics.median(ours)
+    row["lines"] = sum(1 for line in (spec.source or "").splitlines() if line.strip() and not line.startswith("#"))
+    # a new random batch of two, at a second size: sizes frozen into numbers, or a batch axis misread, show here
+    row["second_difference"] = check_import(model, spec.with_input(second_size(size)))
+    if fvcore:
+        row["fvcore_s"] = statistics.median(theirs)
         row["ours"] = count_as(analyze(spec), "fvcore").total
     return row
+
+
+def fvcore_total(model: Any, size: tuple[int, ...]) -> int:
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(model, torch.zeros(1, *size))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return int(analysis.total())
 
 
 def main() -> None:
@@ -128,15 +140,20 @@ def main() -> None:
         "--only", nargs="*", help="model names, apart or by commas (timm's, or torchvision's from the list)"
     )
     parser.add_argument("--no-fvcore", action="store_true", help="skip the fvcore comparison")
+    parser.add_argument("--runs", type=int, default=3, help="times each (ours and fvcore, in turn); medians")
     args = parser.parse_args()
     names = [name for given in args.only for name in given.split(",") if name] if args.only else [*TIMM, *TORCHVISION]
     done = 0
-    print("| model | input | imported | lines | import s | fvcore s | MACs (fvcore) | ours / fvcore | note |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---|")
+    print(
+        "| model | input | imported | lines | import s | fvcore s | import / fvcore | MACs (fvcore) | ours / fvcore"
+        " | note |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    speeds: list[float] = []
     for name in names:
         make = (lambda n=name: torchvision_model(n)) if name in TORCHVISION else (lambda n=name: timm_model(n))
         try:
-            row = measure(make, fvcore=not args.no_fvcore)
+            row = measure(make, fvcore=not args.no_fvcore, runs=args.runs)
         except Exception as exc:  # a row per model, whatever happens
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
             where = (
@@ -144,20 +161,27 @@ def main() -> None:
                 if type(exc).__module__.startswith("cnnscope")
                 else f" ({traceback.extract_tb(exc.__traceback__)[-1].name})"
             )
-            print(f"| {name} | | no | | | | | | {type(exc).__name__}: {first}{where} |", flush=True)
+            print(f"| {name} | | no | | | | | | | {type(exc).__name__}: {first}{where} |", flush=True)
             continue
         equal = row["difference"] < 1e-4 and row["second_difference"] < 1e-4
         done += equal
         ratio = f"{row['ours'] / row['fvcore']:.4f}" if row.get("fvcore") else ""
-        fv = f"{row['fvcore_s']:.1f}" if "fvcore_s" in row else ""
+        fv = f"{row['fvcore_s']:.2f}" if "fvcore_s" in row else ""
+        speed = row["import_s"] / row["fvcore_s"] if "fvcore_s" in row else None
+        speeds += [speed] if speed is not None else []
         macs = f"{row['fvcore']:,}" if "fvcore" in row else ""
         note = "" if equal else f"outputs differ by {max(row['difference'], row['second_difference']):.2g}"
         print(
-            f"| {name} | {row['input']} | {'yes' if equal else 'no'} | {row['lines']} | {row['import_s']:.1f} | {fv}"
-            f" | {macs} | {ratio} | {note} |",
+            f"| {name} | {row['input']} | {'yes' if equal else 'no'} | {row['lines']} | {row['import_s']:.2f} | {fv}"
+            f" | {f'{speed:.2f}' if speed is not None else ''} | {macs} | {ratio} | {note} |",
             flush=True,
         )
     print(f"\n{done} of {len(names)} imported with equal outputs at both sizes")
+    if speeds:
+        print(
+            f"import / fvcore time: median {statistics.median(speeds):.2f}, from {min(speeds):.2f}"
+            f" to {max(speeds):.2f}; {sum(s <= 1 for s in speeds)} of {len(speeds)} no slower than fvcore"
+        )
 
 
 if __name__ == "__main__":

@@ -170,12 +170,28 @@ class WithAux(nn.Module):
         return x
 
 
+def test_the_check_against_the_reading_run_sees_a_spec_that_computes_something_else() -> None:
+    """The command checks the spec against the run its reading made, not a second run: that run's
+    output, not the spec's own, is what the spec must give."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    spec, run = read_module(model, (3, 8, 8))
+    assert run.input.shape == (1, 3, 8, 8) and run.output.shape == (1, 4, 6, 6)
+    assert torch.equal(run.output, model(run.input))
+    assert check_import(model, spec, against=run) == 0
+    with torch.no_grad():
+        model[0].bias.add_(1.0)  # the weights the spec is given now no longer made the run's output
+    assert check_import(model, spec, against=run) > 0.01
+    unlike = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh()).eval()  # the same keys and shapes, another function
+    assert check_import(unlike, spec) > 0.01
+
+
 def test_a_module_eval_mode_does_not_use_is_named_and_left_out() -> None:
     model = WithAux().eval()
-    spec, left_out = read_module(model, (3, 8, 8))
-    assert left_out == {"aux": 50}
+    spec, run = read_module(model, (3, 8, 8))
+    assert run.unreached == {"aux": 50}
     assert "Left out, not used in eval mode: aux (50 parameters)" in (spec.source or "")
     assert check_import(model, spec) < 1e-5
+    assert check_import(model, spec, against=run) < 1e-5  # the reading's own run, as the command checks
     assert analyze(spec).total.params == sum(p.numel() for p in model.body.parameters())
 
 

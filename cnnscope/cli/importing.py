@@ -81,9 +81,9 @@ def import_command(
 
             with running_target(target):
                 module, attribute, default_shape = load_model(target)
-                spec, left_out = read_module(module, shape or default_shape, name=name or attribute, origin=target)
-                difference = check_import(module, spec)
-        for path, count in left_out.items():
+                spec, run = read_module(module, shape or default_shape, name=name or attribute, origin=target)
+                difference = check_import(module, spec, against=run)  # against the reading's own run of the model
+        for path, count in run.unreached.items():
             err.print(f"left out {path} ({count:,} parameters): eval mode does not use it", markup=False)
         if difference > TOLERANCE:
             raise ImportFailure(

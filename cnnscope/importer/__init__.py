@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # torch is imported by the functions that read a torch model:
     import torch
     from torch import nn
 
+    from cnnscope.importer.trace import Run
+
 __all__ = ["ImportFailure", "check_import", "from_module", "load_model", "read_module", "running_target"]
 
 
@@ -43,9 +45,10 @@ def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = Non
 
 def read_module(
     module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None
-) -> tuple[Spec, dict[str, int]]:
-    """:func:`from_module`, and the submodules that eval mode does not use (inception_v3's ``AuxLogits``)
-    with their parameter counts: the spec leaves them out."""
+) -> tuple[Spec, Run]:
+    """:func:`from_module`, and the run of the model it was read on: its ``unreached`` submodules (eval mode
+    does not use inception_v3's ``AuxLogits``) are left out of the spec, and ``check_import(..., against=run)``
+    checks the spec against it without running the model again."""
     from cnnscope.importer.trace import read
 
     module.eval()
@@ -56,7 +59,7 @@ def read_module(
     kind = type(module).__name__
     name = name or _snake(kind)
     where = visible(origin or f"{type(module).__module__}.{type(module).__qualname__}")
-    left_out = reading.left_out
+    left_out = reading.run.unreached
     shapes = {layer.name: list(layer.out) for layer in reading.layers}
     returned = reading.outputs
     output: Any  # [expect] output, in the form of `outputs`
@@ -87,13 +90,13 @@ def read_module(
         spec = parse(text, path=f"<import of {where}>", default_name=name)
     except SpecError as exc:  # the writer's mistake, not the user's: say so plainly
         raise ImportFailure(f"the written spec does not parse: {exc}", hint="please report this model") from None
-    return spec, left_out
+    return spec, reading.run
 
 
-def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
-    """``module(x)``, and the outermost submodules holding parameters or buffers that it did not call,
-    with their parameter counts (inception_v3's ``AuxLogits`` runs in training only)."""
-    from cnnscope.importer.trace import unreached
+def called(module: nn.Module, x: torch.Tensor) -> Run:
+    """The run of ``module`` on ``x``: what it returns, and the outermost submodules holding parameters or
+    buffers that it did not call (inception_v3's ``AuxLogits`` runs in training only)."""
+    from cnnscope.importer.trace import Run, unreached
 
     seen: set[str] = set()
     paths = {m: path for path, m in module.named_modules()}
@@ -103,20 +106,23 @@ def called(module: nn.Module, x: torch.Tensor) -> tuple[Any, dict[str, int]]:
     finally:
         for hook in hooks:
             hook.remove()
-    return out, unreached(module, seen)
+    return Run(x, out, unreached(module, seen))
 
 
-def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
+def check_import(module: nn.Module, spec: Spec, batch: int = 2, *, against: Run | None = None) -> float:
     """Build ``spec``, load ``module``'s state_dict into it (every key, every shape) and return the
-    largest difference between the two models' outputs on a random batch, relative to the output's scale."""
+    largest difference between the two models' outputs, relative to the output's scale: on a random
+    batch of ``batch``, or on the input of ``against``, a run of the model already made (the import's
+    own, so that the model is not run twice)."""
     import torch
 
     from cnnscope.runtime.build import build, output_tensors
 
     model = build(spec, init=False).eval()  # every weight is loaded next: none drawn at random first
-    x = torch.randn(batch, *spec.input.shape)
-    with torch.no_grad():
-        expected, left_out = called(module, x)
+    if against is None:
+        with torch.no_grad():
+            against = called(module, torch.randn(batch, *spec.input.shape))
+    left_out = against.unreached
     state = {k: v for k, v in module.state_dict().items() if not any(k.startswith(f"{p}.") for p in left_out)}
     try:
         model.load_state_dict(state, strict=True)
@@ -125,9 +131,9 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2) -> float:
         first = lines[1].strip() if len(lines) > 1 else lines[0]
         raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
     with torch.no_grad():
-        actual = model(x)
+        actual = model(against.input)
     try:
-        pairs = zip(output_tensors(spec, expected), output_tensors(spec, actual))
+        pairs = zip(output_tensors(spec, against.output), output_tensors(spec, actual))
     except ValueError as exc:  # the written spec returns another form than the model: the writer's mistake
         raise ImportFailure(str(exc), hint="please report this model") from None
     return max(float((b - a).abs().max()) / max(float(a.abs().max()), 1e-12) for a, b in pairs)

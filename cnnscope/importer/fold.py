@@ -99,19 +99,24 @@ def into_blocks(
 
     Where the instances of a class are not one block, sets of identical instances among them may be
     (Xception's middle blocks); but folding those can keep an inner class from folding across all of
-    them (BiT's stages and their bottlenecks). Both ways are written, and the shorter spec is kept."""
+    them (BiT's stages and their bottlenecks). Where some class is not one block, both ways are written,
+    and the shorter spec is kept."""
     spans = Spans(layers)
-    whole = _fold(spans, classes, identical_sets=False)
-    split = _fold(spans, classes, identical_sets=True)
+    whole, all_one_block = _fold(spans, classes, identical_sets=False)
+    if all_one_block:  # identical sets would change nothing
+        return whole
+    split, _ = _fold(spans, classes, identical_sets=True)
     return min(whole, split, key=lambda f: len(f[0]) + sum(len(lines) + 2 for _, lines in f[1].values()))
 
 
 def _fold(
     spans: Spans, classes: dict[str, str], identical_sets: bool
-) -> tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]]:
+) -> tuple[tuple[list[str], dict[str, tuple[dict[str, Any], list[str]]]], bool]:
+    """The folded spec (layer lines, blocks), and whether every cluster of instances folded as one block."""
     folded: dict[str, Block] = {}  # instance path -> its block
     blocks: dict[str, Block] = {}
     taken: set[str] = set()  # paths inside a folded instance
+    all_one_block = True
     for cls in _by_size(spans, classes):
         instances = [
             i
@@ -121,13 +126,15 @@ def _fold(
         if len(instances) < 2:
             continue
         for cluster in _clusters(instances):
-            for group, block in _folded(cluster, identical_sets):
+            found = _folded(cluster, identical_sets)
+            all_one_block &= len(cluster) < 2 or (len(found) == 1 and found[0][0] is cluster)
+            for group, block in found:
                 block.name = _block_name(cls, blocks)
                 blocks[block.name] = block
                 for instance in group:
                     folded[instance.path] = block
                     taken.add(instance.path)
-    return _top_level(spans, folded), {b.name: (b.args, b.lines) for b in blocks.values()}
+    return (_top_level(spans, folded), {b.name: (b.args, b.lines) for b in blocks.values()}), all_one_block
 
 
 # --- instances ------------------------------------------------------------------------------

@@ -122,6 +122,36 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.importable = importable
         self.scopes = [""]
+        self.parameters: dict[int, str] = {}  # id -> path, of the root's parameters
+        self.buffers: dict[int, str] = {}  # and of its buffers
+
+    def trace(self, root: Any, concrete_args: dict[str, Any] | None = None) -> fx.Graph:
+        # torch.fx finds the path of a parameter a forward reads by walking all of the root's
+        # parameters at every read (a third of the time it took to trace mobilenetv3): index them once
+        if isinstance(root, nn.Module):
+            self.parameters = {id(p): path for path, p in root.named_parameters()}
+            self.buffers = {id(b): path for path, b in root.named_buffers()}
+        return super().trace(root, concrete_args)
+
+    def _path_of(self, value: Any, buffers: bool = True) -> str | None:
+        """The path of a parameter of the root, or of a buffer (where ``buffers``), as torch.fx finds it."""
+        if isinstance(value, nn.Parameter):
+            return self.parameters.get(id(value))
+        if isinstance(value, torch.Tensor) and buffers:
+            return self.buffers.get(id(value))
+        return None
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        path = self._path_of(attr_val, buffers=self.proxy_buffer_attributes)
+        if path is None:
+            return attr_val
+        if path not in parameter_proxy_cache:
+            parameter_proxy_cache[path] = self.create_proxy("get_attr", path, (), {})
+        return parameter_proxy_cache[path]
+
+    def create_arg(self, a: Any) -> Any:
+        path = self._path_of(a)
+        return super().create_arg(a) if path is None else self.create_node("get_attr", path, (), {})
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_name(m) in self.importable or super().is_leaf_module(m, module_qualified_name)
@@ -146,8 +176,8 @@ class _Tracer(fx.Tracer):
 class _Recorder(fx.Interpreter):
     """Runs the captured graph once and keeps each node's shape (tensors) or value (anything else)."""
 
-    def __init__(self, module: fx.GraphModule) -> None:
-        super().__init__(module)
+    def __init__(self, root: nn.Module, graph: fx.Graph) -> None:
+        super().__init__(root, graph=graph)
         self.seen: dict[fx.Node, Any] = {}
 
     def run_node(self, n: fx.Node) -> Any:
@@ -172,8 +202,17 @@ def _summary(value: Any) -> Any:
     return value
 
 
-def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[fx.Node, Any]]:
-    """The model's graph and what each node produced on a random input of ``input_shape``."""
+@dataclass(frozen=True)
+class Run:
+    """One run of a model: a random input, what the model returned on it and what it did not use."""
+
+    input: torch.Tensor
+    output: Any
+    unreached: dict[str, int]  # outermost submodules with parameters or buffers that it never used -> parameters
+
+
+def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Node, Any], Run]:
+    """The model's graph, what each node produced on a random input of ``input_shape``, and that run."""
     tracer = _Tracer({name for cls in LAYER_TYPES.values() for name in cls.imports})
     try:
         graph = tracer.trace(model)
@@ -184,18 +223,18 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.GraphModule, dict[
             hint="control flow that depends on the data, or Python that torch.fx cannot follow, has no spec form",
         ) from None
     _decompose(graph)
-    captured = fx.GraphModule(tracer.root, graph)
-    recorder = _Recorder(captured)
+    recorder = _Recorder(model, graph)  # run on the model itself: no GraphModule, whose Python is never needed
+    sample = torch.randn(1, *input_shape)
     try:
         with torch.no_grad():
-            recorder.run(torch.randn(1, *input_shape))
+            output = recorder.run(sample)
     except Exception as exc:  # shape errors and the like: the input size does not fit the model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailure(
             f"the model does not run on an input of {fmt_shape(input_shape)}: {first}",
             hint="give the size it takes with --input",
         ) from None
-    return captured, recorder.seen
+    return graph, recorder.seen, Run(sample, output, _unreached(model, graph))
 
 
 def _decompose(graph: fx.Graph) -> None:
@@ -227,17 +266,18 @@ def _parameter_shape(result: Any) -> Shape:
 
 @dataclass
 class Reading:
-    """What one capture of a model gives: its layers, what it returns and what eval mode leaves unused."""
+    """What one capture of a model gives: its layers, what it returns, and the run that read it (which also
+    says what eval mode leaves unused); the written spec is checked against that run."""
 
     layers: list[Imported]
     outputs: str | list[str] | dict[str, str]  # the layers it returns: one, a tuple's (or list's), a dict's
-    left_out: dict[str, int]  # outermost submodules with state that the forward never reached -> parameters
+    run: Run
 
 
 def read(model: nn.Module, input_shape: Shape) -> Reading:
     """The model as a list of layers in execution order, named like its modules."""
     reader = _Reader(model, input_shape)
-    return Reading(reader.layers, reader.outputs(), _unreached(model, reader.graph))
+    return Reading(reader.layers, reader.outputs(), reader.run)
 
 
 def _named(item: Any, final: Any) -> str:
@@ -246,11 +286,11 @@ def _named(item: Any, final: Any) -> str:
     return str(final(item))
 
 
-def _unreached(model: nn.Module, graph: fx.GraphModule) -> dict[str, int]:
+def _unreached(model: nn.Module, graph: fx.Graph) -> dict[str, int]:
     """The outermost submodules holding parameters or buffers that the captured forward never calls,
     traces into or reads (inception_v3's ``AuxLogits``, used in training only), with their parameter counts."""
     reached: set[str] = set()
-    for node in graph.graph.nodes:
+    for node in graph.nodes:
         reached.add(node.meta.get("scope", ""))
         if node.op in ("call_module", "get_attr"):
             reached.add(str(node.target))
@@ -281,7 +321,8 @@ def _held_by(activation: Imported, layer: Imported) -> bool:
 
 class _Reader:
     def __init__(self, model: nn.Module, input_shape: Shape) -> None:
-        self.graph, self.seen = capture(model, input_shape)
+        self.root = model
+        self.graph, self.seen, self.run = capture(model, input_shape)
         self.paths = {path for path, _ in model.named_modules()} | set(model.state_dict())
         self.types = importers()
         self.layers: list[Imported] = []
@@ -291,7 +332,7 @@ class _Reader:
         self.called: set[str] = set()  # module paths already read
         self.skip: set[fx.Node] = set()  # nodes read as part of a pattern
         gaps: dict[str, list[str]] = {}  # what has no reader -> where: every gap of the model in one pass
-        for node in self.graph.graph.nodes:
+        for node in self.graph.nodes:
             if any(self.alias.get(arg) == _GAP for arg in node.all_input_nodes):
                 self.alias[node] = _GAP  # follows from an earlier gap: not a gap of its own
                 continue
@@ -301,7 +342,7 @@ class _Reader:
             except ImportFailure as exc:
                 gaps.setdefault(exc.op or exc.message, []).append(exc.where or "the model's forward")
             except Exception as exc:  # a reader failing unexpectedly is reported as what it was reading
-                op = torch_name(node, self.graph) if node.op.startswith("call") else node.op
+                op = torch_name(node, self.root) if node.op.startswith("call") else node.op
                 gaps.setdefault(f"{op} ({type(exc).__name__}: {exc})"[:200], []).append(_where(node))
             self._stand_in(node)
         if gaps:
@@ -321,7 +362,7 @@ class _Reader:
         if node.op == "output":
             return
         if node.op == "get_attr":
-            value = operator.attrgetter(str(node.target))(self.graph)
+            value = operator.attrgetter(str(node.target))(self.root)
             self.alias[node] = (
                 "param",
                 str(node.target),
@@ -329,7 +370,7 @@ class _Reader:
             )
             return
         result = self.seen[node]
-        name = torch_name(node, self.graph)
+        name = torch_name(node, self.root)
         first: Any = node.args[0] if node.args else None
         if name in IDENTITY:
             self.alias[node] = self._of(first)
@@ -451,7 +492,7 @@ class _Reader:
 
         args = tuple(convert(a) for a in node.args)
         kwargs = {k: convert(v) for k, v in node.kwargs.items()} | (extra or {})
-        module = self.graph.get_submodule(str(node.target)) if node.op == "call_module" else None
+        module = self.root.get_submodule(str(node.target)) if node.op == "call_module" else None
         inputs = tuple(self._shape_of(source) for source in sources)
         call = TorchCall(name, module, args, kwargs, inputs, out, tuple(parameters))
         where = str(node.target) if module is not None else (node.meta.get("scope") or "the model's forward")
@@ -536,7 +577,7 @@ class _Reader:
         chunk_node: fx.Node = self.alias[source][1]
         index: Any = node.args[1]
         result = self.seen[chunk_node][index]
-        self._read_call(chunk_node, torch_name(chunk_node, self.graph), result.shape, {"index": index})
+        self._read_call(chunk_node, torch_name(chunk_node, self.root), result.shape, {"index": index})
         self.alias[node] = self.alias.pop(chunk_node)
         self.alias[chunk_node] = ("chunk", chunk_node)
 
@@ -549,9 +590,9 @@ class _Reader:
         chain = [node]
         while len(chain[-1].users) == 1:
             chain.append(next(iter(chain[-1].users)))
-            if len(chain) == 4 or (len(chain) == 3 and torch_name(chain[-1], self.graph) in RESHAPE):
+            if len(chain) == 4 or (len(chain) == 3 and torch_name(chain[-1], self.root) in RESHAPE):
                 break
-        names = [torch_name(n, self.graph) for n in chain]
+        names = [torch_name(n, self.root) for n in chain]
         if len(chain) < 3 or names[1] not in TRANSPOSE or names[-1] not in RESHAPE:
             return False
         if len(chain) == 4 and names[2] not in IDENTITY:
@@ -584,7 +625,7 @@ class _Reader:
 
     def _returned(self) -> list[str]:
         """The layers whose outputs the model returns, in the order its return value holds them."""
-        output = next(node for node in self.graph.graph.nodes if node.op == "output")
+        output = next(node for node in self.graph.nodes if node.op == "output")
         found: list[str] = []
 
         def note(node: fx.Node) -> fx.Node:
@@ -603,7 +644,7 @@ class _Reader:
     def outputs(self) -> Any:
         """The model's return value with each tensor as the name of the layer that computes it (a name,
         a list for a tuple or list, a dict for a dict), after the layers were merged and renamed."""
-        output = next(node for node in self.graph.graph.nodes if node.op == "output")
+        output = next(node for node in self.graph.nodes if node.op == "output")
 
         def final(node: fx.Node) -> str:
             name = self._returned_layer(node)
