@@ -223,13 +223,14 @@ def export_command(
     static_batch: Annotated[
         bool, typer.Option("--static-batch", help="ONNX: fix the batch axis at 1 (default: any batch size).")
     ] = False,
+    input_size: InputOption = None,
 ) -> None:
     """Save the model's weights (random, or those of --weights) as safetensors or a torch state_dict,
     or the whole model as ONNX.
 
     ONNX goes through torch's exporter (opset 20); node names follow the spec's layer names, and the
-    file is checked against onnxruntime (on two batch sizes) before it is written. It needs the onnx
-    extra besides the torch extra.
+    file is checked against onnxruntime (on two batch sizes) before it is written. Its spatial sizes
+    are fixed: the spec's, or those of --input. It needs the onnx extra besides the torch extra.
     """
     to_onnx = destination.lower().endswith(".onnx")
     try:
@@ -242,13 +243,13 @@ def export_command(
 
             from cnnscope.runtime.onnx import OPSET, export_onnx
 
-            model, _ = _prepare(target, None, weights, "cpu")
+            model, _ = _prepare(target, input_size, weights, "cpu")
             with err.status("exporting through torch's ONNX exporter and checking with onnxruntime..."):
                 path, worst = export_onnx(model, destination, static_batch=static_batch, tolerance=TOLERANCE)
         else:
             from cnnscope.runtime.weights import save_weights
 
-            model, _ = _prepare(target, None, weights, "cpu")
+            model, _ = _prepare(target, input_size, weights, "cpu")
             path = save_weights(model, destination)
     except CnnscopeError as exc:
         fail(exc)

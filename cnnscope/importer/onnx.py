@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1464,6 +1464,7 @@ def read_onnx(model: onnx.ModelProto, input_shape: Shape | None = None) -> OnnxR
         returned.append(found)
     renamed = g.fuse_activations(returned)
     returned = [renamed.get(name, name) for name in returned]
+    _crop_to_partners(g.layers, returned)
     layers = _depth_first(g.layers, returned)
     weights: dict[str, np.ndarray] = {}
     params = 0
@@ -1484,6 +1485,28 @@ def read_onnx(model: onnx.ModelProto, input_shape: Shape | None = None) -> OnnxR
         input_shape=g.input_shape,
         batch=g.batch,
     )
+
+
+def _crop_to_partners(layers: list[Imported], returned: list[str]) -> None:
+    """A centre crop to fixed sizes that only a concat or add reads, beside a layer of exactly those sizes
+    (U-Net's encoder map, cropped to the upsampled map it is put beside), becomes a crop to that layer's
+    size: the file fixes the sizes it was exported at, the spec is then right at every input size."""
+    crop = LAYER_TYPES["crop"]
+    readers = Counter([*(source for layer in layers for source in layer.sources), *returned])
+    by_name = {layer.name: layer for layer in layers}
+    for join in layers:
+        if join.layer.type_name not in ("concat", "add"):
+            continue
+        for source in join.sources:
+            cropped = by_name.get(source)
+            if cropped is None or type(cropped.layer) is not crop or len(cropped.sources) != 1 or cropped.act:
+                continue
+            beside = [s for s in join.sources if s != source and s in by_name]
+            partner = next((s for s in beside if by_name[s].out[1:] == cropped.out[1:]), None)
+            if readers[source] == 1 and partner is not None:
+                cropped.layer, cropped.keys = crop.from_config({}), {}
+                cropped.sources.append(partner)
+                cropped.inputs.append(by_name[partner].out)
 
 
 def _depth_first(layers: list[Imported], returned: list[str]) -> list[Imported]:

@@ -81,6 +81,18 @@ def normalize(values: np.ndarray) -> np.ndarray:
     return np.where(finite, unit, np.nan)
 
 
+def normalize_each(stack: np.ndarray) -> np.ndarray:
+    """:func:`normalize` applied to each ``stack[i]`` on its own, in one pass over the whole stack."""
+    values = np.asarray(stack, dtype=np.float64)
+    axes = tuple(range(1, values.ndim))
+    finite = np.isfinite(values)
+    low = np.where(finite, values, np.inf).min(axis=axes, keepdims=True)
+    high = np.where(finite, values, -np.inf).max(axis=axes, keepdims=True)
+    spread = high > low  # False where an item is constant or has no finite value at all
+    unit = np.where(spread, (values - np.where(spread, low, 0)) / np.where(spread, high - low, 1), 0.0)
+    return np.where(finite, unit, np.nan)
+
+
 def colorize(unit: np.ndarray, ramp: np.ndarray = VIRIDIS) -> np.ndarray:
     """Values in [0, 1] -> uint8 RGB through a colour ramp (viridis unless told); NaN and infinities grey."""
     unit = np.asarray(unit, dtype=np.float64)
@@ -123,6 +135,12 @@ def _enlarge(tile: np.ndarray, minimum: int) -> np.ndarray:
     """Whole-number enlargement (each value a square of pixels), never smoothing."""
     factor = whole_factor(max(tile.shape[:2]), minimum)
     return tile.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _enlarge_each(tiles: np.ndarray, minimum: int) -> list[np.ndarray]:
+    """:func:`_enlarge` of each of a stack of tiles of one size (N x H x W x 3), in one pass."""
+    factor = whole_factor(max(tiles.shape[1:3]), minimum)
+    return list(tiles.repeat(factor, axis=1).repeat(factor, axis=2))
 
 
 def enlarged(image: Image.Image, scale: int) -> Image.Image:
@@ -203,8 +221,7 @@ def activation_picture(
         return _shared_grid(values.reshape(-1), tile_pixels, "channels of 1x1")
     maps = as_maps(values)
     shown = maps[:max_tiles]
-    units = list(normalize(shown)) if shared else [normalize(m) for m in shown]
-    tiles = [_enlarge(colorize(unit), tile_pixels) for unit in units]
+    tiles = _enlarge_each(colorize(normalize(shown) if shared else normalize_each(shown)), tile_pixels)
     grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=list(range(1, len(tiles) + 1)))
     what = "channels" if values.ndim == 3 else "rows"
     low, high = tuple(map(_number, finite_range(shown))) if shared else ("its lowest", "its highest")
@@ -295,13 +312,14 @@ def filter_picture(
     weight = weight[:max_filters]
     numbers = list(range(1, len(weight) + 1))
     if weight.shape[1] == 3:
-        tiles = [_enlarge(_rgb(normalize(f.transpose(1, 2, 0))), tile_pixels) for f in weight]
+        tiles = _enlarge_each(_rgb(normalize_each(weight.transpose(0, 2, 3, 1))), tile_pixels)
         grid = _tile_grid(tiles, max(1, math.ceil(math.sqrt(len(tiles)))), numbers=numbers)
         caption = f"{_shown(total, max_filters, 'filters')}, RGB, each stretched to its own range{not_finite(weight)}"
         return Picture(_framed(grid, caption, GREYS, "its lowest", "its highest"), caption, grid)
     inputs = min(weight.shape[1], max_inputs)
     bound = max(np.abs(finite_range(weight[:, :inputs]))) or 1.0
-    tiles = [_enlarge(colorize((f[i] / bound + 1) / 2, DIVERGING), tile_pixels) for f in weight for i in range(inputs)]
+    kernels = weight[:, :inputs].reshape(-1, *weight.shape[2:])  # filter by filter, input by input
+    tiles = _enlarge_each(colorize((kernels / bound + 1) / 2, DIVERGING), tile_pixels)
     columns = inputs if inputs > 1 else max(1, math.ceil(math.sqrt(len(tiles))))
     grid = _tile_grid(tiles, columns)
     channels = f", inputs 1-{inputs} of {weight.shape[1]}" if weight.shape[1] > inputs else ""
