@@ -114,7 +114,7 @@ def test_random_text(text):
     survives(text)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     shape=st.lists(st.integers(-1, 40), min_size=0, max_size=4),
     entries=layers,
