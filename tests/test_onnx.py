@@ -396,6 +396,35 @@ def test_a_torchvision_model_with_functional_calls_imports_with_onnxruntimes_out
     assert analyze(spec).total.params == sum(p.numel() for p in model.parameters()) - folded
 
 
+def test_a_timm_model_exported_by_torch_imports_with_onnxruntimes_outputs(cli, tmp_path):
+    """timm's MobileNetV3 (BatchNormAct2d, squeeze-and-excitation gates, hard-swish), as torch's TorchScript
+    exporter writes it (batch norms folded into the convolutions): every operator read, outputs equal."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    import warnings
+
+    torch.manual_seed(0)
+    model = timm.create_model("mobilenetv3_small_050", pretrained=False).eval()
+    path = tmp_path / "mobilenetv3.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.randn(1, 3, 64, 64),),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            dynamic_axes={"input": {0: "batch"}},
+        )
+    destination = tmp_path / "mobilenetv3.toml"
+    result = cli("import", str(path), "--out", str(destination))
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
+    spec = load(str(destination))
+    assert {"hardswish", "hardsigmoid", "mul", "global_avgpool", "linear"} <= {n.layer.type_name for n in spec.nodes}
+    folded = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert analyze(spec).total.params == sum(p.numel() for p in model.parameters()) - folded
+
+
 TOUR = """
 name = "tour"
 input = [3, 16, 16]
