@@ -362,67 +362,55 @@ def test_files_that_are_no_onnx_model(cli, tmp_path, kind):
     assert not (tmp_path / "net.toml").exists()
 
 
+def imported_from_torchscript_export(cli, tmp_path, model, size: int):
+    """``model`` as torch's TorchScript exporter writes it (dynamic batch, 3 x size x size), imported with
+    `cnnscope import` (checked against onnxruntime), and the model's parameter count minus its batch
+    norms' channels: that exporter folds each batch norm into the conv before it (its scale into the conv's
+    weights, its shift into a new bias), so the file holds C parameters fewer per batch norm of C channels."""
+    import warnings
+
+    import torch
+
+    path, destination = tmp_path / "model.onnx", tmp_path / "model.toml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.randn(1, 3, size, size),),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            dynamic_axes={"input": {0: "batch"}},
+        )
+    result = cli("import", str(path), "--out", str(destination))
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
+    folded = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    return load(str(destination)), sum(p.numel() for p in model.parameters()) - folded
+
+
 def test_a_torchvision_model_with_functional_calls_imports_with_onnxruntimes_outputs(cli, tmp_path):
     """ShuffleNet's forward calls torch.cat, x.chunk and a view/transpose/view channel shuffle: torch's
     TorchScript exporter writes them as Split, Concat and Reshape/Transpose/Reshape around shape arithmetic."""
     torch = pytest.importorskip("torch")
     models = pytest.importorskip("torchvision.models")
-    import warnings
-
     torch.manual_seed(0)
-    model = models.shufflenet_v2_x0_5().eval()
-    path = tmp_path / "shufflenet.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(1, 3, 32, 32),),
-            str(path),
-            dynamo=False,
-            input_names=["input"],
-            dynamic_axes={"input": {0: "batch"}},
-        )
-    destination = tmp_path / "shufflenet.toml"
-    result = cli("import", str(path), "--out", str(destination))
-    assert result.exit_code == 0, result.output
-    spec = load(str(destination))
+    spec, params = imported_from_torchscript_export(cli, tmp_path, models.shufflenet_v2_x0_5().eval(), 32)
     kinds = {node.layer.type_name for node in spec.nodes}
     assert {"channel_shuffle", "slice", "concat", "mean"} <= kinds
     assert '{name = "stage3", block = "stage_2", repeat = 7, instance = "{index + 1}"}' in spec.source  # folded
     assert '{name = "mean", type = "mean"}' in spec.source  # x.mean([2, 3]) in the model's own forward
-    # the exporter folds each batch norm into the conv before it: its scale into the conv's weights, its
-    # shift into a new bias; the spec holds the file's parameters, C fewer per batch norm of C channels
-    folded = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert analyze(spec).total.params == sum(p.numel() for p in model.parameters()) - folded
+    assert analyze(spec).total.params == params
 
 
 def test_a_timm_model_exported_by_torch_imports_with_onnxruntimes_outputs(cli, tmp_path):
-    """timm's MobileNetV3 (BatchNormAct2d, squeeze-and-excitation gates, hard-swish), as torch's TorchScript
-    exporter writes it (batch norms folded into the convolutions): every operator read, outputs equal."""
+    """timm's MobileNetV3 (BatchNormAct2d, squeeze-and-excitation gates, hard-swish): every operator read."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
-    import warnings
-
     torch.manual_seed(0)
     model = timm.create_model("mobilenetv3_small_050", pretrained=False).eval()
-    path = tmp_path / "mobilenetv3.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.randn(1, 3, 64, 64),),
-            str(path),
-            dynamo=False,
-            input_names=["input"],
-            dynamic_axes={"input": {0: "batch"}},
-        )
-    destination = tmp_path / "mobilenetv3.toml"
-    result = cli("import", str(path), "--out", str(destination))
-    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
-    spec = load(str(destination))
+    spec, params = imported_from_torchscript_export(cli, tmp_path, model, 64)
     assert {"hardswish", "hardsigmoid", "mul", "global_avgpool", "linear"} <= {n.layer.type_name for n in spec.nodes}
-    folded = sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert analyze(spec).total.params == sum(p.numel() for p in model.parameters()) - folded
+    assert analyze(spec).total.params == params
 
 
 TOUR = """
