@@ -237,7 +237,7 @@ def renders(text: str, depth: int | None) -> None:
         assert str(exc) and "\n" not in str(exc)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index=st.integers(0, len(ZOO_TABLES) - 1), depth=st.sampled_from([None, 1, 2]), data=st.data())
 def test_mutated_zoo_specs_through_every_renderer(index, depth, data):
     renders(as_toml(mutate(ZOO_TABLES[index], data)), depth)

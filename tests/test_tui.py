@@ -54,6 +54,16 @@ async def settle(app, pilot):
     await pilot.pause()
 
 
+async def until(pilot, condition, most: int = 200) -> bool:
+    """Let the app run until ``condition()`` holds (a layout done, a widget mounted), at most ``most`` pauses:
+    on a busy machine one pause is not always enough. Returns whether it holds."""
+    for _ in range(most):
+        if condition():
+            return True
+        await pilot.pause()
+    return condition()
+
+
 async def test_change_the_input_size_and_every_shape_follows():
     app = CnnscopeApp("alexnet_tv")
     async with app.run_test(size=(140, 40)) as pilot:
@@ -417,9 +427,12 @@ def inside(widget, size) -> bool:
 async def test_small_terminals_keep_help_quit_and_whole_columns(size):
     app = CnnscopeApp("googlenet_tv")
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        keys = {key.key: key for key in app.screen.query("FooterKey")}
-        assert inside(keys["question_mark"], size) and inside(keys["q"], size)
+
+        def help_and_quit_shown() -> bool:  # the footer lays its keys out after the screen (and again later)
+            keys = {key.key: key for key in app.screen.query("FooterKey")}
+            return all(key in keys and inside(keys[key], size) for key in ("question_mark", "q"))
+
+        assert await until(pilot, help_and_quit_shown)
         table = app.screen.query_one(LayerTable)
         shown = [column.label.plain for column in table.columns.values()]
         assert shown[:2] == ["Layer", "Output"]
