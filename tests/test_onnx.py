@@ -249,6 +249,65 @@ def test_operators_in_other_converters_forms_import_with_onnxruntimes_outputs(wr
     assert analyze(bigger).by_name["up"].output_shape == (8, 16, 16)  # 8x8 at 16x16
 
 
+def strided_gather(offsets: np.ndarray) -> onnx.ModelProto:
+    """A ReLU of a 4x2x3 map, then the view that torch's dynamo exporter writes for an ``as_strided`` under a
+    dynamic batch: the batch flattened into one axis, and a Gather of ``b * 24 + offsets`` computed from the
+    batch size (timm's ConvNeXt head)."""
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value, dtype=np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], "/act/Relu"),
+        helper.make_node("Reshape", ["r", "flat"], ["f"], "/view/Reshape"),
+        helper.make_node("Shape", ["x"], ["n1"], "/view/Shape", start=0, end=1),
+        helper.make_node("Squeeze", ["n1"], ["n"], "/view/Squeeze"),
+        helper.make_node("Range", ["zero", "n", "one"], ["b"], "/view/Range"),
+        helper.make_node("Mul", ["b", "stride"], ["bs"], "/view/Mul"),
+        helper.make_node("Unsqueeze", ["bs", "axes"], ["b4"], "/view/Unsqueeze"),
+        helper.make_node("Add", ["b4", "offsets"], ["index"], "/view/Add"),
+        helper.make_node("Gather", ["f", "index"], ["y"], "/view/Gather", axis=0),
+    ]
+    constants = [c("flat", [-1]), c("zero", 0), c("one", 1), c("stride", 24), c("axes", [1, 2, 3])]
+    constants.append(c("offsets", offsets[None]))
+    graph = helper.make_graph(
+        nodes,
+        "view",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=constants,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(
+    ("offsets", "line"),
+    [
+        (np.arange(24).reshape(4, 2, 3), None),  # the same view: nothing to compute
+        (np.arange(24).reshape(4, 2, 3).transpose(1, 2, 0), '{name = "view", type = "permute", dims = [1, 2, 0]}'),
+        (np.arange(24).reshape(4, 6, 1), '{name = "view", type = "reshape", shape = [4, 6, 1]}'),
+    ],
+)
+def test_index_arithmetic_over_the_batch_is_read_as_the_view_it_makes(cli, written, tmp_path, offsets, line):
+    pytest.importorskip("torch")
+    destination = tmp_path / "view.toml"
+    result = cli("import", written(strided_gather(offsets)), "--out", str(destination))
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
+    layers = [n.name for n in load(str(destination)).nodes]
+    assert layers == (["act"] if line is None else ["act", "view"])
+    assert line is None or line in destination.read_text()
+
+
+def test_index_arithmetic_that_is_no_view_of_a_sample_is_one_line(cli, written, tmp_path):
+    shuffled = np.random.default_rng(0).permutation(24).reshape(4, 2, 3)  # no reshape, no permutation of axes
+    result = cli("import", written(strided_gather(shuffled)), "--out", str(tmp_path / "no.toml"))
+    assert result.exit_code == 2 and "\n" not in result.output.strip()
+    assert "Reshape that changes the batch axis (to [23999592]) has no spec form x1 (node '/view/Reshape')" in said(
+        result
+    )
+    assert "Add making a constant of more than 16,777,216 elements has no spec form x1 (node '/view/Add')" in said(
+        result
+    )
+    assert not (tmp_path / "no.toml").exists()
+
+
 def test_dynamic_spatial_sizes_need_input(cli, written, tmp_path):
     path = written(hand_written(("height", "width")))
     destination = tmp_path / "net.toml"

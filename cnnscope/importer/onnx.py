@@ -21,6 +21,7 @@ structure fold into blocks as the PyTorch import does.
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 import re
 from collections import Counter, deque
@@ -337,6 +338,10 @@ class _Layer:
     weights: dict[str, np.ndarray | None] = field(default_factory=dict)  # parameter -> value (None: absent)
 
 
+def _too_large(node: Node) -> str:
+    return f"{node.op} making a constant of more than {MAX_FOLDED:,} elements has no spec form"
+
+
 class Gap(ImportFailure):
     """An operator, or a setting of one, that no layer type describes (one per node; all are listed)."""
 
@@ -375,6 +380,10 @@ class _Graph:
         self.weights: dict[str, dict[str, np.ndarray]] = {}
         self.names: set[str] = set()
         self.skip: set[int] = set()  # nodes read as part of a pattern
+        # constants too large to compute here (index arithmetic over the batch), by the node that would
+        # make each, and the nodes computing on them: a pattern may read them (the batch's size small),
+        # else asking for one, or leaving one unread at the end, is a gap
+        self.deferred: dict[str, Node] = {}
         self.pads: dict[int, list[int]] = {}  # a Pad folded into the node that reads it: ONNX pads
         scopes = {node.scope for node in self.nodes}
         self.containers = {".".join(path.split(".")[:k]) for path in scopes for k in range(1, path.count(".") + 1)}
@@ -405,6 +414,11 @@ class _Graph:
                 message = exc.message if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
                 gaps.setdefault(f"{node.op}: {message}"[:200], []).append(f"node {node.label}")
             self._stand_in(node, broken)
+        for node in {node.index: node for node in self.deferred.values()}.values():  # made by nothing read
+            places = gaps.setdefault(_too_large(node), [])
+            if node.index not in self.skip and f"node {node.label}" not in places:
+                places.append(f"node {node.label}")
+        gaps = {op: places for op, places in gaps.items() if places}
         if gaps:
             raise all_gaps(gaps, items="nodes")
 
@@ -422,6 +436,10 @@ class _Graph:
 
     def _read(self, node: Node) -> None:
         proto = node.proto
+        waiting = [self.deferred[name] for name in proto.input if name in self.deferred]
+        if waiting and node.op in FOLD:  # computed from a constant too large to make: deferred with it
+            self.deferred.update(dict.fromkeys(filter(None, proto.output), waiting[0]))
+            return
         arrays = [self.constant(name) for name in proto.input]
         if all(a is not None or not name for a, name in zip(arrays, proto.input)):
             self._fold(node, arrays)
@@ -436,8 +454,9 @@ class _Graph:
         present = [a for a in arrays if a is not None]
         if function is None:
             raise self.gap(node, f"{node.op} on constants has no reader")
-        if _folded_size(node.op, present) > MAX_FOLDED:  # index arithmetic over the batch (an as_strided)
-            raise self.gap(node, f"{node.op} making a constant of more than {MAX_FOLDED:,} elements has no spec form")
+        if _folded_size(node.op, present) > MAX_FOLDED:  # index arithmetic over the batch (an as_strided)?
+            self.deferred.update(dict.fromkeys(filter(None, node.proto.output), node))
+            return
         results = function(list(arrays), _attributes(node.proto))  # type: ignore[arg-type]
         sources = frozenset().union(
             *(v.sizes_of for name in node.proto.input if isinstance(v := self.values.get(name), Value))
@@ -451,6 +470,8 @@ class _Graph:
         """The value of ``name`` if it is a constant (an initializer, a Constant, folded arithmetic)."""
         if not name:
             return None
+        if name in self.deferred:
+            raise self.gap(self.deferred[name], _too_large(self.deferred[name]))
         known = self.values.get(name)
         if isinstance(known, Value):
             return known.array
@@ -468,6 +489,29 @@ class _Graph:
                 self._read(node)
                 return self.constant(name)
         return None
+
+    def at_batch(self, name: str, batch: int, visited: set[int]) -> np.ndarray:
+        """``name`` computed with numpy where the batch holds ``batch`` samples: index arithmetic that the
+        exporter wrote over the batch size, which no constant can hold. The nodes it runs go into ``visited``."""
+        if name in self.initializers or self.producers.get(name) is None:
+            value = self.constant(name)
+            if value is None:
+                raise ValueError(f"'{name}' is neither a constant nor computed from constants and sizes")
+            return value
+        node = self.by_index[self.producers[name]]
+        visited.add(node.index)
+        inputs: list[np.ndarray | None] = []
+        for source in node.proto.input:
+            known = self.values.get(source)
+            if node.op in ("Shape", "Size") and isinstance(known, str):  # a tensor: only its shape is read
+                inputs.append(np.broadcast_to(np.empty((), np.bool_), (batch, *self.shapes[known])))
+            else:
+                inputs.append(self.at_batch(source, batch, visited) if source else None)
+        function = FOLD.get(node.op)
+        present = [array for array in inputs if array is not None]
+        if function is None or _folded_size(node.op, present) > MAX_FOLDED:
+            raise ValueError(f"{node.op} is not index arithmetic")
+        return np.asarray(function(inputs, _attributes(node.proto))[list(node.proto.output).index(name)])  # type: ignore[arg-type]  # absent optional inputs as None, as in _fold
 
     def tensor(self, node: Node, position: int) -> str:
         """The layer (or the input) whose output is input ``position`` of ``node``."""
@@ -1222,11 +1266,60 @@ def _reshape_target(g: _Graph, node: Node, shape: Shape) -> tuple[list[int], lis
 @reads("Reshape")
 def _reshape(g: _Graph, node: Node) -> None:
     x = g.tensor(node, 0)
+    if _strided_gather(g, node, x):
+        return
     asked, target = _reshape_target(g, node, g.shape_of(x))
     if _channel_shuffle(g, node, x, target):
         return
     kept = asked[1:] if asked[0] in (g.batch or BATCH, 0, -1) and -1 in asked[1:] else None  # follows the input
     _reshaped(g, node, x, target, kept)
+
+
+def _strided_gather(g: _Graph, node: Node, x: str) -> bool:
+    """A view torch's exporter cannot write as one (an ``as_strided``: timm's ConvNeXt head under a dynamic
+    batch) comes as the whole batch flattened to one axis, then a Gather of the indices ``b * S + offsets``,
+    computed from the batch size (S values a sample). Where the offsets take each sample's values in the
+    order of a reshape or of a permutation of its axes, it is that layer, or nothing at all."""
+    target = g.constant(node.proto.input[1])
+    gather = g.only_reader(node.proto.output[0])
+    if target is None or target.size != 1 or int(target.reshape(-1)[0]) != -1 or gather is None:
+        return False
+    if (
+        gather.op != "Gather"
+        or int(g.attrs(gather).get("axis", 0)) != 0
+        or gather.proto.input[0] != node.proto.output[0]
+    ):
+        return False
+    shape = g.shape_of(x)
+    count = math.prod(shape)
+    visited: set[int] = set()
+    try:
+        one, two = (g.at_batch(gather.proto.input[1], batch, visited) for batch in (1, 2))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+    offsets = one[0] if one.ndim > 1 and one.shape[0] == 1 else None
+    if (
+        offsets is None
+        or two.shape != (2, *offsets.shape)
+        or not np.array_equal(two, np.stack([offsets, offsets + count]))
+    ):
+        return False
+    order = np.arange(count).reshape(shape)
+    value = gather.proto.output[0]
+    if np.array_equal(offsets.reshape(-1), order.reshape(-1)):
+        if offsets.shape == shape:
+            g.values[value] = x  # the same view: nothing to compute
+        else:
+            _reshaped(g, gather, x, list(offsets.shape))
+    else:
+        dims = next(
+            (p for p in itertools.permutations(range(len(shape))) if np.array_equal(order.transpose(p), offsets)), None
+        )
+        if dims is None:
+            return False
+        g.add(gather, _Layer(_type("permute"), {"dims": list(dims)}, [x]))
+    g.skip.update({gather.index, *visited})
+    return True
 
 
 def _channel_shuffle(g: _Graph, node: Node, x: str, split: list[int]) -> bool:
