@@ -437,7 +437,8 @@ class _Graph:
     def _read(self, node: Node) -> None:
         proto = node.proto
         waiting = [self.deferred[name] for name in proto.input if name in self.deferred]
-        if waiting and node.op in FOLD:  # computed from a constant too large to make: deferred with it
+        constants = all(name in self.deferred or self.constant(name) is not None for name in proto.input if name)
+        if waiting and node.op in FOLD and constants:  # arithmetic on a constant too large to make: deferred with it
             self.deferred.update(dict.fromkeys(filter(None, proto.output), waiting[0]))
             return
         arrays = [self.constant(name) for name in proto.input]
