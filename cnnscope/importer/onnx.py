@@ -414,11 +414,10 @@ class _Graph:
                 message = exc.message if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
                 gaps.setdefault(f"{node.op}: {message}"[:200], []).append(f"node {node.label}")
             self._stand_in(node, broken)
-        for node in {node.index: node for node in self.deferred.values()}.values():  # made by nothing read
-            places = gaps.setdefault(_too_large(node), [])
-            if node.index not in self.skip and f"node {node.label}" not in places:
-                places.append(f"node {node.label}")
-        gaps = {op: places for op, places in gaps.items() if places}
+        for node in {node.index: node for node in self.deferred.values()}.values():
+            if node.index not in self.skip:  # a constant too large to make that no pattern read
+                places = gaps.setdefault(_too_large(node), [])
+                places += [] if f"node {node.label}" in places else [f"node {node.label}"]
         if gaps:
             raise all_gaps(gaps, items="nodes")
 
@@ -512,7 +511,9 @@ class _Graph:
         present = [array for array in inputs if array is not None]
         if function is None or _folded_size(node.op, present) > MAX_FOLDED:
             raise ValueError(f"{node.op} is not index arithmetic")
-        return np.asarray(function(inputs, _attributes(node.proto))[list(node.proto.output).index(name)])  # type: ignore[arg-type]  # absent optional inputs as None, as in _fold
+        # absent optional inputs go in as None, as in _fold
+        outputs = function(inputs, _attributes(node.proto))  # type: ignore[arg-type]
+        return np.asarray(outputs[list(node.proto.output).index(name)])
 
     def tensor(self, node: Node, position: int) -> str:
         """The layer (or the input) whose output is input ``position`` of ``node``."""
