@@ -74,11 +74,7 @@ def not_finite(values: np.ndarray) -> str:
 
 def normalize(values: np.ndarray) -> np.ndarray:
     """Scale the finite values to [0, 1] (a constant array becomes zeros); NaN and infinities become NaN."""
-    values = np.asarray(values, dtype=np.float64)
-    low, high = finite_range(values)
-    finite = np.isfinite(values)
-    unit = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return np.where(finite, unit, np.nan)
+    return normalize_each(np.asarray(values)[None])[0]
 
 
 def normalize_each(stack: np.ndarray) -> np.ndarray:

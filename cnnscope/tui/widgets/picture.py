@@ -28,6 +28,7 @@ from cnnscope.vision.pictures import (
     enlarged,
     half_blocks,
     normalize,
+    normalize_each,
     terminal_colours,
     whole_factor,
 )
@@ -106,7 +107,7 @@ def filter_image(weight: np.ndarray) -> tuple[Image.Image, str, np.ndarray, str,
     more = f" (the first {len(shown)} of {total})" if total > len(shown) else ""
     scale = whole_scale(max(weight.shape[2:]))
     if inputs == 3:
-        tiles = [(255 * normalize(f.transpose(1, 2, 0))).astype(np.uint8) for f in shown]
+        tiles = list((255 * normalize_each(shown.transpose(0, 2, 3, 1))).astype(np.uint8))
         columns = max(1, math.ceil(math.sqrt(len(tiles))))
         grey = np.array([(0, 0, 0), (255, 255, 255)], dtype=np.float64)
         return (
