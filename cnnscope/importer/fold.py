@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cnnscope.importer.records import Imported, parents
@@ -34,6 +35,25 @@ class Instance:
     cls: str
     layers: list[Imported]
     source: str  # the one layer (or INPUT) outside that feeds it
+
+    @cached_property
+    def entries(self) -> list[Entry]:
+        """Its layers as block lines, names and sources relative to the instance."""
+        entries = []
+        previous = self.source
+        for layer in self.layers:
+            relative = ["in" if s == self.source else s[len(self.path) + 1 :] for s in layer.sources]
+            sources = None if layer.sources == [previous] else tuple(relative)
+            act = (layer.act[0].type_name, dict(layer.act[1])) if layer.act else None
+            name = layer.name[len(self.path) + 1 :]
+            entries.append(Entry(name, layer.layer.type_name, sources, dict(layer.keys), act, layer.functional, layer))
+            previous = layer.name
+        return entries
+
+    @cached_property
+    def signatures(self) -> tuple[tuple[Any, ...], ...]:
+        """Each entry's signature (instances are compared several times while clustering and folding)."""
+        return tuple(e.signature() for e in self.entries)
 
 
 @dataclass
@@ -171,24 +191,11 @@ def _instances(spans: Spans, classes: dict[str, str], cls: str) -> list[Instance
     return sorted(found, key=lambda i: index[i.layers[0].name])
 
 
-def _entries(instance: Instance) -> list[Entry]:
-    entries = []
-    previous = instance.source
-    for layer in instance.layers:
-        relative = ["in" if s == instance.source else s[len(instance.path) + 1 :] for s in layer.sources]
-        sources = None if layer.sources == [previous] else tuple(relative)
-        act = (layer.act[0].type_name, dict(layer.act[1])) if layer.act else None
-        name = layer.name[len(instance.path) + 1 :]
-        entries.append(Entry(name, layer.layer.type_name, sources, dict(layer.keys), act, layer.functional, layer))
-        previous = layer.name
-    return entries
-
-
 def _clusters(instances: list[Instance]) -> list[list[Instance]]:
     """Instances whose layers line up, in order; a cluster that only adds or drops a few layers joins."""
     groups: list[tuple[list[tuple[Any, ...]], list[Instance]]] = []
     for instance in instances:
-        signature = [e.signature() for e in _entries(instance)]
+        signature = list(instance.signatures)
         for known, members in groups:
             if _close(known, signature):
                 members.append(instance)
@@ -210,7 +217,7 @@ def _folded(cluster: list[Instance], identical_sets: bool) -> list[tuple[list[In
         return []
     identical: dict[tuple[Any, ...], list[Instance]] = {}
     for instance in cluster:
-        identical.setdefault(tuple(e.signature() for e in _entries(instance)), []).append(instance)
+        identical.setdefault(instance.signatures, []).append(instance)
     found = []
     for group in identical.values() if len(identical) > 1 else ():
         block = _block(group) if len(group) > 1 else None
@@ -229,31 +236,44 @@ def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
 
 
 def _common(a: list[Any], b: list[Any]) -> list[Any]:
-    """Longest common subsequence (blocks are short)."""
-    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) - 1, -1, -1):
-        for j in range(len(b) - 1, -1, -1):
-            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        if a[i] == b[j]:
-            out.append(a[i])
+    """Longest common subsequence. Instances mostly differ in a few lines: the common start and end are
+    taken as they are, and the table is made for what lies between them, compared as numbers."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    ids: dict[Any, int] = {}
+    x = [ids.setdefault(item, len(ids)) for item in a[start : len(a) - end]]
+    y = [ids.setdefault(item, len(ids)) for item in b[start : len(b) - end]]
+    table = [[0] * (len(y) + 1) for _ in range(len(x) + 1)]
+    for i in range(len(x) - 1, -1, -1):
+        row, below = table[i], table[i + 1]
+        for j in range(len(y) - 1, -1, -1):
+            if x[i] == y[j]:
+                row[j] = below[j + 1] + 1
+            else:
+                row[j] = below[j] if below[j] >= row[j + 1] else row[j + 1]
+    middle, i, j = [], 0, 0
+    while i < len(x) and j < len(y):
+        if x[i] == y[j]:
+            middle.append(a[start + i])
             i, j = i + 1, j + 1
         elif table[i + 1][j] >= table[i][j + 1]:
             i += 1
         else:
             j += 1
-    return out
+    return [*a[:start], *middle, *a[len(a) - end :]]
 
 
 # --- one block ------------------------------------------------------------------------------
 def _block(group: list[Instance]) -> Block | None:
     """The block the instances of ``group`` are calls of (named by the caller), or None if they are not one."""
-    per_instance = [_entries(i) for i in group]
-    slots = _union([[e.signature() for e in entries] for entries in per_instance])
+    slots = _union([list(i.signatures) for i in group])
     if slots is None:
         return None
-    present: list[dict[tuple[Any, ...], Entry]] = [{e.signature(): e for e in entries} for entries in per_instance]
+    present: list[dict[tuple[Any, ...], Entry]] = [dict(zip(i.signatures, i.entries)) for i in group]
     args = _Arguments(len(group))
     flags = _flags(slots, present, args)
     guarded = Counter(condition.removeprefix("not ") for condition in flags.values())
