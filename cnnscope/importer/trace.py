@@ -173,17 +173,61 @@ class _Tracer(fx.Tracer):
         return node
 
 
-class _Recorder(fx.Interpreter):
-    """Runs the captured graph once and keeps each node's shape (tensors) or value (anything else)."""
+def _record(model: nn.Module, graph: fx.Graph, sample: torch.Tensor) -> tuple[Any, dict[fx.Node, Any]]:
+    """Run the captured graph once on ``model``'s own modules and weights: what it returns, and each node's
+    shape (tensors) or value (anything else).
 
-    def __init__(self, root: nn.Module, graph: fx.Graph) -> None:
-        super().__init__(root, graph=graph)
-        self.seen: dict[fx.Node, Any] = {}
+    ``fx.Interpreter`` does the same, but looks every module up by its dotted path at each call and
+    maps arguments through pytrees (mobilenetv3's run took 46 ms with it, 31 ms here, 23 ms as a plain
+    forward): here modules are found by a dict, and each value is dropped after its last use, as the
+    interpreter does.
+    """
+    modules = dict(model.named_modules())
+    values: dict[fx.Node, Any] = {}
+    seen: dict[fx.Node, Any] = {}
+    last_use: dict[fx.Node, fx.Node] = {}
+    for node in graph.nodes:
+        last_use[node] = node  # read by nothing: dropped at once
+        for used in node.all_input_nodes:
+            last_use[used] = node
+    dropped_after: dict[fx.Node, list[fx.Node]] = {}
+    for used, user in last_use.items():
+        dropped_after.setdefault(user, []).append(used)
 
-    def run_node(self, n: fx.Node) -> Any:
-        result = super().run_node(n)
-        self.seen[n] = _summary(result)
-        return result
+    def value(arg: Any) -> Any:
+        if isinstance(arg, fx.Node):
+            return values[arg]
+        if isinstance(arg, tuple):
+            items = [value(a) for a in arg]
+            return type(arg)(*items) if hasattr(arg, "_fields") else tuple(items)  # a namedtuple stays one
+        if isinstance(arg, list):  # torch.fx's immutable_list too
+            return [value(a) for a in arg]
+        if isinstance(arg, dict):
+            return {k: value(v) for k, v in arg.items()}
+        if isinstance(arg, slice):
+            return slice(value(arg.start), value(arg.stop), value(arg.step))
+        return arg
+
+    for node in graph.nodes:
+        args, kwargs = value(node.args), value(node.kwargs)
+        result: Any
+        if node.op == "placeholder":
+            result = sample
+        elif node.op == "get_attr":
+            result = functools.reduce(getattr, str(node.target).split("."), model)
+        elif node.op == "call_module":
+            result = modules[str(node.target)](*args, **kwargs)
+        elif node.op == "call_function":
+            result = node.target(*args, **kwargs)  # type: ignore[operator]
+        elif node.op == "call_method":
+            result = getattr(args[0], str(node.target))(*args[1:], **kwargs)
+        else:  # output
+            return args[0], seen
+        values[node] = result
+        seen[node] = _summary(result)
+        for used in dropped_after.get(node, ()):
+            del values[used]
+    raise AssertionError("a graph ends in its output node")
 
 
 @dataclass(frozen=True)
@@ -223,18 +267,17 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Nod
             hint="control flow that depends on the data, or Python that torch.fx cannot follow, has no spec form",
         ) from None
     _decompose(graph)
-    recorder = _Recorder(model, graph)  # run on the model itself: no GraphModule, whose Python is never needed
     sample = torch.randn(1, *input_shape)
     try:
         with torch.no_grad():
-            output = recorder.run(sample)
+            output, seen = _record(model, graph, sample)
     except Exception as exc:  # shape errors and the like: the input size does not fit the model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFailure(
             f"the model does not run on an input of {fmt_shape(input_shape)}: {first}",
             hint="give the size it takes with --input",
         ) from None
-    return graph, recorder.seen, Run(sample, output, _unreached(model, graph))
+    return graph, seen, Run(sample, output, _unreached(model, graph))
 
 
 def _decompose(graph: fx.Graph) -> None:
