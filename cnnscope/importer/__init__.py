@@ -125,7 +125,7 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2, *, against: Run 
     left_out = against.unreached
     state = {k: v for k, v in module.state_dict().items() if not any(k.startswith(f"{p}.") for p in left_out)}
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)  # the model's own tensors: nothing copied
     except RuntimeError as exc:
         lines = str(exc).strip().splitlines()
         first = lines[1].strip() if len(lines) > 1 else lines[0]

@@ -212,7 +212,9 @@ def _check_generated(code: str) -> ast.Module:
     string, import, attribute lookup or name outside the generated slots can be compiled.
     """
     tree = ast.parse(code)
-    for node in ast.walk(tree):
+    pending: list[ast.AST] = [tree]
+    while pending:  # ast.walk's order does not matter here, and its generators take half of the check
+        node = pending.pop()
         allowed = isinstance(node, _ALLOWED) or (isinstance(node, ast.Constant) and type(node.value) is int)
         if isinstance(node, ast.Attribute):
             allowed = node.attr in _ATTRIBUTES
@@ -222,6 +224,12 @@ def _check_generated(code: str) -> ast.Module:
             allowed = node.name == "forward" and not node.decorator_list
         if not allowed:
             raise ValueError(f"generated forward holds {ast.dump(node)[:80]}: refused")
+        for name in node._fields:
+            child = getattr(node, name, None)
+            if isinstance(child, list):
+                pending.extend(item for item in child if isinstance(item, ast.AST))
+            elif isinstance(child, ast.AST):
+                pending.append(child)
     return tree
 
 
