@@ -7,7 +7,9 @@ Each model is created with random weights in eval mode and imported at its defau
 (timm's ``pretrained_cfg["input_size"]``); the written spec must load the model's state_dict
 strictly and give the same outputs, at that size and at a second size the model accepts (which
 catches sizes frozen into numbers). MACs are compared with fvcore's ``FlopCountAnalysis`` total,
-timed in the same run. One row per model; the first line of the error where it fails.
+timed in the same run, beside one plain forward pass of the model at batch 1: an import that checks
+what it wrote runs the model and the spec once each, so "2 forwards / fvcore" is the lowest
+"import / fvcore" any such check can reach. One row per model; the first line of the error where it fails.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def measure(make: Callable[[], tuple[Any, tuple[int, ...]]], fvcore: bool, runs:
     row: dict[str, Any] = {"input": "x".join(map(str, size))}
     ours: list[float] = []
     theirs: list[float] = []
+    forwards: list[float] = []
+    x = torch.randn(1, *size)
     for _ in range(runs):
         start = time.perf_counter()
         spec, run = read_module(model, size)
@@ -113,7 +117,12 @@ def measure(make: Callable[[], tuple[Any, tuple[int, ...]]], fvcore: bool, runs:
             start = time.perf_counter()
             row["fvcore"] = fvcore_total(model, size)
             theirs.append(time.perf_counter() - start)
+        with torch.no_grad():
+            start = time.perf_counter()
+            model(x)
+            forwards.append(time.perf_counter() - start)
     row["import_s"] = statistics.median(ours)
+    row["forward_s"] = statistics.median(forwards)
     row["lines"] = sum(1 for line in (spec.source or "").splitlines() if line.strip() and not line.startswith("#"))
     # a new random batch of two, at a second size: sizes frozen into numbers, or a batch axis misread, show here
     row["second_difference"] = check_import(model, spec.with_input(second_size(size)))
@@ -145,10 +154,10 @@ def main() -> None:
     names = [name for given in args.only for name in given.split(",") if name] if args.only else [*TIMM, *TORCHVISION]
     done = 0
     print(
-        "| model | input | imported | lines | import s | fvcore s | import / fvcore | MACs (fvcore) | ours / fvcore"
-        " | note |"
+        "| model | input | imported | lines | import s | fvcore s | import / fvcore | forward s | 2 forwards / fvcore"
+        " | MACs (fvcore) | ours / fvcore | note |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     speeds: list[float] = []
     for name in names:
         make = (lambda n=name: torchvision_model(n)) if name in TORCHVISION else (lambda n=name: timm_model(n))
@@ -161,7 +170,7 @@ def main() -> None:
                 if type(exc).__module__.startswith("cnnscope")
                 else f" ({traceback.extract_tb(exc.__traceback__)[-1].name})"
             )
-            print(f"| {name} | | no | | | | | | | {type(exc).__name__}: {first}{where} |", flush=True)
+            print(f"| {name} | | no | | | | | | | | | {type(exc).__name__}: {first}{where} |", flush=True)
             continue
         equal = row["difference"] < 1e-4 and row["second_difference"] < 1e-4
         done += equal
@@ -171,9 +180,11 @@ def main() -> None:
         speeds += [speed] if speed is not None else []
         macs = f"{row['fvcore']:,}" if "fvcore" in row else ""
         note = "" if equal else f"outputs differ by {max(row['difference'], row['second_difference']):.2g}"
+        floor = f"{2 * row['forward_s'] / row['fvcore_s']:.2f}" if "fvcore_s" in row else ""
         print(
             f"| {name} | {row['input']} | {'yes' if equal else 'no'} | {row['lines']} | {row['import_s']:.2f} | {fv}"
-            f" | {f'{speed:.2f}' if speed is not None else ''} | {macs} | {ratio} | {note} |",
+            f" | {f'{speed:.2f}' if speed is not None else ''} | {row['forward_s']:.2f} | {floor} | {macs} | {ratio}"
+            f" | {note} |",
             flush=True,
         )
     print(f"\n{done} of {len(names)} imported with equal outputs at both sizes")
