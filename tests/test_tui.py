@@ -219,10 +219,10 @@ def drawn_pixels(picture) -> np.ndarray:
     """The pixels the pane draws, read back from its half blocks (top: the colour, bottom: the background)."""
     rows = []
     for line in picture.query_one(".image").content.split("\n"):
-        cells = sorted(line.spans, key=lambda span: span.start)
-        if cells:
-            rows.append([span.style.color.triplet for span in cells])
-            rows.append([span.style.bgcolor.triplet for span in cells])
+        runs = sorted(line.spans, key=lambda span: span.start)  # a span per run of equal cells
+        if runs:
+            rows.append([span.style.color.triplet for span in runs for _ in range(span.end - span.start)])
+            rows.append([span.style.bgcolor.triplet for span in runs for _ in range(span.end - span.start)])
     return np.array(rows, dtype=np.uint8)
 
 
@@ -808,10 +808,13 @@ async def test_at_80x24_every_footer_key_shows_and_the_weights_path_breaks_betwe
     save_file({k: v.contiguous() for k, v in cnnscope.build("lenet5").state_dict().items()}, checkpoint)
     app = CnnscopeApp("lenet5")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
         shown = {binding.key for binding in ModelScreen.BINDINGS if binding.show}
-        keys = {key.key: key for key in app.screen.query("FooterKey")}
-        assert set(keys) == shown and all(inside(key, (80, 24)) for key in keys.values())
+
+        def footer_laid_out() -> bool:
+            keys = {key.key: key for key in app.screen.query("FooterKey")}
+            return set(keys) == shown and all(inside(key, (80, 24)) for key in keys.values())
+
+        assert await until(pilot, footer_laid_out)
         assert [label.content for label in app.screen.query("FooterLabel")] == ["tabs"]  # d f a
         await pilot.press("f")
         await settle(app, pilot)

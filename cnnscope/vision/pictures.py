@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rich.color import Color
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 # viridis, sampled at five points: perceptually even and readable for colour-blind viewers
 VIRIDIS = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], dtype=np.float64)
@@ -355,17 +355,34 @@ def terminal_colours(pixels: np.ndarray, color_system: str | None = "truecolor")
 
 def half_blocks(image: Image.Image, width: int = 64, color_system: str | None = "truecolor") -> Text:
     """An image as rich Text of '▀' cells: two pixel rows per line, in true colour, or ordered
-    greys where ``color_system`` (a rich console's) has 16 or 256 colours."""
+    greys where ``color_system`` (a rich console's) has 16 or 256 colours.
+
+    A filter picture drawn one pixel to a cell is hundreds of thousands of cells: each pair of
+    colours gets one Style, and a run of equal cells on a line one span.
+    """
     image = image.convert("RGB")
     scale = min(1.0, width / image.size[0])
     size = (max(1, round(image.size[0] * scale)), max(2, round(image.size[1] * scale)))
     pixels = np.asarray(image.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.NEAREST))
-    text = Text()
-    for row in range(0, pixels.shape[0], 2):
-        tops = terminal_colours(pixels[row], color_system)
-        # an odd last row has no pixel below it: the terminal's own background there, not black
-        bottoms = terminal_colours(pixels[row + 1], color_system) if row + 1 < pixels.shape[0] else [None] * len(tops)
-        for top, bottom in zip(tops, bottoms):
-            text.append("▀", Style(color=top, bgcolor=bottom))
-        text.append("\n")
-    return text
+    packed = (pixels.astype(np.int64) << np.array([16, 8, 0])).sum(axis=-1)  # one number per pixel
+    tops = packed[0::2]
+    # an odd last row has no pixel below it: the terminal's own background there (-1), not black
+    bottoms = np.vstack([packed[1::2], np.full((len(tops) - len(packed[1::2]), packed.shape[1]), -1)])
+    pairs, cells = np.unique(tops * (1 << 25) + bottoms + 1, return_inverse=True)
+    cells = cells.reshape(tops.shape)
+    top_of, bottom_of = pairs >> 25, (pairs & ((1 << 25) - 1)) - 1
+    shown = np.unique(np.concatenate([top_of, bottom_of[bottom_of >= 0]]))
+    colour = dict(zip(shown.tolist(), terminal_colours((shown[:, None] >> [16, 8, 0]) & 255, color_system)))
+    styles = [
+        Style(color=colour[top], bgcolor=colour[bottom] if bottom >= 0 else None)
+        for top, bottom in zip(top_of.tolist(), bottom_of.tolist())
+    ]
+    lines, columns = cells.shape
+    spans = []
+    for line in range(lines):  # runs of one style on a line: where a cell differs from the one before it
+        row = cells[line]
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]).tolist()
+        offset = line * (columns + 1)
+        for begin, end in zip(starts, [*starts[1:], columns]):
+            spans.append(Span(offset + begin, offset + end, styles[row[begin]]))
+    return Text(("▀" * columns + "\n") * lines, spans=spans)
