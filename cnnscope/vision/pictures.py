@@ -133,8 +133,8 @@ def _label(text: str) -> tuple[tuple[Image.Image, Image.Image], tuple[int, int]]
     stroke_width=1, stroke_fill=INK)``, which draws the same two masks in the same way."""
     margin = 4
     left, top, right, bottom = _font(10).getbbox(text, stroke_width=1)
-    size = (right - left + 2 * margin, bottom - top + 2 * margin)
-    origin = (margin - left, margin - top)
+    size = (math.ceil(right) - math.floor(left) + 2 * margin, math.ceil(bottom) - math.floor(top) + 2 * margin)
+    origin = (margin - math.floor(left), margin - math.floor(top))
     stroke, fill = Image.new("L", size), Image.new("L", size)
     ImageDraw.Draw(stroke).text(origin, text, fill=255, font=_font(10), stroke_width=1, stroke_fill=255)
     ImageDraw.Draw(fill).text(origin, text, fill=255, font=_font(10))
