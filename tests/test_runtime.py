@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -9,6 +11,7 @@ models = pytest.importorskip("torchvision.models")
 
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
+from cnnscope.runtime.build import build  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
 from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, torchvision_twin  # noqa: E402
@@ -32,16 +35,32 @@ def randomise_normalisation(model: torch.nn.Module) -> None:
             parameter.data.uniform_(0.5, 1.5)
 
 
+def drawn_twin(name: str) -> torch.nn.Module:
+    """torchvision's twin with every weight drawn in one uniform pass (He's bounds), instead of by its own
+    initialisers, which take seconds for vgg16's 138 M: the test compares two models holding the same
+    weights, whatever they are."""
+    with torch.device("meta"):
+        model = torchvision_twin(name)
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():
+        for parameter in model.parameters():
+            fan_in = parameter[0].numel() if parameter.dim() > 1 else parameter.numel()
+            parameter.uniform_(-1, 1).mul_(math.sqrt(6 / fan_in) if parameter.dim() > 1 else 1 / math.sqrt(fan_in))
+        for buffer in model.buffers():
+            buffer.zero_()
+        randomise_normalisation(model)
+    return model
+
+
 @pytest.mark.parametrize("name", EQUIVALENT)
 def test_torchvision_checkpoint_gives_the_same_outputs(name, tmp_path):
     torch.manual_seed(0)
-    reference = torchvision_twin(name)
-    with torch.no_grad():
-        randomise_normalisation(reference)
+    reference = drawn_twin(name)
     checkpoint = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), checkpoint)
     spec = load_target(name).with_input(SMALL_INPUTS[name])
-    model = cnnscope.load_weights(cnnscope.build(spec), checkpoint).eval()  # strict: every key, every shape
+    built = build(spec, init=False)  # every weight is loaded next
+    model = cnnscope.load_weights(built, checkpoint).eval()  # strict: every key, every shape
     x = torch.randn(2, *spec.input.shape)
     with torch.no_grad():
         expected, actual = reference(x), model(x)
