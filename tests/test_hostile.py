@@ -62,13 +62,22 @@ SPEC = 'name = "{name}"\ninput = [1, 8, 8]\nlayers = [{{name = "c1", type = "con
     ("text", "says"),
     [
         (SPEC.format(name="big", out="1" + "0" * 400), "larger than any network"),
+        (SPEC.format(name="big", out="9" * 5000), "more than 4,300 digits: larger than any network"),
         (SPEC.format(name="big", out='"(10**64)**64"'), "larger than any network"),
         (SPEC.format(name="minus", out='"' + "-" * 100_000 + '1"'), "whole number"),
         (SPEC.format(name="deep", out=2) + "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
         (SPEC.format(name="nan", out=2) + "[preprocess]\nmean = [inf]\n", "not a finite number"),
         (SPEC.format(name="kernel", out=2).replace("kernel = 3", "kernel = " + "9" * 30), "larger than any network"),
     ],
-    ids=["huge-literal", "huge-expression", "100k-minus-signs", "toml-5000-deep", "inf-mean", "huge-kernel"],
+    ids=[
+        "huge-literal",
+        "5000-digit-literal",
+        "huge-expression",
+        "100k-minus-signs",
+        "toml-5000-deep",
+        "inf-mean",
+        "huge-kernel",
+    ],
 )
 def test_hostile_specs_are_one_line_errors(tmp_path: Path, text: str, says: str) -> None:
     spec = write(tmp_path, "hostile.toml", text)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -107,6 +108,12 @@ def _parse(text: str, path: str | None, default_name: str, input_shape: Shape | 
         raise SpecError(f"not valid TOML: {message}", line=line, code=TOML_SYNTAX) from None
     except RecursionError:
         raise SpecError("not valid TOML: arrays or tables nested too deeply", code=TOML_SYNTAX) from None
+    except ValueError:  # tomllib's int() of a literal over Python's limit on digits (4,300)
+        digits = re.search(rf"\d{{{sys.get_int_max_str_digits() + 1},}}", text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else None
+        raise SpecError(
+            f"a number of more than {sys.get_int_max_str_digits():,} digits: larger than any network", line=line
+        ) from None
     if isinstance(raw.get("layers"), list) and len(raw["layers"]) > MAX_NODES:
         raise SpecError(f"the spec lists {len(raw['layers']):,} layers: more than the {MAX_NODES:,} allowed")
     _check_values(raw, text)
