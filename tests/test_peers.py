@@ -48,10 +48,11 @@ def _twin(name):
 
 
 def model_for(name, peer=""):
-    """torchvision's twin (a fresh copy: peers may add hooks or buffers), or the spec-built model where there
+    """torchvision's twin (fresh modules: peers may add hooks or buffers), or the spec-built model where there
     is none (the lecture's AlexNet)."""
     if name in (*TWINS, *VIDEO_TWINS) and (name, peer) not in SUBCLASSED:
-        return copy.deepcopy(_twin(name))
+        twin = _twin(name)  # new modules, the same tensors: copying vgg16's 528 MB for each peer took longer
+        return copy.deepcopy(twin, memo={id(tensor): tensor for tensor in (*twin.parameters(), *twin.buffers())})
     return cnnscope.build(spec_for(name)).eval()
 
 
