@@ -7,6 +7,7 @@ torchvision-layout specs load torchvision checkpoints without conversion.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -209,6 +210,9 @@ def _add_module(parent: nn.Module, part: str, module: nn.Module, layer: str) -> 
         ) from None
 
 
+_BUILDING = threading.Lock()
+
+
 def build(spec_or_path: Spec | str | Path, *, init: bool = True, device: torch.device | str = "cpu") -> SpecModel:
     """Build a runnable model from a Spec, a spec file or a zoo name.
 
@@ -219,10 +223,11 @@ def build(spec_or_path: Spec | str | Path, *, init: bool = True, device: torch.d
     variance 1). With ``init`` the model is on the CPU.
     """
     spec = spec_or_path if isinstance(spec_or_path, Spec) else load_target(str(spec_or_path))
-    if init:
-        return SpecModel(spec)
-    with _weights_left_uninitialised(), _made_on(torch.device(device)):
-        return SpecModel(spec)
+    with _BUILDING:  # the TUI builds in worker threads: no build with its weights drawn while the fillers are off
+        if init:
+            return SpecModel(spec)
+        with _weights_left_uninitialised(), _made_on(torch.device(device)):
+            return SpecModel(spec)
 
 
 @contextmanager
