@@ -23,7 +23,7 @@ import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.peers import count_as  # noqa: E402
 from cnnscope.zoo import load_target  # noqa: E402
-from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, torchvision_twin  # noqa: E402
+from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, empty_twin, torchvision_twin  # noqa: E402
 
 MODELS = (*(name for name in TWINS if name != "vgg19"), *VIDEO_TWINS, "alexnet")
 
@@ -42,9 +42,7 @@ SUBCLASSED = {("r3d_18", "ptflops"), ("r3d_18", "thop")}
 def _twin(name):
     """The twin's modules and shapes, its memory left as it comes: a count reads no value, and drawing
     vgg16's 138 M initial weights took longer than every peer's count of it together."""
-    with torch.device("meta"):
-        model = torchvision_twin(name)
-    return model.to_empty(device="cpu")
+    return empty_twin(name)
 
 
 def model_for(name, peer=""):

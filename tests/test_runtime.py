@@ -14,7 +14,7 @@ from cnnscope.analysis import analyze  # noqa: E402
 from cnnscope.runtime.build import build  # noqa: E402
 from cnnscope.zoo import load_target, zoo_names  # noqa: E402
 from tests.conftest import record_output_shapes  # noqa: E402
-from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, torchvision_twin  # noqa: E402
+from tests.twins import SMALL_INPUTS, TWINS, VIDEO_TWINS, empty_twin  # noqa: E402
 
 # every torchvision twin but the two largest, whose smaller siblings prove the same layers
 EQUIVALENT = (*(name for name in TWINS if name not in ("vgg19", "resnet152")), *VIDEO_TWINS)
@@ -39,9 +39,7 @@ def drawn_twin(name: str) -> torch.nn.Module:
     """torchvision's twin with every weight drawn in one uniform pass (He's bounds), instead of by its own
     initialisers, which take seconds for vgg16's 138 M: the test compares two models holding the same
     weights, whatever they are."""
-    with torch.device("meta"):
-        model = torchvision_twin(name)
-    model = model.to_empty(device="cpu")
+    model = empty_twin(name)
     with torch.no_grad():
         for parameter in model.parameters():
             fan_in = parameter[0].numel() if parameter.dim() > 1 else parameter.numel()

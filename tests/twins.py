@@ -61,6 +61,14 @@ def torchvision_twin(name: str) -> nn.Module:
     return builders[name]().eval()
 
 
+def empty_twin(name: str) -> nn.Module:
+    """:func:`torchvision_twin` with its memory left as it comes (made on the meta device, then given memory):
+    drawing vgg16's 138 M initial weights takes seconds that a count, or weights drawn or loaded next, need not."""
+    with torch.device("meta"):
+        model = torchvision_twin(name)
+    return model.to_empty(device="cpu")
+
+
 def _built_on_cpu(builder: Callable[..., nn.Module]) -> nn.Module:
     """RegNet computes its widths with tensors and ``.tolist()``, which a meta device cannot;
     build it on the CPU, then move it where the caller builds (meta, for shape checks)."""

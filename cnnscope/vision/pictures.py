@@ -131,13 +131,13 @@ def _label(text: str) -> tuple[tuple[Image.Image, Image.Image], tuple[int, int]]
     written at. Drawn once per number (resnet18's pictures hold 30,000 numbers, 1 to 512): pasting INK
     through the first and PAPER through the second gives the pixels of ``draw.text(...,
     stroke_width=1, stroke_fill=INK)``, which draws the same two masks in the same way."""
-    margin = 4
-    left, top, right, bottom = _font(10).getbbox(text, stroke_width=1)
+    margin, font = 4, _font(10)
+    left, top, right, bottom = font.getbbox(text, stroke_width=1)
     size = (math.ceil(right) - math.floor(left) + 2 * margin, math.ceil(bottom) - math.floor(top) + 2 * margin)
     origin = (margin - math.floor(left), margin - math.floor(top))
     stroke, fill = Image.new("L", size), Image.new("L", size)
-    ImageDraw.Draw(stroke).text(origin, text, fill=255, font=_font(10), stroke_width=1, stroke_fill=255)
-    ImageDraw.Draw(fill).text(origin, text, fill=255, font=_font(10))
+    ImageDraw.Draw(stroke).text(origin, text, fill=255, font=font, stroke_width=1, stroke_fill=255)
+    ImageDraw.Draw(fill).text(origin, text, fill=255, font=font)
     box = stroke.getbbox() or (0, 0, 1, 1)  # the fill lies inside the outline
     return (stroke.crop(box), fill.crop(box)), (box[0] - origin[0], box[1] - origin[1])
 
