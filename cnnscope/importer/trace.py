@@ -658,13 +658,11 @@ class _Reader:
     def _free_name(self, base: str) -> str:
         """``base``, or ``base_1``, ``base_2``, ...: never a name already used, nor the path of one of the
         model's modules or parameters (an SE block's ``x.mean`` must not take the name of its conv ``reduce``)."""
-        taken = self.names | self.paths
-        if base not in taken:
-            return base
-        suffix = 1
-        while f"{base}_{suffix}" in taken:
+        name, suffix = base, 0
+        while name in self.names or name in self.paths:
             suffix += 1
-        return f"{base}_{suffix}"
+            name = f"{base}_{suffix}"
+        return name
 
     def _returned(self) -> list[str]:
         """The layers whose outputs the model returns, in the order its return value holds them."""
