@@ -395,6 +395,57 @@ def test_sizes_read_from_a_tensor_stay_relative_to_it() -> None:
     assert check_import(model, spec.with_input((3, 11, 9))) < 1e-5
 
 
+class ResizeToPartner(nn.Module):
+    """A coarse map resized to a finer one's size, the size spelled three ways (GhostNetV2 writes the first)."""
+
+    def __init__(self, spelling: int) -> None:
+        super().__init__()
+        self.spelling = spelling
+        self.fine = nn.Conv2d(3, 4, 3, padding=1)
+        self.coarse = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fine = self.fine(x)
+        coarse = self.coarse(fine)
+        if self.spelling == 0:
+            size = (fine.shape[2], fine.shape[3])
+        elif self.spelling == 1:
+            h, w = fine.shape[-2:]
+            size = (h, w)
+        else:
+            size = fine.size()[2:]
+        return fine + F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+
+
+class SqueezeByView(nn.Module):
+    """The classic SE squeeze: ``b, c, _, _ = x.size(); y = pool(x).view(b, c)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        b, c, _, _ = x.size()
+        return x * self.fc(self.pool(x).view(b, c)).sigmoid().view(b, c, 1, 1)
+
+
+def test_a_resize_to_another_maps_size_follows_it_however_the_size_is_spelt() -> None:
+    """``size=(y.shape[2], y.shape[3])`` and ``h, w = y.shape[-2:]`` are y's size, as ``y.size()[2:]`` is:
+    written as a resize to y, so the spec holds at sizes other than the one it was read at."""
+    for spelling in range(3):
+        model = ResizeToPartner(spelling)
+        spec = imported(model, (3, 8, 8))
+        (resize,) = [node for node in spec.nodes if node.layer.type_name == "upsample"]
+        assert resize.inputs == ("coarse", "fine") and resize.layer.size is None, spelling
+        assert check_import(model, spec.with_input((3, 13, 10))) < 1e-5
+    model = SqueezeByView()
+    spec = imported(model, (3, 6, 6))  # view(b, c) of a 8x1x1 map: a reshape to the conv's channel count
+    assert check_import(model, spec.with_input((3, 9, 5))) < 1e-5
+
+
 class AffineStem(nn.Module):
     """HGNetV2's stem: ``F.pad(x, (0, 1, 0, 1))``, then a learnable affine block (``scale * x + bias``)."""
 

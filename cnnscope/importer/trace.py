@@ -483,15 +483,30 @@ class _Reader:
         layer: str
         index: Any
         if node.target is operator.getitem and self._kind(first) == "size_of":
-            layer, index, whole = alias[1], node.args[1], alias[2]
-            if not isinstance(index, int) or len(whole) != len(self._shape_of(layer)) + 1:
-                return None  # an item of a part of the shape (x.shape[-2:][0]) stays a number
+            layer, index, part = alias[1], node.args[1], alias[2]
+            rank = len(self._shape_of(layer))
+            if not isinstance(index, int) or len(part) not in (rank + 1, rank - 1):
+                return None
+            if len(part) == rank - 1:  # the spatial part (h, w = x.shape[-2:]): its axes are the sample's 1, 2, ...
+                return layer, 1 + index % len(part)
         elif name == "Tensor.size" and isinstance(alias, str) and len(node.args) + len(node.kwargs) == 2:
             layer, index = alias, node.kwargs.get("dim", node.args[-1])
         else:
             return None
         axis = index % (len(self._shape_of(layer)) + 1) - 1
         return (layer, axis) if axis >= 0 else None  # the batch's size stays a number
+
+    def _spatial_size_of(self, items: list[Any] | tuple[Any, ...]) -> str | None:
+        """The layer whose spatial size ``items`` are, axis by axis in order: ``(y.shape[2], y.shape[3])``, or the
+        ``(h, w)`` of ``h, w = y.shape[-2:]``."""
+        aliases = [self.alias.get(item) if isinstance(item, fx.Node) else None for item in items]
+        if not aliases or not all(isinstance(alias, tuple) and alias[0] == "axis" for alias in aliases):
+            return None
+        layers = {alias[1] for alias in aliases}
+        layer = layers.pop() if len(layers) == 1 else None
+        if layer is None or [alias[2] for alias in aliases] != list(range(1, len(self._shape_of(layer)))):
+            return None
+        return layer
 
     def _kind(self, arg: Any) -> str | None:
         """What a node's alias is: "param", "size_of", "axis", ... (None for a layer's output)."""
@@ -530,6 +545,9 @@ class _Reader:
                     return self._size(alias, sources) if name in RESHAPE else alias[-1]
                 return TENSOR
             if isinstance(arg, (list, tuple)):
+                if name in RESIZE and (layer := self._spatial_size_of(arg)) is not None:
+                    sources.append(layer)  # size=(y.shape[2], y.shape[3]): a resize to y's size, as above
+                    return TENSOR
                 return type(arg)(convert(a) for a in arg)
             return arg
 

@@ -52,7 +52,7 @@ class Flatten(Layer):
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        return {} if len(call.out) == 1 else None  # anything else: a reshape
+        return {} if len(call.out) == 1 and len(call.inputs) == 1 else None  # anything else: a reshape
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         return (numel(inputs[0]),)
