@@ -198,25 +198,32 @@ layers = [
             assert torch.equal(model(x), expected)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 6), min_size=2, max_size=4),
     before=st.lists(st.integers(0, 3), min_size=1, max_size=3),
     after=st.integers(0, 3),
     value=st.sampled_from([0.0, 1.5]),
+    mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]),
 )
-def test_pad_is_f_pad(shape, before, after, value):
-    """``before``/``after`` per spatial axis in the axes' order are F.pad's pairs from the last axis back."""
+def test_pad_is_f_pad(shape, before, after, value, mode):
+    """``before``/``after`` per spatial axis in the axes' order are F.pad's pairs from the last axis back, in each
+    of F.pad's modes; an amount F.pad refuses (reflecting more than an axis holds) is refused by the shape rule."""
     from cnnscope.layers import LAYER_TYPES
 
     spatial = len(shape) - 1
     if len(before) not in (1, spatial):
         before = before[:1]
-    layer = LAYER_TYPES["pad"].from_config({"before": before, "after": after, "value": value})
+    layer = LAYER_TYPES["pad"].from_config({"before": before, "after": after, "value": value, "mode": mode})
     x = torch.randn(2, *shape)
     firsts = before * spatial if len(before) == 1 else before
     pads = [amount for b in reversed(firsts) for amount in (b, after)]
-    expected = nn.functional.pad(x, pads, value=value)
+    try:
+        expected = nn.functional.pad(x, pads, mode=mode, **({"value": value} if mode == "constant" else {}))
+    except (RuntimeError, NotImplementedError):
+        with pytest.raises(SpecError, match=f"{mode} padding of"):
+            layer.infer([tuple(shape)])
+        return
     out = layer.infer([tuple(shape)])
     with torch.no_grad():
         assert out == tuple(expected.shape[1:]) and torch.equal(layer.torch_module([tuple(shape)])(x), expected)

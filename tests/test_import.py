@@ -202,7 +202,7 @@ class Padded(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(self.conv(x), (1, 1, 1, 1), mode="reflect")
+        return F.pad(self.conv(x), (-1, 1, 1, 1))  # a negative amount: a crop
 
 
 class Shared(nn.Module):
@@ -214,12 +214,24 @@ class Shared(nn.Module):
         return self.conv(self.conv(x))
 
 
+class Tied(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.b.weight = self.a.weight  # one tensor in two layers: a spec would count it twice
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))
+
+
 @pytest.mark.parametrize(
     ("model", "fragment"),
     [
         (DataDependent(), "torch.fx cannot capture the model's forward"),
-        (Padded(), 'the model\'s forward: F.pad: mode "reflect" has no spec form'),
+        (Padded(), "the model's forward: F.pad: a negative amount"),
         (Shared(), "conv: the module is called twice with the same weights"),
+        (Tied(), "b: shares a weight with a"),
     ],
 )
 def test_what_no_spec_can_say_is_one_clear_error(model, fragment):

@@ -432,6 +432,28 @@ class SqueezeByView(nn.Module):
         return x * self.fc(self.pool(x).view(b, c)).sigmoid().view(b, c, 1, 1)
 
 
+class Borders(nn.Module):
+    """Each of F.pad's modes, as modules and as calls (TResNet's and DenseNet-blur's anti-aliasing pad by reflecting)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.mirror = nn.ReflectionPad2d((1, 2, 0, 1))
+        self.edge = nn.ReplicationPad2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.edge(self.mirror(self.conv(x)))
+        return F.pad(x, (1, 1, 2, 0), mode="circular") + F.pad(x, (1, 1, 2, 0), mode="reflect")
+
+
+def test_every_mode_of_f_pad_imports() -> None:
+    model = Borders()
+    spec = imported(model, (3, 8, 8))
+    modes = [node.layer.mode for node in spec.nodes if node.layer.type_name == "pad"]
+    assert modes == ["reflect", "replicate", "circular", "reflect"]
+    assert check_import(model, spec.with_input((3, 11, 7))) < 1e-5
+
+
 def test_a_resize_to_another_maps_size_follows_it_however_the_size_is_spelt() -> None:
     """``size=(y.shape[2], y.shape[3])`` and ``h, w = y.shape[-2:]`` are y's size, as ``y.size()[2:]`` is:
     written as a resize to y, so the spec holds at sizes other than the one it was read at."""

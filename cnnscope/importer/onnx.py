@@ -1499,9 +1499,13 @@ def _resize(g: _Graph, node: Node) -> None:
     g.add(node, _Layer(_type("upsample"), keys, sources))
 
 
+# ONNX's Pad modes -> a pad layer's
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
 @reads("Pad")
 def _pad(g: _Graph, node: Node) -> None:
-    """A constant border of the spatial axes: a pad layer; zeros that a Conv alone reads join its padding
+    """A border of the spatial axes: a pad layer; zeros that a Conv alone reads join its padding
     instead where the spec can say it (the same on both sides, or TensorFlow's SAME)."""
     x = g.tensor(node, 0)
     a = g.attrs(node)
@@ -1510,16 +1514,19 @@ def _pad(g: _Graph, node: Node) -> None:
     value = 0.0 if fill is None else float(np.reshape(fill, -1)[0])
     rank = len(g.shape_of(x)) + 1
     amounts = _ints(np.reshape(pads, -1)) if pads is not None else []
-    if a.get("mode", "constant") != "constant" or (len(node.proto.input) > 3 and node.proto.input[3]):
+    mode = _PAD_MODES.get(str(a.get("mode", "constant")))
+    if mode is None or (len(node.proto.input) > 3 and node.proto.input[3]):
         raise g.gap(node, f"Pad in {a.get('mode', 'constant')} mode, or of chosen axes, has no spec form")
     if len(amounts) != 2 * rank or any(amounts[i] or amounts[rank + i] for i in (0, 1)) or min(amounts) < 0:
         raise g.gap(node, f"Pad {amounts} of the batch or channels, or a negative one, has no spec form")
     before, after = amounts[2:rank], amounts[rank + 2 :]
     following = g.only_reader(node.proto.output[0])
-    if value == 0.0 and following is not None and following.op == "Conv" and _joins(g, following, before + after, x):
+    zeros = mode == "constant" and value == 0.0
+    if zeros and following is not None and following.op == "Conv" and _joins(g, following, before + after, x):
         g.alias(node, x)
         return
-    keys = {"before": compact(before), "after": compact(after)} | ({"value": value} if value else {})
+    keys = {"before": compact(before), "after": compact(after)}
+    keys |= ({"value": value} if value and mode == "constant" else {}) | ({"mode": mode} if mode != "constant" else {})
     g.add(node, _Layer(_type("pad"), keys, [x]))
 
 

@@ -373,6 +373,7 @@ class _Reader:
         self.shapes: dict[str, Shape] = {INPUT: tuple(input_shape)}  # layer name -> output shape, as read
         self.alias: dict[fx.Node, Any] = {}  # node -> a layer name, or ("value", v), ("param", path, shape), ...
         self.called: set[str] = set()  # module paths already read
+        self.weights: dict[int, str] = {}  # id of a parameter of a module read -> that module's path
         self.skip: set[fx.Node] = set()  # nodes read as part of a pattern
         gaps: dict[str, list[str]] = {}  # what has no reader -> where: every gap of the model in one pass
         for node in self.graph.nodes:
@@ -605,9 +606,12 @@ class _Reader:
         if node.op == "call_module":
             path = str(node.target)
             if path in self.called and any(True for _ in call.module.parameters()):
-                raise ImportFailure(
-                    f"{path}: the module is called twice with the same weights", hint="weight sharing has no spec form"
-                )
+                op = "the module is called twice with the same weights (weight sharing has no spec form)"
+                raise ImportFailure(f"{path}: {op}", op=op, where=path)
+            for weight in call.module.parameters():  # tied weights (b.weight = a.weight): one tensor, two layers
+                if (owner := self.weights.setdefault(id(weight), path)) != path:
+                    op = f"shares a weight with {owner} (weight sharing has no spec form)"
+                    raise ImportFailure(f"{path}: {op}", op=op, where=path)
             self.called.add(path)
             return path if path not in self.names else self._free_name(path)
         if layer.named_after_parameter and len(call.parameters) == 1 and call.parameters[0][0] not in self.names:

@@ -662,34 +662,45 @@ class Slice(Layer):
         return Module(self.axis, self.start, self.stop, self.step)
 
 
+# a pad's modes, as F.pad names them, and torch's module for each (nn.ReflectionPad2d, ...)
+PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+
+
 @register
 class Pad(Layer):
-    """A border of a constant around the spatial axes, as ``F.pad`` adds it: its own amount before and after
-    each axis (HGNetV2's stem pads ``(0, 1, 0, 1)``: one zero after the width and one after the height)."""
+    """A border around the spatial axes, as ``F.pad`` adds it: its own amount before and after each axis
+    (HGNetV2's stem pads ``(0, 1, 0, 1)``: one zero after the width and one after the height), of a constant
+    or, by ``mode``, of the input's own values: mirrored without the edge (``reflect``: 1 2 3 -> 2 1 2 3 2),
+    the edge repeated (``replicate``), or wrapped around (``circular``)."""
 
     type_name = "pad"
-    summary = "a border of a constant (zeros) before and after each spatial axis (F.pad, nn.ZeroPad2d)"
+    summary = "a border before and after each spatial axis: a constant (zeros), or the input mirrored, repeated or wrapped"
     fresh_output = True
     before: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added before each spatial axis (or one each)")
     after: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added after each spatial axis (or one each)")
-    value: float = key(number, 0.0, "the value of the added positions")
+    value: float = key(number, 0.0, "the value of the added positions (constant mode)")
+    mode: str = key(
+        choice(*PAD_MODULES), "constant", "constant, reflect (mirrored), replicate (edge repeated) or circular (wrapped)"
+    )
     example = {"before": [0, 1], "after": 1}
 
     imports = (
-        "F.pad", "nn.ZeroPad1d", "nn.ZeroPad2d", "nn.ZeroPad3d", "nn.ConstantPad1d", "nn.ConstantPad2d",
-        "nn.ConstantPad3d", "cnnscope.Pad",
+        "F.pad", "nn.ZeroPad1d", "nn.ZeroPad2d", "nn.ZeroPad3d", "cnnscope.Pad",
+        *(f"nn.{module}{n}d" for module in PAD_MODULES.values() for n in (1, 2, 3)),
     )  # fmt: skip
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        """``F.pad(x, (left, right, top, bottom, ...))`` in constant mode, or a torch padding module: F.pad's
+        """``F.pad(x, (left, right, top, bottom, ...), mode, value)``, or a torch padding module: F.pad's
         pairs run from the last axis backwards, a spec's amounts in the axes' order."""
         if call.module is not None:
-            pads, value = call.module.padding, call.module.value
+            pads, value = call.module.padding, getattr(call.module, "value", 0.0)
+            kind = type(call.module).__name__[:-2]  # nn.ReflectionPad2d -> ReflectionPad; nn.ZeroPad2d is constant
+            mode = {module: mode for mode, module in PAD_MODULES.items()}.get(kind, "constant")
         else:
-            pads, value = call.arg(1, "pad"), call.arg(3, "value", None)
-            if (mode := call.arg(2, "mode", "constant")) != "constant":
-                raise SpecError(f'mode "{mode}" has no spec form', hint="a pad layer adds a constant")
+            pads, value, mode = call.arg(1, "pad"), call.arg(3, "value", None), call.arg(2, "mode", "constant")
+            if mode not in PAD_MODULES:
+                raise SpecError(f'mode "{mode}" has no spec form', hint=f"a pad layer's modes: {', '.join(PAD_MODULES)}")
         spatial = len(call.inputs[0]) - 1
         pairs = [tuple(pads[i : i + 2]) for i in range(0, len(pads), 2)][::-1]  # first axis first
         extra = max(len(pairs) - spatial, 0)
@@ -697,9 +708,11 @@ class Pad(Layer):
             raise SpecError("padding the channels (or the batch) has no spec form")
         pairs = [(0, 0)] * (spatial + extra - len(pairs)) + pairs[extra:]
         if any(amount < 0 for pair in pairs for amount in pair):
-            raise SpecError("F.pad with a negative amount (a crop) has no spec form", hint="crop, or slice")
+            raise SpecError("a negative amount (a crop) has no spec form", hint="crop, or slice")
         keys = {"before": compact([b for b, _ in pairs]), "after": compact([a for _, a in pairs])}
-        return keys | ({"value": float(value)} if value else {})
+        return keys | ({"value": float(value)} if value and mode == "constant" else {}) | (
+            {"mode": mode} if mode != "constant" else {}
+        )
 
     def amounts(self, shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return per_spatial_axis(self.before, shape, "before"), per_spatial_axis(self.after, shape, "after")
@@ -708,10 +721,19 @@ class Pad(Layer):
         (shape,) = inputs
         expect_rank(self, shape, (2, 3, 4), "a channels x spatial input")
         before, after = self.amounts(shape)
+        if self.mode in ("reflect", "circular"):  # the values mirrored or wrapped must exist
+            most = {"reflect": "size - 1", "circular": "size"}[self.mode]
+            for size, b, a in zip(shape[1:], before, after):
+                if max(b, a) > size - (self.mode == "reflect"):
+                    raise SpecError(
+                        f"{self.mode} padding of {max(b, a)} on an axis of {size}: at most {most} ({fmt_shape(shape)})",
+                        hint="pad less, or use mode = \"replicate\"",
+                    )
         return (shape[0], *(size + b + a for size, b, a in zip(shape[1:], before, after)))
 
     def cells(self) -> Cells:
-        return Cells(padding=f"{compact(list(self.before))}+{compact(list(self.after))}")
+        mode = "" if self.mode == "constant" else f" {self.mode}"
+        return Cells(padding=f"{compact(list(self.before))}+{compact(list(self.after))}{mode}")
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         before, after = self.amounts(inputs[0])
@@ -726,8 +748,8 @@ class Pad(Layer):
 
         before, after = self.amounts(inputs[0])
         pads: Any = tuple(amount for b, a in zip(before[::-1], after[::-1]) for amount in (b, a))  # F.pad's order
-        pad = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}[len(before)]
-        module: nn.Module = pad(pads, self.value)
+        pad = getattr(nn, f"{PAD_MODULES[self.mode]}{len(before)}d")
+        module: nn.Module = pad(pads, self.value) if self.mode == "constant" else pad(pads)
         return module
 
 
