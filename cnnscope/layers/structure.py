@@ -663,7 +663,9 @@ class Slice(Layer):
 
 
 # a pad's modes, as F.pad names them, and torch's module for each (nn.ReflectionPad2d, ...)
-PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+PAD_MODULES = {
+    "constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad",
+}  # fmt: skip
 
 
 @register
@@ -674,14 +676,12 @@ class Pad(Layer):
     the edge repeated (``replicate``), or wrapped around (``circular``)."""
 
     type_name = "pad"
-    summary = "a border before and after each spatial axis: a constant (zeros), or the input mirrored, repeated or wrapped"
+    summary = "a border before and after each spatial axis: a constant (zeros), or the input mirrored or repeated"
     fresh_output = True
     before: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added before each spatial axis (or one each)")
     after: tuple[int, ...] = key(numbers(0, whole=True), 0, "positions added after each spatial axis (or one each)")
     value: float = key(number, 0.0, "the value of the added positions (constant mode)")
-    mode: str = key(
-        choice(*PAD_MODULES), "constant", "constant, reflect (mirrored), replicate (edge repeated) or circular (wrapped)"
-    )
+    mode: str = key(choice(*PAD_MODULES), "constant", "constant, reflect, replicate (the edge) or circular (wrapped)")
     example = {"before": [0, 1], "after": 1}
 
     imports = (
@@ -700,7 +700,7 @@ class Pad(Layer):
         else:
             pads, value, mode = call.arg(1, "pad"), call.arg(3, "value", None), call.arg(2, "mode", "constant")
             if mode not in PAD_MODULES:
-                raise SpecError(f'mode "{mode}" has no spec form', hint=f"a pad layer's modes: {', '.join(PAD_MODULES)}")
+                raise SpecError(f'mode "{mode}" has no spec form', hint=f"a pad's modes: {', '.join(PAD_MODULES)}")
         spatial = len(call.inputs[0]) - 1
         pairs = [tuple(pads[i : i + 2]) for i in range(0, len(pads), 2)][::-1]  # first axis first
         extra = max(len(pairs) - spatial, 0)
@@ -710,8 +710,10 @@ class Pad(Layer):
         if any(amount < 0 for pair in pairs for amount in pair):
             raise SpecError("a negative amount (a crop) has no spec form", hint="crop, or slice")
         keys = {"before": compact([b for b, _ in pairs]), "after": compact([a for _, a in pairs])}
-        return keys | ({"value": float(value)} if value and mode == "constant" else {}) | (
-            {"mode": mode} if mode != "constant" else {}
+        return (
+            keys
+            | ({"value": float(value)} if value and mode == "constant" else {})
+            | ({"mode": mode} if mode != "constant" else {})
         )
 
     def amounts(self, shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -727,7 +729,7 @@ class Pad(Layer):
                 if max(b, a) > size - (self.mode == "reflect"):
                     raise SpecError(
                         f"{self.mode} padding of {max(b, a)} on an axis of {size}: at most {most} ({fmt_shape(shape)})",
-                        hint="pad less, or use mode = \"replicate\"",
+                        hint='pad less, or use mode = "replicate"',
                     )
         return (shape[0], *(size + b + a for size, b, a in zip(shape[1:], before, after)))
 
