@@ -11,6 +11,7 @@ the module path and the op.
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,30 @@ COMPOUND = {"addcmul": operator.mul, "addcdiv": operator.truediv}
 
 
 _GAP = ("gap",)  # the alias of a node that could not be read, and of every node computed from it
+
+
+def _in_place(node: fx.Node, name: str, root: nn.Module) -> bool:
+    """Whether a call changes its first argument: ``x.mul_(g)``, ``torch.relu_(x)``, ``F.relu(x, inplace=True)``
+    (by keyword or in its place), a module made with ``inplace=True``."""
+    if name.endswith("_") and not name.endswith("__"):
+        return True
+    if node.op == "call_module":
+        return getattr(root.get_submodule(str(node.target)), "inplace", False) is True
+    if node.op != "call_function" or not callable(node.target):
+        return False
+    place = _inplace_position(node.target)
+    value = node.kwargs.get("inplace", node.args[place] if place is not None and len(node.args) > place else False)
+    return value is True
+
+
+@functools.cache
+def _inplace_position(function: Any) -> int | None:
+    """Where ``function`` takes ``inplace`` by position (F.relu: 1, F.leaky_relu: 2), if it does."""
+    try:
+        names = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+    return names.index("inplace") if "inplace" in names else None
 
 
 def _where(node: fx.Node) -> str:
@@ -440,9 +465,9 @@ class _Reader:
             pass
         else:
             self._read_call(node, name, result.shape)
-            if name.startswith("Tensor.") and name.endswith("_") and isinstance(self.alias.get(first), str):
-                # in place: the calls after it that read `first` read the new values (NFNet's `out.mul_(gain)`,
-                # whose result is unused, so torch.fx's graph feeds the tensor before it to the next call)
+            if _in_place(node, name, self.root) and isinstance(self.alias.get(first), str):
+                # the calls after it that read `first` read the new values (NFNet's `out.mul_(gain)`, a bare
+                # `F.relu(y, inplace=True)`: their results unused, torch.fx's graph feeds the tensor before them on)
                 self.alias[first] = self.alias[node]
 
     def _of(self, arg: Any) -> Any:
