@@ -202,15 +202,18 @@ class ManyGaps(nn.Module):
         self.b = nn.Conv2d(4, 4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.erf(F.pad(self.a(x), (1, 1, 1, 1), mode="reflect"))
-        return torch.erf(self.b(x)) + torch.logsumexp(x, 1, keepdim=True)[..., 1:9, 1:9]
+        x = torch.erf(F.pad(self.a(x), (-1, 1, 1, 1)))  # a negative amount: a crop
+        return torch.erf(self.b(x)) + torch.logsumexp(x, 1, keepdim=True)[..., 1:9, 1:7]
 
 
 def test_one_run_names_every_gap_with_counts_and_places() -> None:
     with pytest.raises(ImportFailure) as failure:
         from_module(ManyGaps(), (3, 10, 10))
     message = str(failure.value)
-    assert 'F.pad: mode "reflect" has no spec form x1' in message and "torch.erf has no layer type x2" in message
+    assert (
+        "F.pad: a negative amount (a crop) has no spec form x1" in message
+        and "torch.erf has no layer type x2" in message
+    )
     assert "torch.logsumexp" in message and "\n" not in message
 
 
@@ -456,6 +459,32 @@ def test_in_place_calls_whose_results_are_unused() -> None:
     spec = imported(model, (3, 6, 6))  # outputs equal: each activation is where the model applies it
     assert sum(node.act is not None or node.layer.type_name == "leaky_relu" for node in spec.nodes) == 3
     assert check_import(model, spec.with_input((3, 9, 7))) < 1e-5
+
+
+class MnistExample(nn.Module):
+    """torch's MNIST example (channel dropout, log-probabilities) with a PoolFormer token mixer (``pool(x) - x``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+        self.dropout = nn.Dropout2d(0.25)
+        self.fc = nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv(x))
+        x = self.dropout(self.pool(x) - x) - 0.5
+        return F.log_softmax(self.fc(torch.flatten(x, 1)), dim=1)
+
+
+def test_subtraction_channel_dropout_and_log_probabilities() -> None:
+    spec = imported(MnistExample(), (1, 8, 8))
+    assert [(node.layer.type_name, node.layer.by) for node in spec.nodes if node.layer.type_name == "sub"] == [
+        ("sub", None),
+        ("sub", 0.5),
+    ]
+    (dropout,) = [node for node in spec.nodes if node.layer.type_name == "dropout"]
+    assert dropout.layer.channels and spec.nodes[-1].act is not None and spec.nodes[-1].act.type_name == "log_softmax"
 
 
 class Borders(nn.Module):

@@ -187,6 +187,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "sigmoid": lambda m, x: torch.sigmoid(x),
     "tanh": lambda m, x: torch.tanh(x),
     "softmax": lambda m, x: F.softmax(x, dim=1),
+    "log_softmax": lambda m, x: F.log_softmax(x, dim=1),  # torch's MNIST example's output
     "dropout": lambda m, x: F.dropout(x, m.p, training=False),
     "stochastic_depth": lambda m, x: stochastic_depth(x, m.p, m.mode, training=False),
     "scale": lambda m, x: m.learned() * x,  # ConvNeXt's CNBlock: `self.layer_scale * self.block(input)`
@@ -202,6 +203,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "add": lambda m, x, *y: x + (y[0] if y else m.by),  # torchvision's residual blocks: `out += identity`
     "mul": lambda m, x, y: x * y,  # torchvision's SqueezeExcitation: `scale * input`
     "div": lambda m, x, *y: x / (y[0] if y else m.by),  # a response norm's `x_g / (x_g.mean(...) + eps)`
+    "sub": lambda m, x, *y: x - (y[0] if y else m.by),  # PoolFormer's token mixer: `self.pool(x) - x`
     "pad": lambda m, x: F.pad(x, m.padding, value=m.value),  # HGNetV2's stem: `F.pad(x, (0, 1, 0, 1))`
     "reduce": lambda m, x: (  # timm's SqueezeExcite: x.mean((2, 3), keepdim=True); SKNet's sum over paths
         x.amax(m.dims, m.keepdim)

@@ -1121,16 +1121,28 @@ def _softmax(g: _Graph, node: Node) -> None:
     g.add(node, _Layer(_type("softmax"), {"axis": axis - 1}, [x]))
 
 
-@reads("Add", "Mul", "Div", "Sum")
+@reads("Add", "Mul", "Div", "Sum", "Sub")
 def _elementwise(g: _Graph, node: Node) -> None:
     names = list(node.proto.input)
     tensors = [g.values.get(name) for name in names]
     if all(isinstance(t, str) for t in tensors) and node.op != "Div":
-        kind = "mul" if node.op == "Mul" else "add"
+        kind = {"Mul": "mul", "Sub": "sub"}.get(node.op, "add")
         g.add(node, _Layer(_type(kind), {}, [str(t) for t in tensors]))
         return
     constant = next((g.constant(n) for n in names if g.constant(n) is not None), None)
     x = next((t for t in tensors if isinstance(t, str)), None)
+    if (
+        node.op == "Sub"
+        and len(names) == 2
+        and x is not None
+        and x == tensors[0]
+        and constant is not None
+        and constant.size == 1
+    ):
+        g.add(node, _Layer(_type("sub"), {"by": float(constant.reshape(-1)[0])}, [x]))  # x - c
+        return
+    if node.op == "Sub":
+        raise g.gap(node, "Sub of these inputs (a constant first, or of a shape) has no layer type")
     if len(names) != 2 or constant is None or x is None or (node.op == "Div" and g.constant(names[1]) is None):
         raise g.gap(node, f"{node.op} of these inputs has no layer type")
     shape = g.shape_of(x)

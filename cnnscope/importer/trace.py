@@ -525,8 +525,8 @@ class _Reader:
     def _spatial_size_of(self, items: list[Any] | tuple[Any, ...]) -> str | None:
         """The layer whose spatial size ``items`` are, axis by axis in order: ``(y.shape[2], y.shape[3])``, or the
         ``(h, w)`` of ``h, w = y.shape[-2:]``."""
-        aliases = [self.alias.get(item) if isinstance(item, fx.Node) else None for item in items]
-        if not aliases or not all(isinstance(alias, tuple) and alias[0] == "axis" for alias in aliases):
+        aliases: list[Any] = [self.alias.get(item) for item in items if isinstance(item, fx.Node)]
+        if not items or len(aliases) != len(items) or not all(isinstance(a, tuple) and a[0] == "axis" for a in aliases):
             return None
         layers = {alias[1] for alias in aliases}
         layer = layers.pop() if len(layers) == 1 else None
@@ -634,8 +634,8 @@ class _Reader:
                 op = "the module is called twice with the same weights (weight sharing has no spec form)"
                 raise ImportFailure(f"{path}: {op}", op=op, where=path)
             for weight in call.module.parameters():  # tied weights (b.weight = a.weight): one tensor, two layers
-                if (owner := self.weights.setdefault(id(weight), path)) != path:
-                    op = f"shares a weight with {owner} (weight sharing has no spec form)"
+                if (first := self.weights.setdefault(id(weight), path)) != path:
+                    op = f"shares a weight with {first} (weight sharing has no spec form)"
                     raise ImportFailure(f"{path}: {op}", op=op, where=path)
             self.called.add(path)
             return path if path not in self.names else self._free_name(path)

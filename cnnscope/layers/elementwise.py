@@ -292,6 +292,27 @@ class Softmax(Activation):
         )
 
 
+@register
+class LogSoftmax(Softmax):
+    """The log of a softmax, as one numerically stable step (the output of torch's MNIST example)."""
+
+    type_name = "log_softmax"
+    summary = "log(softmax(x)) over the channel axis (or another axis): log-probabilities"
+    flops_per_element = 4
+
+    imports = ("nn.LogSoftmax", "F.log_softmax", "torch.log_softmax", "Tensor.log_softmax")
+
+    gives_probabilities = False  # type: ignore[assignment]  # log-probabilities: a softmax gives them back
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        return nn.LogSoftmax(dim=self.axis + 1)
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        return UNCOUNTED  # no peer has a handler for log_softmax (ptflops patches F.softmax alone)
+
+
 def activation_types() -> dict[str, type[Activation]]:
     """The registered types usable as a fused ``act``."""
     from cnnscope.layers.base import LAYER_TYPES
@@ -556,17 +577,20 @@ class LocalResponseNorm(Layer):
 @register
 class Dropout(Layer):
     type_name = "dropout"
-    summary = "zeroes elements with probability p while training; identity at inference"
+    summary = "zeroes elements (or whole channels) with probability p while training; identity at inference"
     p: float = key(probability, 0.5, "drop probability")
+    channels: bool = key(boolean, False, "drop whole channels (nn.Dropout2d) instead of single elements")
 
-    imports = ("nn.Dropout", "F.dropout")
+    imports = ("nn.Dropout", "F.dropout", "nn.Dropout1d", "nn.Dropout2d", "nn.Dropout3d", "F.dropout2d", "F.dropout3d")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        return {"p": call.module.p if call.module is not None else call.arg(1, "p", 0.5)}
+        p = call.module.p if call.module is not None else call.arg(1, "p", 0.5)
+        whole = call.name[-2:] in ("1d", "2d", "3d")  # nn.Dropout2d, F.dropout2d: a channel at a time
+        return {"p": p} | ({"channels": True} if whole else {})
 
     def cells(self) -> Cells:
-        return Cells(units=f"p={self.p:g}")
+        return Cells(units=f"p={self.p:g}" + (" channels" if self.channels else ""))
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         return UNCOUNTED
@@ -574,6 +598,9 @@ class Dropout(Layer):
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
 
+        if self.channels and len(inputs[0]) in (2, 3, 4):  # C x L, C x H x W, C x T x H x W
+            whole: nn.Module = getattr(nn, f"Dropout{len(inputs[0]) - 1}d")(self.p)
+            return whole
         return nn.Dropout(self.p)
 
 

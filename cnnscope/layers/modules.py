@@ -7,6 +7,7 @@ the names torchvision's models give them, so their state_dicts load as they are.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -239,18 +240,22 @@ class AddBy(nn.Module):
         return total + self.by
 
 
-class Div(nn.Module):
-    """The first input divided by the second, or by a constant."""
+class Ordered(nn.Module):
+    """The first input divided by (``/``) or minus (``-``) the second, or a constant."""
 
-    def __init__(self, by: float | None = None) -> None:
+    def __init__(self, symbol: str, by: float | None = None) -> None:
         super().__init__()
-        self.by = by
+        self.symbol, self.by = symbol, by
+        self.operation = {"/": operator.truediv, "-": operator.sub}[symbol]
 
-    def forward(self, x: torch.Tensor, divisor: torch.Tensor | None = None) -> torch.Tensor:
-        if divisor is None:
+    def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+        if other is None:
             assert self.by is not None
-            return x / self.by
-        return x / divisor
+            return self.operation(x, self.by)
+        return self.operation(x, other)
+
+    def extra_repr(self) -> str:
+        return f"x {self.symbol} {'y' if self.by is None else self.by}"
 
 
 class Permute(nn.Module):

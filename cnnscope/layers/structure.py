@@ -4,7 +4,7 @@ slice, crop, pad, concat, add, mul, max-over-time."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
@@ -429,25 +429,27 @@ class Mul(Layer):
         return Mul() if self.by is None else MulBy(self.by)
 
 
-@register
-class Div(Layer):
-    """The first input divided by the second, with broadcasting (global response norm's ``x_g / (mean + eps)``)."""
+class _Ordered(Layer):
+    """An element-wise operation whose inputs' order matters: the first input and the second, with broadcasting,
+    or one input and a constant ``by``. A subclass names the operation (``symbol``) and its torch module."""
 
-    type_name = "div"
-    summary = "element-wise quotient of two inputs, with broadcasting, or of one input by a number"
     arity = (1, 2)
     fresh_output = True
-    by: float | None = key(_optional_number, None, "a constant divisor, for one input")
+    by: float | None = key(_optional_number, None, "a constant second operand, for one input")
+    symbol: ClassVar[str]
+    verb: ClassVar[str]
     example_inputs = ((4, 8, 8), (1, 8, 8))
-
-    imports = ("operator.truediv", "operator.itruediv", "torch.div", "Tensor.div", "Tensor.div_", "cnnscope.Div")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
-        if call.module is not None:
+        if call.module is not None:  # cnnscope's own module: an Ordered of this symbol
+            if call.module.symbol != cls.symbol:
+                return None
             return {} if call.module.by is None else {"by": call.module.by}
         if call.parameters or call.kwargs.get("rounding_mode") is not None or call.args[0] != TENSOR:
-            return None  # a parameter, a floor or truncating division, a number over a tensor (1 / x)
+            return None  # a parameter, a floor or truncating division, a number before a tensor (1 / x, 1 - x)
+        if call.arg(2, "alpha", 1) != 1:  # torch.sub(x, y, alpha=2)
+            return None
         constant = _constant(call)
         if len(call.inputs) == 1 and constant is not None:
             return {"by": constant}
@@ -455,14 +457,14 @@ class Div(Layer):
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
         if (len(inputs) == 2) == (self.by is not None):
-            raise SpecError("div takes two inputs (the first divided by the second), or one and a constant `by`")
+            raise SpecError(f"{self.type_name} takes two inputs (the first {self.symbol} the second), or one and `by`")
         if self.by is not None:
             return inputs[0]
         names = sources or ("input 1", "input 2")
         out = _broadcast(*inputs)
         if out is None:
             raise SpecError(
-                f"cannot divide '{names[0]}' ({fmt_shape(inputs[0])}) by '{names[1]}' ({fmt_shape(inputs[1])}):"
+                f"cannot {self.verb} '{names[0]}' ({fmt_shape(inputs[0])}) and '{names[1]}' ({fmt_shape(inputs[1])}):"
                 " the shapes do not broadcast",
                 hint="each axis must be equal or 1 in one of them, e.g. a 1xHxW divisor of a CxHxW map",
             )
@@ -472,16 +474,41 @@ class Div(Layer):
         return Cost(flops=numel(out))
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
-        divisor = f"{self.by:g}" if self.by is not None else fmt_shape(inputs[1])
-        return [f"{fmt_shape(inputs[0])} / {divisor} -> {fmt_shape(out)} (axes of size 1 are repeated to match)"]
+        second = f"{self.by:g}" if self.by is not None else fmt_shape(inputs[1])
+        return [
+            f"{fmt_shape(inputs[0])} {self.symbol} {second} -> {fmt_shape(out)} (axes of size 1 are repeated to match)"
+        ]
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        return UNCOUNTED  # written `/`: fvcore has no handle for aten::div, ptflops patches no division
+        return UNCOUNTED  # written `/` or `-`: fvcore has no handle for aten::div or aten::sub, ptflops patches neither
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
-        from cnnscope.layers.modules import Div
+        from cnnscope.layers.modules import Ordered
 
-        return Div(self.by)
+        return Ordered(self.symbol, self.by)
+
+
+@register
+class Div(_Ordered):
+    """The first input divided by the second, with broadcasting (global response norm's ``x_g / (mean + eps)``)."""
+
+    type_name = "div"
+    summary = "element-wise quotient of two inputs, with broadcasting, or of one input by a number"
+    symbol, verb = "/", "divide"
+
+    imports = ("operator.truediv", "operator.itruediv", "torch.div", "Tensor.div", "Tensor.div_", "cnnscope.Ordered")
+
+
+@register
+class Sub(_Ordered):
+    """The first input minus the second, with broadcasting (PoolFormer's token mixer: ``pool(x) - x``)."""
+
+    type_name = "sub"
+    summary = "element-wise difference of two inputs, with broadcasting, or of one input and a number"
+    symbol, verb = "-", "subtract"
+    example_inputs = ((4, 8, 8), (4, 8, 8))
+
+    imports = ("operator.sub", "operator.isub", "torch.sub", "Tensor.sub", "Tensor.sub_", "cnnscope.Ordered")
 
 
 def _dims(value: Any, _cls: type[Layer]) -> tuple[int, ...]:
