@@ -214,6 +214,21 @@ class Shared(nn.Module):
         return self.conv(self.conv(x))
 
 
+class Failing(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+
+class HoldsFailing(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.block = Failing()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.conv(x))
+
+
 class Tied(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -228,10 +243,14 @@ class Tied(nn.Module):
 @pytest.mark.parametrize(
     ("model", "fragment"),
     [
-        (DataDependent(), "torch.fx cannot capture the model's forward"),
+        (DataDependent(), r"branches on a traced value \(at test_import.py:\d+\)"),
         (Padded(), "the model's forward: F.pad: a negative amount"),
         (Shared(), "conv: the module is called twice with the same weights"),
         (Tied(), "b: shares a weight with a"),
+        (
+            HoldsFailing(),
+            r"forward raised RuntimeError while torch.fx traced it \(in block, at test_import.py:\d+\): boom",
+        ),
     ],
 )
 def test_what_no_spec_can_say_is_one_clear_error(model, fragment):

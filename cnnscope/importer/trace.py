@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import os
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +151,7 @@ class _Tracer(fx.Tracer):
         self.scopes = [""]
         self.parameters: dict[int, str] = {}  # id -> path, of the root's parameters
         self.buffers: dict[int, str] = {}  # and of its buffers
+        self.failed_in: str | None = None  # the module whose forward the trace failed in
 
     def trace(self, root: Any, concrete_args: dict[str, Any] | None = None) -> fx.Graph:
         # torch.fx finds the path of a parameter a forward reads by walking all of the root's
@@ -189,6 +192,9 @@ class _Tracer(fx.Tracer):
         self.scopes.append(path)
         try:
             return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            self.failed_in = self.failed_in or path  # the innermost module the failure passed through
+            raise
         finally:
             self.scopes.pop()
 
@@ -286,11 +292,7 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Nod
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # torch.fx raises TraceError, TypeError, ... for what it cannot follow
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImportFailure(
-            f"torch.fx cannot capture the model's forward: {first}",
-            hint="control flow that depends on the data, or Python that torch.fx cannot follow, has no spec form",
-        ) from None
+        raise _untraceable(exc, tracer.failed_in) from None
     _decompose(graph)
     sample = torch.randn(1, *input_shape)
     try:
@@ -303,6 +305,28 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Nod
             hint="give the size it takes with --input",
         ) from None
     return graph, seen, Run(sample, output, _unreached(model, graph))
+
+
+def _untraceable(exc: Exception, module: str | None) -> ImportFailure:
+    """Why torch.fx could not follow the forward, where: the module, and the model's own line that did it."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if f"{os.sep}torch{os.sep}" not in frame.filename and f"{os.sep}cnnscope{os.sep}" not in frame.filename
+    ]  # fmt: skip
+    line = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else None
+    where = ", ".join(part for part in (f"in {module}" if module else None, f"at {line}" if line else None) if part)
+    at = f" ({where})" if where else ""
+    if "used as inputs to control flow" in first or "cannot be iterated" in first:
+        return ImportFailure(
+            f"the model's forward branches on a traced value{at}: torch.fx takes no `if` on a size or a value"
+            " (`if x.shape[-1] > 32:`, `assert x.dim() == 4`) and no loop over a shape",
+            hint="a spec has no branches: import a model whose forward takes one path",
+        )
+    return ImportFailure(
+        f"the model's forward raised {type(exc).__name__} while torch.fx traced it{at}: {first}",
+        hint="the model's own error, or code that needs a real tensor where torch.fx passes a stand-in (.item())",
+    )
 
 
 def _decompose(graph: fx.Graph) -> None:
