@@ -299,6 +299,18 @@ def test_the_command_writes_a_spec_that_checks(cli, tmp_path):
     assert printed.exit_code == 0 and printed.stdout.startswith("# Imported by")
 
 
+def test_a_model_file_imports_its_neighbours(cli, tmp_path):
+    """A model split across files (``from cnnscope_blocks_x import Block``) reads as ``python net.py`` would run it."""
+    (tmp_path / "cnnscope_blocks_x.py").write_text("from torch import nn\nBlock = lambda: nn.Conv2d(3, 4, 3)\n")
+    (tmp_path / "split.py").write_text(
+        "from torch import nn\nfrom cnnscope_blocks_x import Block\n\n\n"
+        "class Net(nn.Sequential):\n    def __init__(self):\n        super().__init__(Block(), nn.ReLU())\n"
+    )
+    result = cli("import", f"{tmp_path / 'split.py'}:Net", "--input", "3x8x8")
+    assert result.exit_code == 0, result.output
+    assert 'type = "conv2d", out = 4' in result.stdout
+
+
 @pytest.mark.parametrize(
     ("target", "fragment"),
     [

@@ -157,6 +157,9 @@ def load_model(target: str) -> tuple[nn.Module, str, Shape]:
         assert spec is not None and spec.loader is not None
         namespace = importlib.util.module_from_spec(spec)
         sys.modules.setdefault(path.stem, namespace)
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # as `python path/to/net.py` runs it: `from blocks import SE` finds blocks.py
+            sys.path.insert(0, folder)
         try:
             spec.loader.exec_module(namespace)
         except Exception as exc:
