@@ -333,6 +333,13 @@ def test_bad_targets_are_one_line_and_exit_2(cli, tmp_path, target, fragment):
     assert not destination.exists()
 
 
+def test_one_number_is_every_spatial_side_as_for_inspect(cli, tmp_path):
+    source = tmp_path / "net.py"
+    source.write_text(MODEL_FILE)
+    result = cli("import", f"{source}:Net", "--input", "8")
+    assert result.exit_code == 0 and "on inputs of 3x8x8." in result.stdout
+
+
 def test_an_input_the_model_cannot_take_is_named(cli, tmp_path):
     source = tmp_path / "net.py"
     source.write_text(MODEL_FILE)

@@ -10,6 +10,7 @@ import typer
 
 from cnnscope.cli.app import app, err, fail, out
 from cnnscope.errors import CnnscopeError
+from cnnscope.report.numbers import counted
 from cnnscope.spec.parse import check_spec_name
 
 PANEL = "Torch models"
@@ -36,8 +37,9 @@ def import_command(
         typer.Option(
             "--input",
             "-i",
-            help="Input size per sample that the model is read on [default: the ONNX file's, timm's for timm:NAME,"
-            " else 3x224x224].",
+            help="Input size per sample that the model is read on, channels first (3x160x160, 1x28x28,"
+            " 3x16x112x112), or one number for every spatial side with the default's channels (160)"
+            " [default: the ONNX file's, timm's for timm:NAME, else 3x224x224].",
         ),
     ] = None,
     destination: Annotated[
@@ -68,7 +70,7 @@ def import_command(
     onnxruntime on the file first; without, the spec says it was not checked.
     """
     try:
-        from cnnscope.spec.sizes import parse_size
+        from cnnscope.spec.sizes import fitted, parse_size
 
         shape = parse_size(input_size) if input_size else None
         if name is not None:
@@ -81,6 +83,8 @@ def import_command(
 
             with running_target(target):
                 module, attribute, default_shape = load_model(target)
+                if shape is not None and input_size is not None and len(shape) == 1:  # 160 is 3x160x160
+                    shape = fitted(shape, default_shape, input_size, "the model's default input")
                 spec, run = read_module(module, shape or default_shape, name=name or attribute, origin=target)
                 difference = check_import(module, spec, against=run)  # against the reading's own run of the model
         for path, count in run.unreached.items():
@@ -99,7 +103,8 @@ def import_command(
         fail(exc)
     lines = sum(1 for line in spec.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     summary = (
-        f"{len(spec.nodes)} layers in {lines} lines of TOML (besides comments); outputs equal to the original's"
+        f"{counted(len(spec.nodes), 'layer')} in {counted(lines, 'line')} of TOML (besides comments); outputs equal"
+        " to the original's"
         f" (largest difference {difference:.1g} of the output's scale)"
     )
     if destination:
@@ -135,7 +140,7 @@ def _import_onnx(target: str, shape: Shape | None, destination: str | None, name
             temporary[spec_path.name].write_text(spec.source, encoding="utf-8")
             save_file(reading.weights, str(temporary[weights_path.name]), metadata={"source": Path(target).name})
     lines = sum(1 for line in spec.source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
-    summary = f"{len(spec.nodes)} layers in {lines} lines of TOML (besides comments); {verdict}"
+    summary = f"{counted(len(spec.nodes), 'layer')} in {counted(lines, 'line')} of TOML (besides comments); {verdict}"
     if destination and weights_path is not None:
         out.print(f"wrote {destination} and {weights_path}: {summary}", markup=False, soft_wrap=True)
     else:

@@ -183,7 +183,8 @@ def load_model(target: str) -> tuple[nn.Module, str, Shape]:
     except Exception as exc:  # the model's __init__ failed: the user's code, not cnnscope's
         raise CnnscopeError(f"calling '{target}' raised {type(exc).__name__}: {exc}") from None
     if not isinstance(module, nn.Module):
-        raise CnnscopeError(f"'{target}' gave a {type(module).__name__}, not a torch.nn.Module")
+        kind = type(module).__name__
+        raise CnnscopeError(f"'{target}' gave {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}, not a torch.nn.Module")
     return module, attribute, DEFAULT_INPUT
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from cnnscope.errors import CnnscopeError
 from cnnscope.layers import Activation, Layer, Shape
+from cnnscope.report.numbers import counted
 
 
 class ImportFailure(CnnscopeError):
@@ -39,7 +40,7 @@ def all_gaps(gaps: dict[str, list[str]], items: str = "calls") -> ImportFailure:
         parts.append(f"{op} x{len(places)} ({shown})")
     total = sum(len(places) for places in gaps.values())
     return ImportFailure(
-        f"{total} {items} in {len(gaps)} kinds have no spec form: " + "; ".join(parts),
+        f"{total} {items} in {counted(len(gaps), 'kind')} have no spec form: " + "; ".join(parts),
         hint="`cnnscope types` lists what a spec can say",
     )
 

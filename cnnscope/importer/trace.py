@@ -771,7 +771,8 @@ class _Reader:
             return {str(key): _named(item, final) for key, item in value.items()}
         if isinstance(value, (tuple, list)):
             return [_named(item, final) for item in value]
-        raise ImportFailure(f"the model returns a {type(value).__name__}, which no spec can say")
+        what = "None" if value is None else f"a value of type {type(value).__name__}"
+        raise ImportFailure(f"the model returns {what}, which no spec can say")
 
     def _fuse_activations(self) -> None:
         """A functional activation that alone reads a layer's output becomes that layer's ``act``,

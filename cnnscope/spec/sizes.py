@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from cnnscope.errors import SpecError
-from cnnscope.layers import fmt_shape
+from cnnscope.layers import Shape, fmt_shape
 from cnnscope.spec.model import Spec
 
 MAX_DIGITS = 9  # a billion pixels a side; longer numbers are typos or attacks
@@ -28,12 +28,16 @@ def parse_size(text: str) -> tuple[int, ...]:
 
 def resize(spec: Spec, text: str) -> Spec:
     """A full shape (3x224x224), only the spatial size (224x224 or 448), or a sequence length."""
-    dims = parse_size(text)
-    shape = spec.input.shape
+    return spec.with_input(fitted(parse_size(text), spec.input.shape, text, "the spec's input"))
+
+
+def fitted(dims: Shape, shape: Shape, text: str, what: str) -> Shape:
+    """``dims`` as given on the command line, read against ``shape``: the whole size, the spatial sizes
+    alone (224x224, or 16x112x112 for a video), or one spatial size for every spatial axis (448)."""
     if len(dims) == len(shape):
-        return spec.with_input(dims)
+        return dims
     if len(shape) >= 2 and len(dims) == 1:
-        return spec.with_input((shape[0],) + dims * (len(shape) - 1))
-    if len(shape) >= 3 and len(dims) == len(shape) - 1:  # the spatial sizes: 224x224, or 16x112x112 for a video
-        return spec.with_input((shape[0], *dims))
-    raise SpecError(f"input size '{text}' does not fit the spec's input {fmt_shape(shape)}")
+        return (shape[0],) + dims * (len(shape) - 1)
+    if len(shape) >= 3 and len(dims) == len(shape) - 1:
+        return (shape[0], *dims)
+    raise SpecError(f"input size '{text}' does not fit {what} {fmt_shape(shape)}")
