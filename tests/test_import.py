@@ -243,7 +243,7 @@ class Tied(nn.Module):
 @pytest.mark.parametrize(
     ("model", "fragment"),
     [
-        (DataDependent(), r"branches on a traced value \(at test_import.py:\d+\)"),
+        (DataDependent(), r"branches on the values of a tensor \(at test_import.py:\d+\)"),
         (Padded(), "the model's forward: F.pad: a negative amount"),
         (Shared(), "conv: the module is called twice with the same weights"),
         (Tied(), "b: shares a weight with a"),

@@ -487,6 +487,35 @@ def test_subtraction_channel_dropout_and_log_probabilities() -> None:
     assert dropout.layer.channels and spec.nodes[-1].act is not None and spec.nodes[-1].act.type_name == "log_softmax"
 
 
+class KeepsSevenBySeven(nn.Module):
+    """timm's VGG head (ConvMlp): pools up to 7x7 only where the map is smaller, a branch on a size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=4)
+        self.fc = nn.Conv2d(4, 2, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        assert x.dim() == 4 and len(x.shape) == 4, tuple(x.shape)  # `assert` and len() of a size too
+        if x.shape[-2] < 7 or x.shape[-1] < 7:
+            x = F.adaptive_avg_pool2d(x, (max(7, x.shape[-2]), max(7, x.shape[-1])))
+        return self.fc(x)
+
+
+def test_a_branch_on_a_size_is_taken_as_it_falls_and_said() -> None:
+    """torch.fx cannot follow an `if` on a proxy; for one input size the branch is known, so it is taken as the
+    model takes it, and the spec's header names the line."""
+    model = KeepsSevenBySeven()
+    spec, _ = read_module(model, (3, 16, 16))  # a 4x4 map: pooled up to 7x7
+    assert check_import(model, spec) < 1e-5
+    assert "adaptive_avgpool" in [node.layer.type_name for node in spec.nodes]
+    assert "Its forward branches on sizes at test_import_idioms.py:" in (spec.source or "")
+    spec, _ = read_module(model, (3, 32, 32))  # an 8x8 map: the other path, no pooling
+    assert "adaptive_avgpool" not in [node.layer.type_name for node in spec.nodes]
+    assert check_import(model, spec) < 1e-5
+
+
 class Borders(nn.Module):
     """Each of F.pad's modes, as modules and as calls (TResNet's and DenseNet-blur's anti-aliasing pad by reflecting)."""
 

@@ -73,6 +73,11 @@ def read_module(
         f"Imported by `cnnscope import` from {where} on inputs of {fmt_shape(input_shape)}.",
         "Layer names are the module's own: its state_dict loads into cnnscope.build(spec) as it is.",
         *(f"Left out, not used in eval mode: {path} ({count:,} parameters)." for path, count in left_out.items()),
+        *(
+            f"Its forward branches on sizes at {line}{f' ({module})' if module else ''}: the path it took at"
+            f" {fmt_shape(input_shape)} is the one written; `cnnscope verify --input` compares at other sizes."
+            for line, module in reading.run.branches.items()
+        ),
         "",
     ]
     text = document(

@@ -15,7 +15,8 @@ import inspect
 import operator
 import os
 import traceback
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -152,6 +153,9 @@ class _Tracer(fx.Tracer):
         self.parameters: dict[int, str] = {}  # id -> path, of the root's parameters
         self.buffers: dict[int, str] = {}  # and of its buffers
         self.failed_in: str | None = None  # the module whose forward the trace failed in
+        self.sample: torch.Tensor | None = None  # the input that branches on sizes are settled on
+        self.values: dict[fx.Node, Any] = {}  # what the graph's nodes gave on it, as far as a branch needed
+        self.branches: dict[str, str] = {}  # the model's line of each branch on sizes taken -> its module
 
     def trace(self, root: Any, concrete_args: dict[str, Any] | None = None) -> fx.Graph:
         # torch.fx finds the path of a parameter a forward reads by walking all of the root's
@@ -203,6 +207,68 @@ class _Tracer(fx.Tracer):
         node.meta["scope"] = self.scopes[-1]
         return node
 
+    # --- branches on sizes, taken as they fall -------------------------------------------------
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        """``if x.shape[-2] < 7:``: for one input size every size is known, so the branch is taken as the model
+        takes it on the sample, and noted (:attr:`branches`); a branch on the data's values is refused."""
+        return bool(self._settled(obj.node))
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _SizedProxy(node, self)
+
+    def iter(self, obj: fx.Proxy) -> Iterator[Any]:
+        """``for size in x.shape:``, ``tuple(x.shape)``: as many items as the sample's value has."""
+        items: Any = obj  # a proxy: indexing it records a getitem
+        return iter([items[i] for i in range(len(self._settled(obj.node)))])
+
+    def _settled(self, node: fx.Node) -> Any:
+        if self.sample is None or not self._from_sizes(node):
+            raise fx.proxy.TraceError("symbolically traced variables cannot be used as inputs to control flow")
+        frames = [frame for frame in traceback.extract_stack()[:-3] if not _is_library(frame.filename)]
+        line = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "the model's forward"
+        self.branches.setdefault(line, self.scopes[-1])
+        modules = dict(self.root.named_modules())
+        # torch.fx's own way of running real code mid-trace: its patches of nn.Module's call and getattr undone
+        with torch.no_grad(), fx._symbolic_trace._maybe_revert_all_patches():
+            for earlier in self.graph.nodes:  # every node up to this one, each once: one forward pass in all
+                if earlier not in self.values:
+                    self.values[earlier] = _evaluate(earlier, self.values, self.root, modules, self.sample)
+                if earlier is node:
+                    return self.values[node]
+        raise AssertionError("a node of the graph")
+
+    def _from_sizes(self, node: fx.Node) -> bool:
+        """Whether ``node``'s value follows from tensors' sizes (``x.shape[-2] < 7``) and other static properties
+        (``x.device.type``) alone, not from their values."""
+        if node.op == "call_method" and node.target in _STATIC_METHODS:
+            return True
+        if node.op == "call_function" and node.target is getattr and node.args[1] in _STATIC_ATTRIBUTES:
+            return True
+        if node.op in ("placeholder", "get_attr", "call_module"):
+            return False
+        return all(self._from_sizes(used) for used in node.all_input_nodes)
+
+
+# what a tensor is, not what it holds: the same for every input of one size
+_STATIC_METHODS = frozenset({"size", "dim", "numel", "is_floating_point", "is_contiguous", "get_device"})
+_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "device", "dtype", "is_cuda", "layout"})
+
+
+class _SizedProxy(fx.Proxy):
+    """A proxy whose ``len()`` is known where it is a size's (``len(x.shape)``, ``tuple(x.shape)``), as its
+    ``if`` is (``to_bool``)."""
+
+    def __len__(self) -> int:
+        tracer: Any = self.tracer
+        return len(tracer._settled(self.node))
+
+    def __getattr__(self, k: str) -> fx.proxy.Attribute:
+        return _SizedAttribute(self, k)
+
+
+class _SizedAttribute(fx.proxy.Attribute, _SizedProxy):
+    """``x.shape``, with a length as :class:`_SizedProxy` has one."""
+
 
 def _record(model: nn.Module, graph: fx.Graph, sample: torch.Tensor) -> tuple[Any, dict[fx.Node, Any]]:
     """Run the captured graph once on ``model``'s own modules and weights: what it returns, and each node's
@@ -225,40 +291,46 @@ def _record(model: nn.Module, graph: fx.Graph, sample: torch.Tensor) -> tuple[An
     for used, user in last_use.items():
         dropped_after.setdefault(user, []).append(used)
 
-    def value(arg: Any) -> Any:
-        if isinstance(arg, fx.Node):
-            return values[arg]
-        if isinstance(arg, tuple):
-            items = [value(a) for a in arg]
-            return type(arg)(*items) if hasattr(arg, "_fields") else tuple(items)  # a namedtuple stays one
-        if isinstance(arg, list):  # torch.fx's immutable_list too
-            return [value(a) for a in arg]
-        if isinstance(arg, dict):
-            return {k: value(v) for k, v in arg.items()}
-        if isinstance(arg, slice):
-            return slice(value(arg.start), value(arg.stop), value(arg.step))
-        return arg
-
     for node in graph.nodes:
-        args, kwargs = value(node.args), value(node.kwargs)
-        result: Any
-        if node.op == "placeholder":
-            result = sample
-        elif node.op == "get_attr":
-            result = functools.reduce(getattr, str(node.target).split("."), model)
-        elif node.op == "call_module":
-            result = modules[str(node.target)](*args, **kwargs)
-        elif node.op == "call_function":
-            result = node.target(*args, **kwargs)  # type: ignore[operator]
-        elif node.op == "call_method":
-            result = getattr(args[0], str(node.target))(*args[1:], **kwargs)
-        else:  # output
-            return args[0], seen
-        values[node] = result
+        if node.op == "output":
+            return _substituted(node.args, values)[0], seen
+        values[node] = result = _evaluate(node, values, model, modules, sample)
         seen[node] = _summary(result)
         for used in dropped_after.get(node, ()):
             del values[used]
     raise AssertionError("a graph ends in its output node")
+
+
+def _substituted(arg: Any, values: dict[fx.Node, Any]) -> Any:
+    """``arg`` with each node in it replaced by its value."""
+    if isinstance(arg, fx.Node):
+        return values[arg]
+    if isinstance(arg, tuple):
+        items = [_substituted(a, values) for a in arg]
+        return type(arg)(*items) if hasattr(arg, "_fields") else tuple(items)  # a namedtuple stays one
+    if isinstance(arg, list):  # torch.fx's immutable_list too
+        return [_substituted(a, values) for a in arg]
+    if isinstance(arg, dict):
+        return {k: _substituted(v, values) for k, v in arg.items()}
+    if isinstance(arg, slice):
+        return slice(_substituted(arg.start, values), _substituted(arg.stop, values), _substituted(arg.step, values))
+    return arg
+
+
+def _evaluate(
+    node: fx.Node, values: dict[fx.Node, Any], model: nn.Module, modules: dict[str, nn.Module], sample: torch.Tensor
+) -> Any:
+    """What ``node`` (not the output) gives, from the values of the nodes it reads."""
+    args, kwargs = _substituted(node.args, values), _substituted(node.kwargs, values)
+    if node.op == "placeholder":
+        return sample
+    if node.op == "get_attr":
+        return functools.reduce(getattr, str(node.target).split("."), model)
+    if node.op == "call_module":
+        return modules[str(node.target)](*args, **kwargs)
+    if node.op == "call_function":
+        return node.target(*args, **kwargs)  # type: ignore[operator]
+    return getattr(args[0], str(node.target))(*args[1:], **kwargs)  # call_method
 
 
 @dataclass(frozen=True)
@@ -284,17 +356,19 @@ class Run:
     input: torch.Tensor
     output: Any
     unreached: dict[str, int]  # outermost submodules with parameters or buffers that it never used -> parameters
+    branches: dict[str, str] = field(default_factory=dict)  # the model's lines that branched on sizes -> module
 
 
 def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Node, Any], Run]:
     """The model's graph, what each node produced on a random input of ``input_shape``, and that run."""
     tracer = _Tracer({name for cls in LAYER_TYPES.values() for name in cls.imports})
+    sample = tracer.sample = torch.randn(1, *input_shape)
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # torch.fx raises TraceError, TypeError, ... for what it cannot follow
         raise _untraceable(exc, tracer.failed_in) from None
+    tracer.values.clear()
     _decompose(graph)
-    sample = torch.randn(1, *input_shape)
     try:
         with torch.no_grad():
             output, seen = _record(model, graph, sample)
@@ -304,24 +378,26 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Nod
             f"the model does not run on an input of {fmt_shape(input_shape)}: {first}",
             hint="give the size it takes with --input",
         ) from None
-    return graph, seen, Run(sample, output, _unreached(model, graph))
+    return graph, seen, Run(sample, output, _unreached(model, graph), tracer.branches)
+
+
+def _is_library(filename: str) -> bool:
+    """Whether a frame is torch's or cnnscope's, not the model's own code."""
+    return f"{os.sep}torch{os.sep}" in filename or f"{os.sep}cnnscope{os.sep}" in filename
 
 
 def _untraceable(exc: Exception, module: str | None) -> ImportFailure:
     """Why torch.fx could not follow the forward, where: the module, and the model's own line that did it."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    frames = [
-        frame for frame in traceback.extract_tb(exc.__traceback__)
-        if f"{os.sep}torch{os.sep}" not in frame.filename and f"{os.sep}cnnscope{os.sep}" not in frame.filename
-    ]  # fmt: skip
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _is_library(frame.filename)]
     line = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else None
     where = ", ".join(part for part in (f"in {module}" if module else None, f"at {line}" if line else None) if part)
     at = f" ({where})" if where else ""
     if "used as inputs to control flow" in first or "cannot be iterated" in first:
         return ImportFailure(
-            f"the model's forward branches on a traced value{at}: torch.fx takes no `if` on a size or a value"
-            " (`if x.shape[-1] > 32:`, `assert x.dim() == 4`) and no loop over a shape",
-            hint="a spec has no branches: import a model whose forward takes one path",
+            f"the model's forward branches on the values of a tensor{at} (`if x.sum() > 0:`): a spec takes one"
+            " path for every input",
+            hint="branches on sizes are taken as they fall at the input size; branches on values have no spec form",
         )
     return ImportFailure(
         f"the model's forward raised {type(exc).__name__} while torch.fx traced it{at}: {first}",
