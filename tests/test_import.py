@@ -321,13 +321,15 @@ def test_a_model_file_imports_its_neighbours(cli, tmp_path):
         ("{file}:makes_a_list", "gave a list, not a torch.nn.Module"),
         ("{file}", "is not MODULE:NAME"),
         ("missing.py:Net", "no such file"),
+        ("{file}:Net --out {file}.json", "--out names the spec, a .toml file"),
     ],
 )
 def test_bad_targets_are_one_line_and_exit_2(cli, tmp_path, target, fragment):
     source = tmp_path / "net.py"
     source.write_text(MODEL_FILE)
     destination = tmp_path / "out.toml"
-    result = cli("import", target.format(file=source), "--out", str(destination))
+    args = target.format(file=source).split()
+    result = cli("import", *args, *(() if "--out" in args else ("--out", str(destination))))
     assert result.exit_code == 2
     assert fragment in result.output and "Traceback" not in result.output
     assert not destination.exists()

@@ -73,6 +73,12 @@ def import_command(
         from cnnscope.spec.sizes import fitted, parse_size
 
         shape = parse_size(input_size) if input_size else None
+        if destination and Path(destination).suffix.lower() in NOT_A_SPEC:
+            raise CnnscopeError(
+                "--out names the spec, a .toml file",
+                path=destination,
+                hint="an ONNX file's weights go beside it; for JSON, `cnnscope inspect SPEC --json`",
+            )
         if name is not None:
             check_spec_name(name)
         if target.lower().endswith(".onnx"):
@@ -114,10 +120,12 @@ def import_command(
         err.print(summary, markup=False)
 
 
+# suffixes of files that are not a spec: `--out net.json` would otherwise hold TOML
+NOT_A_SPEC = frozenset({".json", ".onnx", ".pt", ".pth", ".safetensors", ".py", ".yaml", ".yml", ".png", ".svg"})
+
+
 def _import_onnx(target: str, shape: Shape | None, destination: str | None, name: str | None) -> None:
     """``cnnscope import model.onnx``: the spec and its weights, checked against onnxruntime where torch is."""
-    if destination and Path(destination).suffix.lower() == ".safetensors":
-        raise CnnscopeError("--out names the spec (.toml); its weights are written beside it", path=destination)
     weights_path = Path(destination).with_suffix(".safetensors") if destination else None
     with err.status("reading the ONNX file..."):
         from cnnscope.importer.onnx import annotated, from_onnx

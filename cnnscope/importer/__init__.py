@@ -90,6 +90,7 @@ def read_module(
         params=sum(p.numel() for p in module.parameters()) - sum(left_out.values()),
         output=output,
         outputs=None if returned == reading.layers[-1].name else returned,
+        counted="by torch on the original model" + (", less the modules left out above" if left_out else ""),
     )
     try:
         spec = parse(text, path=f"<import of {where}>", default_name=name)
