@@ -148,8 +148,6 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2, *, against: Run 
 def load_model(target: str) -> tuple[nn.Module, str, Shape]:
     """``package.module:callable`` or ``path/to/file.py:Name``, called without arguments, or ``timm:NAME``;
     its name; and the input size it is made for (timm's ``pretrained_cfg``; else 3 x 224 x 224)."""
-    from torch import nn
-
     if target.startswith("timm:"):
         return _timm_model(target.removeprefix("timm:"))
     where, _, attribute = target.rpartition(":")
@@ -188,6 +186,8 @@ def load_model(target: str) -> tuple[nn.Module, str, Shape]:
         raise CnnscopeError(f"'{target}' cannot be called without arguments: {exc}") from None
     except Exception as exc:  # the model's __init__ failed: the user's code, not cnnscope's
         raise CnnscopeError(f"calling '{target}' raised {type(exc).__name__}: {exc}") from None
+    from torch import nn  # after the checks above: a missing file is said without waiting for torch
+
     if not isinstance(module, nn.Module):
         kind = type(module).__name__
         raise CnnscopeError(f"'{target}' gave {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}, not a torch.nn.Module")
