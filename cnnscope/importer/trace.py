@@ -709,6 +709,9 @@ class _Reader:
         if not candidates:
             op = f"{call.name} has no layer type"
             raise ImportFailure(f"{where}: {op}", op=op, where=where, hint="`cnnscope types` lists what a spec can say")
+        if not call.inputs:  # attention's relative position tables: `self.rel_width.transpose(...)`
+            op = f"{call.name} of the model's parameters or constants alone (no layer's output) has no spec form"
+            raise ImportFailure(f"{where}: {op}", op=op, where=where)
         for cls in candidates:
             try:
                 keys = cls.from_torch(call)
