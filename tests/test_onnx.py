@@ -384,7 +384,7 @@ def test_what_no_spec_can_say_is_one_line_exit_2_nothing_written(cli, written, t
 
 def test_the_spec_and_its_weights_never_share_a_name(cli, written, tmp_path):
     result = cli("import", written(hand_written()), "--out", str(tmp_path / "net.safetensors"))
-    assert result.exit_code == 2 and "--out names the spec (.toml)" in result.output
+    assert result.exit_code == 2 and "--out names the spec, a .toml file" in result.output
     assert list(tmp_path.iterdir()) == [tmp_path / "hand.onnx"]
 
 

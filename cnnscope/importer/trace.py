@@ -240,13 +240,18 @@ class _Tracer(fx.Tracer):
     def _from_sizes(self, node: fx.Node) -> bool:
         """Whether ``node``'s value follows from tensors' sizes (``x.shape[-2] < 7``) and other static properties
         (``x.device.type``) alone, not from their values."""
-        if node.op == "call_method" and node.target in _STATIC_METHODS:
-            return True
-        if node.op == "call_function" and node.target is getattr and node.args[1] in _STATIC_ATTRIBUTES:
-            return True
-        if node.op in ("placeholder", "get_attr", "call_module"):
-            return False
-        return all(self._from_sizes(used) for used in node.all_input_nodes)
+        pending, seen = [node], {node}
+        while pending:  # back through what it reads, to a size (fine) or to a tensor's values (not)
+            current = pending.pop()
+            if current.op == "call_method" and current.target in _STATIC_METHODS:
+                continue
+            if current.op == "call_function" and current.target is getattr and current.args[1] in _STATIC_ATTRIBUTES:
+                continue
+            if current.op in ("placeholder", "get_attr", "call_module"):
+                return False
+            pending += [used for used in current.all_input_nodes if used not in seen]
+            seen.update(current.all_input_nodes)
+        return True
 
 
 # what a tensor is, not what it holds: the same for every input of one size
