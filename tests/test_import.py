@@ -229,6 +229,17 @@ class HoldsFailing(nn.Module):
         return self.block(self.conv(x))
 
 
+class FixedFilter(nn.Module):
+    """timm's BlurPool2d: a binomial filter kept in a buffer that the state_dict leaves out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("filt", torch.ones(3, 1, 3, 3) / 9, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=3)
+
+
 class Tied(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -247,6 +258,7 @@ class Tied(nn.Module):
         (Padded(), "the model's forward: F.pad: a negative amount"),
         (Shared(), "conv: the module is called twice with the same weights"),
         (Tied(), "b: shares a weight with a"),
+        (FixedFilter(), "torch.conv2d of filt, a buffer outside the state_dict"),
         (
             HoldsFailing(),
             r"forward raised RuntimeError while torch.fx traced it \(in block, at test_import.py:\d+\): boom",

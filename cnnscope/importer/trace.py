@@ -690,6 +690,11 @@ class _Reader:
         inputs = tuple(self._shape_of(source) for source in sources)
         call = TorchCall(name, module, args, kwargs, inputs, out, tuple(parameters))
         where = str(node.target) if module is not None else (node.meta.get("scope") or "the model's forward")
+        for path, _ in parameters:  # a spec's weights are a state_dict's: a tensor the state_dict leaves out is none
+            owner, _, buffer = path.rpartition(".")
+            if buffer in self.root.get_submodule(owner)._non_persistent_buffers_set:
+                op = f"{name} of {buffer}, a buffer outside the state_dict (a fixed filter: timm's BlurPool2d)"
+                raise ImportFailure(f"{where}: {op} has no spec form", op=f"{op} has no spec form", where=where)
         layer, keys = self._describe(call, where)
         layer_name = self._name(node, layer, call)
         functional = module is None and layer.peer_counts(list(inputs), out, True) != layer.peer_counts(
