@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnscope.analysis import analyze
+from cnnscope.errors import SpecError
 from cnnscope.importer import ImportFailure, check_import, from_module, read_module
-from cnnscope.layers import Global
+from cnnscope.layers import LAYER_TYPES, Global
 
 
 def imported(model: nn.Module, shape: tuple[int, ...]):
@@ -536,6 +537,21 @@ def test_every_mode_of_f_pad_imports() -> None:
     modes = [node.layer.mode for node in spec.nodes if node.layer.type_name == "pad"]
     assert modes == ["reflect", "replicate", "circular", "reflect"]
     assert check_import(model, spec.with_input((3, 11, 7))) < 1e-5
+
+
+def test_a_convolution_that_pads_with_the_input_itself() -> None:
+    """nn.Conv2d(padding_mode="reflect"), as image-to-image nets (CycleGAN's ResNet blocks) write it."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, padding=2, padding_mode="circular"),
+        nn.Conv2d(4, 2, 3, padding=(1, 0), padding_mode="replicate"),
+    )  # fmt: skip
+    spec = imported(model, (3, 6, 6))
+    assert [node.layer.padding_mode for node in spec.nodes] == ["reflect", "circular", "replicate"]
+    assert check_import(model, spec.with_input((3, 9, 5))) < 1e-5
+    with pytest.raises(SpecError, match="reflect padding of 3 on an axis of 3: at most 2"):
+        LAYER_TYPES["conv2d"].from_config({"out": 2, "kernel": 3, "padding": 3, "padding_mode": "reflect"}).infer(
+            [(1, 3, 3)]
+        )
 
 
 def test_a_resize_to_another_maps_size_follows_it_however_the_size_is_spelt() -> None:

@@ -65,8 +65,6 @@ def _per_axis(value: int | Sequence[int], ndim: int) -> tuple[int, ...]:
 
 def conv_keys(conv: Any) -> dict[str, Any]:
     """The keys of a torch convolution module (plain or transposed), as a spec writes them."""
-    if conv.padding_mode != "zeros":
-        raise SpecError(f"padding_mode = '{conv.padding_mode}' has no spec form", hint="only zero padding")
     return {
         "out": conv.out_channels,
         "kernel": compact(conv.kernel_size),
@@ -75,7 +73,7 @@ def conv_keys(conv: Any) -> dict[str, Any]:
         "dilation": compact(conv.dilation),
         "groups": conv.groups,
         "bias": conv.bias is not None,
-    }
+    } | ({"padding_mode": conv.padding_mode} if conv.padding_mode != "zeros" else {})
 
 
 # timm's weight-standardised convolutions, read whole (their forward standardises the weight with
@@ -200,6 +198,11 @@ class Conv(Layer):
     kernel: tuple[int, ...] = key(per_axis(1), doc="filter size: a number or one per axis")
     stride: tuple[int, ...] = key(per_axis(1), 1, "step of the filter")
     padding: tuple[int, ...] | str = key(padding, 0, 'zeros added on each side, or "same"/"valid"')
+    padding_mode: str = key(
+        choice("zeros", "reflect", "replicate", "circular"),
+        "zeros",
+        "what the padding holds: zeros, or the input mirrored, its edge repeated or wrapped (as nn.Conv2d's)",
+    )
     dilation: tuple[int, ...] = key(per_axis(1), 1, "spacing between filter taps")
     groups: int = key(positive, 1, "channel groups (groups = in channels: depthwise)")
     bias: bool = key(boolean, True, "add a learned bias per filter")
@@ -259,7 +262,25 @@ class Conv(Layer):
             raise SpecError("gamma scales the learned gain", hint="add gain = true (and standardize = true)")
         axes = self.axes(shape)
         check_axes(self, axes)
+        if self.padding_mode != "zeros":
+            self._check_padding_mode(axes)
         return (self.out, *(a.out for a in axes))
+
+    def _check_padding_mode(self, axes: list[Axis]) -> None:
+        """Padding of the input's own values: what torch's convolutions allow (each ``padding_mode`` pads with
+        F.pad, which mirrors at most size - 1 values and wraps at most size)."""
+        if self.standardize or (self.padding == "same" and any(s != 1 for s in self.stride)):
+            raise SpecError(
+                f'padding_mode = "{self.padding_mode}" takes numbers or "same" at stride 1, without standardize'
+            )
+        most = {"reflect": 1, "circular": 0}.get(self.padding_mode)
+        for axis in axes:
+            if most is not None and max(axis.pad_before, axis.pad_after) > axis.size - most:
+                raise SpecError(
+                    f"{self.padding_mode} padding of {max(axis.pad_before, axis.pad_after)} on an axis of {axis.size}:"
+                    f" at most {axis.size - most}",
+                    hint='pad less, or use padding_mode = "replicate"',
+                )
 
     def weights_per_filter(self, shape: Shape) -> int:
         return shape[0] // self.groups * math.prod(self.kernel)
@@ -280,6 +301,7 @@ class Conv(Layer):
 
     def cells(self) -> Cells:
         pad = self.padding if isinstance(self.padding, str) else _pair(self.padding)
+        pad += f" {self.padding_mode}" if self.padding_mode != "zeros" else ""
         return Cells(str(self.out), _square(self.kernel), _pair(self.stride), pad)
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
@@ -348,7 +370,10 @@ class Conv(Layer):
             from cnnscope.layers.modules import SAME_CONVS
 
             conv, padding = SAME_CONVS[self.ndim], 0
-        return conv(inputs[0][0], self.out, self.kernel, self.stride, padding, self.dilation, self.groups, self.bias)
+        return conv(
+            inputs[0][0], self.out, self.kernel, self.stride, padding, self.dilation, self.groups, self.bias,
+            padding_mode=self.padding_mode,
+        )  # fmt: skip
 
 
 @register
