@@ -13,10 +13,12 @@ import errno
 import os
 import signal
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from cnnscope.errors import CnnscopeError
 
@@ -73,6 +75,20 @@ def handle_sigterm() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (nohup)
         signal.signal(signal.SIGINT, _on_signal)
+    if sys.unraisablehook is not _quiet_interrupts:
+        _printed_unraisable.append(sys.unraisablehook)
+        sys.unraisablehook = _quiet_interrupts
+
+
+_printed_unraisable: list[Callable[[Any], object]] = []  # the hook in force before ours
+
+
+def _quiet_interrupts(unraisable: Any) -> None:
+    """An interrupt raised where Python cannot pass it on (a weakref callback of importlib, a finaliser) is
+    remembered already, and the exit code says it: it is not printed as an ignored exception with a traceback."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _signalled:
+        return
+    _printed_unraisable[-1](unraisable)
 
 
 def _why(exc: OSError) -> str:

@@ -644,6 +644,26 @@ def test_sigint_exits_130_in_every_phase(tmp_path: Path, command: tuple[str, ...
             assert result.returncode == 130 and "Traceback" not in result.stderr, (share, result.stderr[-2000:])
 
 
+INTERRUPTED_IN_A_CALLBACK = """
+import os, signal, weakref
+from cnnscope import files
+files.handle_sigterm()
+class Held: pass
+held = Held()
+ref = weakref.ref(held, lambda _: (os.kill(os.getpid(), signal.SIGINT), sum(range(1000))))
+del held  # the callback runs, and Ctrl-C arrives inside it, where Python cannot pass it on
+print("went on; interrupted:", files.interrupted())
+"""
+
+
+def test_ctrl_c_inside_a_callback_is_remembered_not_printed() -> None:
+    """Ctrl-C inside a weakref callback (importlib's module locks have one) or a finaliser: Python prints it as
+    an ignored exception with a traceback. cnnscope remembers it (exit 130) and prints nothing."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IN_A_CALLBACK], capture_output=True, text=True, timeout=60)
+    assert "went on; interrupted: True" in done.stdout
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
 def test_sigint_counts_when_swallowed_or_late(tmp_path: Path) -> None:
     """An interrupt that a library swallows, or that comes in an exit handler once the command is done (as in
     torch's teardown), still makes the exit code 130: `verify` was seen exiting 0 after Ctrl-C under load.

@@ -540,13 +540,19 @@ def test_every_mode_of_f_pad_imports() -> None:
 
 
 def test_a_convolution_that_pads_with_the_input_itself() -> None:
-    """nn.Conv2d(padding_mode="reflect"), as image-to-image nets (CycleGAN's ResNet blocks) write it."""
+    """nn.Conv2d(padding_mode="reflect") and instance norm, as image-to-image nets (CycleGAN's ResNet blocks,
+    style transfer) write them."""
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3, padding=2, padding_mode="circular"),
+        nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(4),
+        nn.Conv2d(4, 4, 3, padding=2, padding_mode="circular"), nn.InstanceNorm2d(4, affine=True),
         nn.Conv2d(4, 2, 3, padding=(1, 0), padding_mode="replicate"),
     )  # fmt: skip
+    for norm in (model[3].weight, model[3].bias):
+        nn.init.uniform_(norm, 0.5, 1.5)  # not the identity
     spec = imported(model, (3, 6, 6))
-    assert [node.layer.padding_mode for node in spec.nodes] == ["reflect", "circular", "replicate"]
+    assert [node.layer.type_name for node in spec.nodes][1::2] == ["instancenorm", "instancenorm"]
+    assert [node.layer.affine for node in spec.nodes[1::2]] == [False, True]
+    assert [node.layer.padding_mode for node in spec.nodes[::2]] == ["reflect", "circular", "replicate"]
     assert check_import(model, spec.with_input((3, 9, 5))) < 1e-5
     with pytest.raises(SpecError, match="reflect padding of 3 on an axis of 3: at most 2"):
         LAYER_TYPES["conv2d"].from_config({"out": 2, "kernel": 3, "padding": 3, "padding_mode": "reflect"}).infer(

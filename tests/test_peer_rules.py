@@ -175,6 +175,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
         else F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
     ),
     "groupnorm": lambda m, x: F.group_norm(x, m.num_groups, m.weight, m.bias, m.eps),
+    "instancenorm": lambda m, x: F.instance_norm(x, None, None, m.weight, m.bias, True, 0.1, m.eps),
     "lrn": lambda m, x: F.local_response_norm(x, m.size, m.alpha, m.beta, m.k),
     "relu": lambda m, x: F.relu(x),  # GoogLeNet's BasicConv2d
     "relu6": lambda m, x: F.relu6(x),

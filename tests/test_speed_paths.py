@@ -34,10 +34,11 @@ def test_layer_records_behave_as_frozen_dataclasses() -> None:
     assert a == b and hash(a) == hash(b) and a != c
     assert a != LAYER_TYPES["conv1d"].from_config({"out": 8, "kernel": 3})  # another type is never equal
     assert repr(a) == (
-        "Conv2d(out=8, kernel=(3, 3), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, bias=True,"
-        " standardize=False, eps=1e-06, gain=False, gamma=1.0)"
+        "Conv2d(out=8, kernel=(3, 3), stride=(1, 1), padding=(0, 0), padding_mode='zeros', dilation=(1, 1),"
+        " groups=1, bias=True, standardize=False, eps=1e-06, gain=False, gamma=1.0)"
     )
-    names = ["out", "kernel", "stride", "padding", "dilation", "groups", "bias", "standardize", "eps", "gain", "gamma"]
+    names = ["out", "kernel", "stride", "padding", "padding_mode", "dilation", "groups", "bias"]
+    names += ["standardize", "eps", "gain", "gamma"]
     assert [k.name for k in conv.keys] == names
     assert conv.keys[0].default is REQUIRED and conv.keys[names.index("bias")].default is True
     with pytest.raises(FrozenError):

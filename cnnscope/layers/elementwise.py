@@ -531,6 +531,72 @@ class GroupNorm(Layer):
 
 
 @register
+class InstanceNorm(Layer):
+    """Normalisation of each channel over its positions, per sample (Ulyanov et al. 2016: style transfer,
+    CycleGAN's generators); a group norm with a group per channel, without running statistics."""
+
+    type_name = "instancenorm"
+    summary = "normalisation of each channel over its positions, per sample (style transfer, CycleGAN)"
+    fresh_output = True
+    eps: float = key(positive_number, 1e-5, "added to the variance")
+    affine: bool = key(boolean, False, "learn a scale and shift per channel (torch's default: no)")
+
+    imports = ("nn.InstanceNorm1d", "nn.InstanceNorm2d", "nn.InstanceNorm3d", "F.instance_norm")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        norm = call.module
+        if norm is not None:
+            if norm.track_running_stats:
+                raise SpecError("instance norm with running statistics (track_running_stats) has no spec form")
+            return {"eps": norm.eps, "affine": norm.affine}
+        # F.instance_norm(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+        if given(call.arg(1, "running_mean")) or given(call.arg(2, "running_var")):
+            raise SpecError("instance norm with running statistics has no spec form")
+        weight = call.arg(3, "weight")
+        if given(weight) != given(call.arg(4, "bias")):
+            raise SpecError("instance norm with a scale but no shift has no spec form")
+        if given(weight):
+            weight_argument(call, 3, "weight")
+        return {"eps": call.arg(7, "eps", 1e-5), "affine": given(weight)}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (2, 3, 4), "a channels x positions input")
+        if numel(shape[1:]) == 1:  # torch refuses it: one value normalises to 0
+            raise SpecError(f"each channel of {fmt_shape(shape)} holds a single value", hint="use a larger input")
+        return shape
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        channels = out[0] if self.affine else 0
+        return Cost(weights=channels, biases=channels, flops=(4 if self.affine else 2) * numel(out))
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL  # the statistics of each channel span every position
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost = self.cost(inputs, out)
+        params = f"{out[0]} scales + {out[0]} shifts = {cost.params:,}" if self.affine else "0"
+        return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {cost.flops // numel(out)}"]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
+        return PeerCounts(
+            torchinfo=0 if functional else self.cost(inputs, out).params,
+            fvcore=5 * elements if self.affine else 4 * elements,
+            ptflops=0 if functional else elements * factor,
+            thop=0 if functional else 2 * elements,
+            flopcounter=0,
+        )
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from torch import nn
+
+        norm = {2: nn.InstanceNorm1d, 3: nn.InstanceNorm2d, 4: nn.InstanceNorm3d}[len(inputs[0])]
+        return norm(inputs[0][0], eps=self.eps, affine=self.affine)
+
+
+@register
 class LocalResponseNorm(Layer):
     type_name = "lrn"
     summary = "local response normalisation across neighbouring channels (AlexNet, GoogLeNet)"
