@@ -214,6 +214,7 @@ def test_pad_is_f_pad(shape, before, after, value, mode):
     spatial = len(shape) - 1
     if len(before) not in (1, spatial):
         before = before[:1]
+    value = value if mode == "constant" else 0.0  # a value fills a constant border alone
     layer = LAYER_TYPES["pad"].from_config({"before": before, "after": after, "value": value, "mode": mode})
     x = torch.randn(2, *shape)
     firsts = before * spatial if len(before) == 1 else before
@@ -227,6 +228,14 @@ def test_pad_is_f_pad(shape, before, after, value, mode):
     out = layer.infer([tuple(shape)])
     with torch.no_grad():
         assert out == tuple(expected.shape[1:]) and torch.equal(layer.torch_module([tuple(shape)])(x), expected)
+
+
+def test_a_pad_of_the_inputs_own_values_takes_no_fill_value():
+    from cnnscope.layers import LAYER_TYPES
+
+    layer = LAYER_TYPES["pad"].from_config({"before": 1, "after": 1, "mode": "replicate", "value": 2.0})
+    with pytest.raises(SpecError, match='value fills a constant border; mode = "replicate"'):
+        layer.infer([(1, 4, 4)])
 
 
 def test_a_reshape_to_the_inputs_axes_follows_the_input_size():

@@ -623,6 +623,21 @@ def per_spatial_axis(values: tuple[Any, ...], shape: Shape, what: str) -> tuple[
     return values
 
 
+def check_border(mode: str, shape: Shape, amounts: Iterable[tuple[int, int]]) -> None:
+    """A border of the input's own values must exist in it, as F.pad requires: ``reflect`` mirrors at most
+    size - 1 values of an axis (the edge is not repeated), ``circular`` wraps at most size. ``amounts``: the
+    (before, after) of each spatial axis of ``shape``."""
+    if mode not in ("reflect", "circular"):
+        return
+    for size, (before, after) in zip(shape[1:], amounts):
+        most = size - 1 if mode == "reflect" else size
+        if max(before, after) > most:
+            raise SpecError(
+                f"{mode} padding of {max(before, after)} on an axis of {size}: at most {most} ({fmt_shape(shape)})",
+                hint='pad less, or pad with "replicate" (the edge repeated)',
+            )
+
+
 def choice(*options: str) -> Parser:
     """One of a few words, such as ``mode = "row" | "batch"``."""
 

@@ -27,6 +27,7 @@ from cnnscope.layers.base import (
     TorchCall,
     Window,
     boolean,
+    check_border,
     choice,
     compact,
     expect_rank,
@@ -263,24 +264,17 @@ class Conv(Layer):
         axes = self.axes(shape)
         check_axes(self, axes)
         if self.padding_mode != "zeros":
-            self._check_padding_mode(axes)
+            self._check_padding_mode(shape, axes)
         return (self.out, *(a.out for a in axes))
 
-    def _check_padding_mode(self, axes: list[Axis]) -> None:
+    def _check_padding_mode(self, shape: Shape, axes: list[Axis]) -> None:
         """Padding of the input's own values: what torch's convolutions allow (each ``padding_mode`` pads with
         F.pad, which mirrors at most size - 1 values and wraps at most size)."""
         if self.standardize or (self.padding == "same" and any(s != 1 for s in self.stride)):
             raise SpecError(
                 f'padding_mode = "{self.padding_mode}" takes numbers or "same" at stride 1, without standardize'
             )
-        most = {"reflect": 1, "circular": 0}.get(self.padding_mode)
-        for axis in axes:
-            if most is not None and max(axis.pad_before, axis.pad_after) > axis.size - most:
-                raise SpecError(
-                    f"{self.padding_mode} padding of {max(axis.pad_before, axis.pad_after)} on an axis of {axis.size}:"
-                    f" at most {axis.size - most}",
-                    hint='pad less, or use padding_mode = "replicate"',
-                )
+        check_border(self.padding_mode, shape, ((a.pad_before, a.pad_after) for a in axes))
 
     def weights_per_filter(self, shape: Shape) -> int:
         return shape[0] // self.groups * math.prod(self.kernel)

@@ -24,6 +24,7 @@ from cnnscope.layers.base import (
     TorchCall,
     Window,
     boolean,
+    check_border,
     choice,
     compact,
     expect_rank,
@@ -466,7 +467,7 @@ class _Ordered(Layer):
             raise SpecError(
                 f"cannot {self.verb} '{names[0]}' ({fmt_shape(inputs[0])}) and '{names[1]}' ({fmt_shape(inputs[1])}):"
                 " the shapes do not broadcast",
-                hint="each axis must be equal or 1 in one of them, e.g. a 1xHxW divisor of a CxHxW map",
+                hint="each axis must be equal or 1 in one of them, e.g. a 1xHxW second input for a CxHxW map",
             )
         return out
 
@@ -750,14 +751,9 @@ class Pad(Layer):
         (shape,) = inputs
         expect_rank(self, shape, (2, 3, 4), "a channels x spatial input")
         before, after = self.amounts(shape)
-        if self.mode in ("reflect", "circular"):  # the values mirrored or wrapped must exist
-            most = {"reflect": "size - 1", "circular": "size"}[self.mode]
-            for size, b, a in zip(shape[1:], before, after):
-                if max(b, a) > size - (self.mode == "reflect"):
-                    raise SpecError(
-                        f"{self.mode} padding of {max(b, a)} on an axis of {size}: at most {most} ({fmt_shape(shape)})",
-                        hint='pad less, or use mode = "replicate"',
-                    )
+        if self.value and self.mode != "constant":
+            raise SpecError(f'value fills a constant border; mode = "{self.mode}" pads with the input\'s own values')
+        check_border(self.mode, shape, zip(before, after))
         return (shape[0], *(size + b + a for size, b, a in zip(shape[1:], before, after)))
 
     def cells(self) -> Cells:
