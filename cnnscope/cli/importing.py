@@ -14,6 +14,8 @@ from cnnscope.report.numbers import counted
 from cnnscope.spec.parse import check_spec_name
 
 PANEL = "Torch models"
+# suffixes of files that are not a spec: `--out net.json` would otherwise hold TOML
+NOT_A_SPEC = frozenset({".json", ".onnx", ".pt", ".pth", ".safetensors", ".py", ".yaml", ".yml", ".png", ".svg"})
 TOLERANCE = 1e-4  # largest output difference, relative to the output's scale, that still counts as equal
 
 if TYPE_CHECKING:
@@ -118,10 +120,6 @@ def import_command(
     else:
         typer.echo(spec.source, nl=False)
         err.print(summary, markup=False)
-
-
-# suffixes of files that are not a spec: `--out net.json` would otherwise hold TOML
-NOT_A_SPEC = frozenset({".json", ".onnx", ".pt", ".pth", ".safetensors", ".py", ".yaml", ".yml", ".png", ".svg"})
 
 
 def _import_onnx(target: str, shape: Shape | None, destination: str | None, name: str | None) -> None:

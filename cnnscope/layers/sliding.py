@@ -304,6 +304,13 @@ class Conv(Layer):
             lines.append('padding "same": the zeros make O = ceil(I / S), an odd one at the end (TensorFlow\'s rule)')
         if any(d > 1 for d in self.dilation):
             lines.append(f"dilation {_pair(self.dilation)}: effective kernel K = d*(K-1)+1")
+        if self.padding_mode != "zeros":
+            held = {
+                "reflect": "the input mirrored",
+                "replicate": "the input's edge repeated",
+                "circular": "the input wrapped",
+            }
+            lines.append(f'padding_mode "{self.padding_mode}": the padding holds {held[self.padding_mode]}')
         return lines
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
