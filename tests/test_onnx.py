@@ -608,3 +608,41 @@ def test_export_mistakes_are_one_line_before_anything_is_exported(cli, tmp_path)
     result = cli("export", "lenet5", "--out", str(tmp_path / "no" / "such" / "x.onnx"))
     assert result.exit_code == 2 and "the folder does not exist" in result.output
     assert not os.path.exists(tmp_path / "w.safetensors")
+
+
+IMAGE_TO_IMAGE = """
+name = "image_to_image"
+input = [3, 16, 16]
+layers = [
+  {name = "pad", type = "pad", before = 2, after = 1, mode = "reflect"},
+  {name = "conv", type = "conv2d", out = 4, kernel = 3},
+  {name = "norm", type = "instancenorm", act = "relu"},
+  {name = "edge", type = "pad", before = 1, after = 1, mode = "replicate"},
+  {name = "conv2", type = "conv2d", out = 4, kernel = 3},
+  {name = "norm2", type = "instancenorm", affine = true},
+  {name = "diff", type = "sub", from = ["norm2", "norm"]},
+  {name = "shift", type = "sub", by = 0.5},
+  {name = "drop", type = "dropout", p = 0.1, channels = true},
+  {name = "probs", type = "log_softmax"},
+]
+"""
+
+
+@pytest.mark.xdist_group("torch-onnx-exporter")
+def test_this_stops_layer_forms_go_to_onnx_and_come_back(cli, tmp_path):
+    """Pads of the input's own values, instance norm with and without a scale and shift, subtraction,
+    channel dropout and log-softmax: exported (checked with onnxruntime), imported back (checked again)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    source, exported, back = tmp_path / "net.toml", tmp_path / "net.onnx", tmp_path / "back.toml"
+    source.write_text(IMAGE_TO_IMAGE)
+    result = cli("export", str(source), "--out", str(exported), "--static-batch")
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's" in said(result), result.output
+    result = cli("import", str(exported), "--out", str(back))
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
+    imported, original = layer_table(load(str(back))), layer_table(load(str(source)))
+    # a scale of ones and a shift of zeros (norm2's, as initialised) compute no scale and shift: ONNX always
+    # holds both, so they are read by their values, as affine = false
+    assert imported.pop("norm2")[0] == ("InstanceNorm", {"affine": False, "eps": 1e-5})
+    assert original.pop("norm2")[0] == ("InstanceNorm", {"affine": True, "eps": 1e-5})
+    assert imported == original

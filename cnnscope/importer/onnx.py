@@ -1023,6 +1023,17 @@ def _groupnorm(g: _Graph, node: Node) -> None:
     g.add(node, _Layer(_type("groupnorm"), keys, [x], {"weight": scale, "bias": shift}))
 
 
+@reads("InstanceNormalization")
+def _instancenorm(g: _Graph, node: Node) -> None:
+    """ONNX always holds a scale and a shift: ones and zeros are torch's InstanceNorm without ``affine``."""
+    x = g.tensor(node, 0)
+    scale, shift = g.weight(node, 1), g.weight(node, 2)
+    assert scale is not None and shift is not None
+    affine = not (np.all(scale == 1) and np.all(shift == 0))
+    keys = {"eps": _short(g.attrs(node).get("epsilon", 1e-5)), "affine": affine}
+    g.add(node, _Layer(_type("instancenorm"), keys, [x], {"weight": scale, "bias": shift} if affine else {}))
+
+
 @reads("LRN")
 def _lrn(g: _Graph, node: Node) -> None:
     a = g.attrs(node)
@@ -1108,17 +1119,18 @@ def _prelu(g: _Graph, node: Node) -> None:
     g.add(node, _Layer(_type("prelu"), keys, [x], {"weight": slope.reshape(-1)}))
 
 
-@reads("Softmax")
+@reads("Softmax", "LogSoftmax")
 def _softmax(g: _Graph, node: Node) -> None:
     x = g.tensor(node, 0)
     shape = g.shape_of(x)
     rank = len(shape) + 1
     axis = int(g.attrs(node).get("axis", -1 if g.opset >= 13 else 1)) % rank
     if g.opset < 13 and any(size != 1 for size in shape[axis:]):  # before opset 13: over all axes from `axis` on
-        raise g.gap(node, f"Softmax (opset {g.opset}) over axes {axis} and after has no spec form")
+        raise g.gap(node, f"{node.op} (opset {g.opset}) over axes {axis} and after has no spec form")
     if axis == 0:
-        raise g.gap(node, "Softmax over the batch axis has no spec form")
-    g.add(node, _Layer(_type("softmax"), {"axis": axis - 1}, [x]))
+        raise g.gap(node, f"{node.op} over the batch axis has no spec form")
+    kind = "log_softmax" if node.op == "LogSoftmax" else "softmax"
+    g.add(node, _Layer(_type(kind), {"axis": axis - 1}, [x]))
 
 
 @reads("Add", "Mul", "Div", "Sum", "Sub")
