@@ -464,6 +464,31 @@ class LayerNorm(Layer):
         return norm(size, eps=self.eps, elementwise_affine=self.affine)
 
 
+# group norm and instance norm: statistics per sample over every position, an optional scale and shift per channel
+def _per_sample_norm_cost(affine: bool, out: Shape) -> Cost:
+    channels = out[0] if affine else 0
+    return Cost(weights=channels, biases=channels, flops=(4 if affine else 2) * numel(out))
+
+
+def _per_sample_norm_explained(affine: bool, out: Shape) -> list[str]:
+    cost = _per_sample_norm_cost(affine, out)
+    params = f"{out[0]} scales + {out[0]} shifts = {cost.params:,}" if affine else "0"
+    return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {cost.flops // numel(out)}"]
+
+
+def _per_sample_norm_peer_counts(affine: bool, shape: Shape, functional: bool, thop_per_element: int) -> PeerCounts:
+    """thop counts nn.InstanceNorm (2 per element), not nn.GroupNorm; called as functions, only fvcore (by the aten op)
+    counts them."""
+    elements = numel(shape)
+    return PeerCounts(
+        torchinfo=0 if functional else (2 * shape[0] if affine else 0),
+        fvcore=5 * elements if affine else 4 * elements,
+        ptflops=0 if functional else elements * _affine_factor(affine),
+        thop=0 if functional else thop_per_element * elements,
+        flopcounter=0,
+    )
+
+
 @register
 class GroupNorm(Layer):
     type_name = "groupnorm"
@@ -500,8 +525,7 @@ class GroupNorm(Layer):
         return shape
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        channels = out[0] if self.affine else 0
-        return Cost(weights=channels, biases=channels, flops=(4 if self.affine else 2) * numel(out))
+        return _per_sample_norm_cost(self.affine, out)
 
     def window(self, inputs: list[Shape]) -> Global:
         return GLOBAL  # the statistics of each group span every position
@@ -510,19 +534,10 @@ class GroupNorm(Layer):
         return Cells(size=f"{self.groups} groups")
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
-        cost = self.cost(inputs, out)
-        params = f"{out[0]} scales + {out[0]} shifts = {cost.params:,}" if self.affine else "0"
-        return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {cost.flops // numel(out)}"]
+        return _per_sample_norm_explained(self.affine, out)
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
-        return PeerCounts(
-            torchinfo=0 if functional else self.cost(inputs, out).params,
-            fvcore=5 * elements if self.affine else 4 * elements,
-            ptflops=0 if functional else elements * factor,
-            thop=0,
-            flopcounter=0,
-        )
+        return _per_sample_norm_peer_counts(self.affine, inputs[0], functional, thop_per_element=0)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
@@ -568,26 +583,16 @@ class InstanceNorm(Layer):
         return shape
 
     def cost(self, inputs: list[Shape], out: Shape) -> Cost:
-        channels = out[0] if self.affine else 0
-        return Cost(weights=channels, biases=channels, flops=(4 if self.affine else 2) * numel(out))
+        return _per_sample_norm_cost(self.affine, out)
 
     def window(self, inputs: list[Shape]) -> Global:
         return GLOBAL  # the statistics of each channel span every position
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
-        cost = self.cost(inputs, out)
-        params = f"{out[0]} scales + {out[0]} shifts = {cost.params:,}" if self.affine else "0"
-        return [f"params = {params}", f"MACs = 0, FLOPs = {numel(out):,} elements * {cost.flops // numel(out)}"]
+        return _per_sample_norm_explained(self.affine, out)
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
-        elements, factor = numel(inputs[0]), _affine_factor(self.affine)
-        return PeerCounts(
-            torchinfo=0 if functional else self.cost(inputs, out).params,
-            fvcore=5 * elements if self.affine else 4 * elements,
-            ptflops=0 if functional else elements * factor,
-            thop=0 if functional else 2 * elements,
-            flopcounter=0,
-        )
+        return _per_sample_norm_peer_counts(self.affine, inputs[0], functional, thop_per_element=2)
 
     def torch_module(self, inputs: list[Shape]) -> nn.Module:
         from torch import nn
