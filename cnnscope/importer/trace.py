@@ -224,8 +224,7 @@ class _Tracer(fx.Tracer):
     def _settled(self, node: fx.Node) -> Any:
         if self.sample is None or not self._from_sizes(node):
             raise fx.proxy.TraceError("symbolically traced variables cannot be used as inputs to control flow")
-        frames = [frame for frame in traceback.extract_stack()[:-3] if not _is_library(frame.filename)]
-        line = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "the model's forward"
+        line = _model_line(traceback.extract_stack()) or "the model's forward"
         self.branches.setdefault(line, self.scopes[-1])
         modules = dict(self.root.named_modules())
         # torch.fx's own way of running real code mid-trace: its patches of nn.Module's call and getattr undone
@@ -388,16 +387,20 @@ def capture(model: nn.Module, input_shape: Shape) -> tuple[fx.Graph, dict[fx.Nod
     return graph, seen, Run(sample, output, _unreached(model, graph), tracer.branches)
 
 
-def _is_library(filename: str) -> bool:
-    """Whether a frame is torch's or cnnscope's, not the model's own code."""
-    return f"{os.sep}torch{os.sep}" in filename or f"{os.sep}cnnscope{os.sep}" in filename
+def _model_line(frames: traceback.StackSummary) -> str | None:
+    """``net.py:12``: the innermost of ``frames`` in the model's own code, not torch's or cnnscope's."""
+    own = [
+        f
+        for f in frames
+        if f"{os.sep}torch{os.sep}" not in f.filename and f"{os.sep}cnnscope{os.sep}" not in f.filename
+    ]
+    return f"{os.path.basename(own[-1].filename)}:{own[-1].lineno}" if own else None
 
 
 def _untraceable(exc: Exception, module: str | None) -> ImportFailure:
     """Why torch.fx could not follow the forward, where: the module, and the model's own line that did it."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _is_library(frame.filename)]
-    line = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else None
+    line = _model_line(traceback.extract_tb(exc.__traceback__))
     where = ", ".join(part for part in (f"in {module}" if module else None, f"at {line}" if line else None) if part)
     at = f" ({where})" if where else ""
     if "used as inputs to control flow" in first or "cannot be iterated" in first:
