@@ -17,7 +17,7 @@ from torch import nn  # noqa: E402
 
 import cnnscope  # noqa: E402
 from cnnscope.analysis import analyze  # noqa: E402
-from cnnscope.importer import ImportFailure, from_module  # noqa: E402
+from cnnscope.importer import ImportFailure, check_import, from_module, read_module  # noqa: E402
 from cnnscope.peers import count_as  # noqa: E402
 from cnnscope.runtime.build import build  # noqa: E402
 from cnnscope.runtime.verify import verify  # noqa: E402
@@ -268,6 +268,35 @@ class Tied(nn.Module):
 def test_what_no_spec_can_say_is_one_clear_error(model, fragment):
     with pytest.raises(ImportFailure, match=fragment):
         from_module(model, (3, 8, 8))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_paused_while_reading_and_left_as_it_was(enabled):
+    import gc
+
+    states = []
+
+    class Watched(nn.Module):  # notes the collector's state while the import runs it
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            states.append(gc.isenabled())
+            return self.conv(x)
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        spec, run = read_module(Watched(), (3, 8, 8))
+        check_import(Watched(), spec, against=run)
+        assert gc.isenabled() is enabled
+        with pytest.raises(ImportFailure):
+            from_module(DataDependent(), (3, 8, 8))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert states and not any(states)  # the trace and the run of the model, both paused
 
 
 MODEL_FILE = """

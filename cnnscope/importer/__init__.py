@@ -9,14 +9,16 @@ computes the model's function with the model's own state_dict.
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from cnnscope.errors import CnnscopeError, SpecError, did_you_mean
 from cnnscope.importer.fold import into_blocks
@@ -35,6 +37,33 @@ if TYPE_CHECKING:  # torch is imported by the functions that read a torch model:
 __all__ = ["ImportFailure", "check_import", "from_module", "load_model", "read_module", "running_target"]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _collector_paused(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` run with Python's cyclic garbage collector paused, as it was before afterwards.
+
+    Reading and checking a model makes tens of thousands of objects that live to the end (torch.fx's
+    nodes, proxies, the spec's layers, the built modules); each of them counts towards the collector's
+    next full pass, which walks every object of the process (half a million with torch and timm
+    loaded). Those passes were a quarter of importing inception_resnet_v2 and a tenth of resnet50d
+    (``benchmarks/README.md``). What the reading leaves as cycles is collected once it resumes.
+    """
+
+    @functools.wraps(function)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
 def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None) -> Spec:
     """The spec of ``module`` (put in eval mode) on inputs of ``input_shape`` (per sample, no batch axis).
 
@@ -43,6 +72,7 @@ def from_module(module: nn.Module, input_shape: Shape, *, name: str | None = Non
     return read_module(module, input_shape, name=name, origin=origin)[0]
 
 
+@_collector_paused
 def read_module(
     module: nn.Module, input_shape: Shape, *, name: str | None = None, origin: str | None = None
 ) -> tuple[Spec, Run]:
@@ -115,6 +145,7 @@ def called(module: nn.Module, x: torch.Tensor) -> Run:
     return Run(x, out, unreached(module, seen))
 
 
+@_collector_paused
 def check_import(module: nn.Module, spec: Spec, batch: int = 2, *, against: Run | None = None) -> float:
     """Build ``spec``, load ``module``'s state_dict into it (every key, every shape) and return the
     largest difference between the two models' outputs, relative to the output's scale: on a random
@@ -136,8 +167,8 @@ def check_import(module: nn.Module, spec: Spec, batch: int = 2, *, against: Run 
         lines = str(exc).strip().splitlines()
         first = lines[1].strip() if len(lines) > 1 else lines[0]
         raise ImportFailure(f"the model's state_dict does not load into the written spec: {first}") from None
-    with torch.no_grad():
-        actual = model(against.input)
+    with torch.no_grad():  # the steps in a loop: the generated forward's values, without writing and compiling it
+        actual = model.forward_steps(against.input)
     try:
         pairs = zip(output_tensors(spec, against.output), output_tensors(spec, actual))
     except ValueError as exc:  # the written spec returns another form than the model: the writer's mistake

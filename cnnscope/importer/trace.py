@@ -97,7 +97,12 @@ def torch_name(node: fx.Node, root: nn.Module) -> str:
 def module_name(module: nn.Module) -> str:
     """The module's class as people write it (``nn.Conv2d``), or the torch class it is an unchanged
     subclass of: ``class MyConv(nn.Conv2d): pass`` computes what nn.Conv2d computes, and reads as it."""
-    cls = type(module)
+    cls: type = type(module)
+    return _class_reads_as(cls)
+
+
+@functools.cache
+def _class_reads_as(cls: type) -> str:
     readable = _readable_classes()
     for base in cls.__mro__:
         name = class_name(base)
@@ -167,11 +172,10 @@ class _Tracer(fx.Tracer):
 
     def _path_of(self, value: Any, buffers: bool = True) -> str | None:
         """The path of a parameter of the root, or of a buffer (where ``buffers``), as torch.fx finds it."""
-        if isinstance(value, nn.Parameter):
-            return self.parameters.get(id(value))
-        if isinstance(value, torch.Tensor) and buffers:
-            return self.buffers.get(id(value))
-        return None
+        if not isinstance(value, torch.Tensor):  # most arguments: ints, tuples, proxies
+            return None
+        path = self.parameters.get(id(value))  # by id: nn.Parameter's isinstance check is Python
+        return path if path is not None or not buffers else self.buffers.get(id(value))
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
         path = self._path_of(attr_val, buffers=self.proxy_buffer_attributes)
@@ -202,8 +206,18 @@ class _Tracer(fx.Tracer):
         finally:
             self.scopes.pop()
 
-    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
-        node = super().create_node(*args, **kwargs)
+    def create_node(
+        self,
+        kind: str,
+        target: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
+        type_expr: Any | None = None,
+    ) -> fx.Node:
+        # the graph's node and its module; not torch.fx's own notes on each node (a copy of its module
+        # stack, a map of names to scopes: a tenth of tracing inception_resnet_v2), which nothing here reads
+        node = self.graph.create_node(kind, target, args, kwargs, name, type_expr)
         node.meta["scope"] = self.scopes[-1]
         return node
 

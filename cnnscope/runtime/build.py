@@ -72,10 +72,16 @@ class SpecModel(nn.Module):
         self._release = [
             [n for n in dict.fromkeys(step.inputs) if last_use[n] == i] for i, step in enumerate(self._steps)
         ]
-        self._generated = self._generate()
+        self._compiled: Generated | None = None  # made on the first call of forward
 
-    def _generate(self) -> Generated:
-        return generate(self._steps, INPUT, self._outputs, as_tuple=self._several)
+    @property
+    def _generated(self) -> Generated:
+        """The generated forward, made when it is first needed: a model built only to be checked with
+        ``forward_steps`` or to be inspected does not pay for writing and compiling it (a tenth of
+        building inception_resnet_v2)."""
+        if self._compiled is None:
+            self._compiled = generate(self._steps, INPUT, self._outputs, as_tuple=self._several)
+        return self._compiled
 
     @property
     def forward_source(self) -> str:
@@ -85,12 +91,8 @@ class SpecModel(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        del state["_generated"]  # compiled code does not pickle: made again from the steps
+        state["_compiled"] = None  # compiled code does not pickle: made again from the steps
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._generated = self._generate()
 
     def _attach(self, name: str, module: nn.Module) -> None:
         *path, leaf = name.split(".")
