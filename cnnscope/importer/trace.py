@@ -919,7 +919,8 @@ class _Reader:
         order = list(self.layers)
         for layer in [layer for layer in self.layers if layer.name in chained]:
             order.remove(layer)
-            last = max(order.index(x) for x in order if x.name in layer.sources)
+            sources = set(layer.sources)
+            last = max(i for i, x in enumerate(order) if x.name in sources)
             order.insert(last + 1, layer)
             owner = order[last].name.rpartition(".")[0]
             name = f"{owner}.concat" if owner else "concat"
@@ -929,6 +930,7 @@ class _Reader:
             self.renamed[old] = name
             self.names.discard(old)
             self.names.add(name)
-            for other in order:
-                other.sources = [name if s == old else s for s in other.sources]
+            for other in order[last + 2 :]:  # what reads it comes after it
+                if old in other.sources:
+                    other.sources = [name if s == old else s for s in other.sources]
         self.layers = order
