@@ -258,7 +258,10 @@ class Tied(nn.Module):
         (Padded(), "the model's forward: F.pad: a negative amount"),
         (Shared(), "conv: the module is called twice with the same weights"),
         (Tied(), "b: shares a weight with a"),
-        (FixedFilter(), "torch.conv2d of filt, a buffer outside the state_dict"),
+        (
+            FixedFilter(),
+            "torch.conv2d of filt, a buffer outside the state_dict \\(a fixed filter, not the binomial\\), has no spec",
+        ),
         (
             HoldsFailing(),
             r"forward raised RuntimeError while torch.fx traced it \(in block, at test_import.py:\d+\): boom",

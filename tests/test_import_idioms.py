@@ -684,3 +684,38 @@ def test_a_standardised_conv_computes_what_timms_does_bit_for_bit() -> None:
         x = torch.randn(2, 5, 11, 10)
         with torch.no_grad():
             assert torch.equal(ours(x), theirs(x))
+
+
+def test_timms_blur_pool_reads_as_a_binomial_blur_at_any_size() -> None:
+    """timm's BlurPool2d (anti-aliased downsampling: its reflect padding, then a fixed binomial filter in a
+    buffer outside the state_dict) is a pad and a ``blur``: no weights, the same outputs at a second size."""
+    timm_layers = pytest.importorskip("timm.layers")
+    for taps in (3, 5):
+        model = nn.Sequential(
+            nn.Conv2d(3, 4, 3), timm_layers.BlurPool2d(4, filt_size=taps, stride=2), nn.Conv2d(4, 2, 1)
+        )
+        spec = imported(model, (3, 12, 12))
+        blur = next(node.layer for node in spec.nodes if node.layer.type_name == "blur")
+        assert (blur.kernel, blur.stride, blur.padding) == ((taps, taps), (2, 2), (0, 0))
+        assert check_import(model, spec.with_input((3, 17, 15))) < 1e-5
+        # fvcore counts its convolution: one multiply-add per tap and output
+        report = next(r for r in analyze(spec).layers if r.type == "blur")
+        assert report.cost.macs == 4 * report.output_shape[1] * report.output_shape[2] * taps * taps
+
+
+def test_a_blur_filters_with_the_binomial_coefficients() -> None:
+    """By hand: 1 2 1 times 1 2 1 over 16, so a one under a corner tap counts 1/16 and one under an edge
+    tap 2/16; 1 4 6 4 1 over 16 per axis for 5 taps (the centre: 36/256)."""
+    from cnnscope.runtime.build import build
+    from cnnscope.spec import parse
+
+    def blur(taps: int) -> nn.Module:
+        return build(parse(f'name = "b"\ninput = [1, 5, 5]\nlayers = [{{type = "blur", kernel = {taps}}}]\n'))
+
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 0, 0] = x[0, 0, 0, 2] = 1  # under the first output's corner taps, and under the second's edge tap
+    out = blur(3)(x)[0, 0]
+    assert out.shape == (3, 3) and out[0, 0] == 2 / 16 and out[0, 1] == 2 / 16 and out[0, 2] == 1 / 16
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1
+    assert blur(5)(x)[0, 0, 0, 0] == 36 / 256

@@ -150,6 +150,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "conv3d": lambda m, x: F.conv3d(x, weight(m), m.bias, m.stride, m.padding, m.dilation, m.groups),
     "linear": lambda m, x: F.linear(x, m.weight, m.bias),
     "embedding": lambda m, x: F.embedding(torch.zeros_like(x, dtype=torch.long), m.weight).transpose(1, 2),
+    "blur": lambda m, x: F.conv2d(x, m.filt, None, m.stride, m.padding, 1, m.channels),  # timm's BlurPool2d
     "maxpool": lambda m, x: F.max_pool2d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
     "maxpool1d": lambda m, x: F.max_pool1d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode),
     "avgpool": lambda m, x: F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, m.ceil_mode),

@@ -515,7 +515,11 @@ class _Reader:
     def __init__(self, model: nn.Module, input_shape: Shape) -> None:
         self.root = model
         self.graph, self.seen, self.run = capture(model, input_shape)
-        self.paths = {path for path, _ in model.named_modules()} | set(model.state_dict())
+        modules = dict(model.named_modules())
+        self.paths = set(modules) | set(model.state_dict())
+        self.unsaved = {
+            f"{path}.{name}".lstrip(".") for path, m in modules.items() for name in m._non_persistent_buffers_set
+        }
         self.types = importers()
         self.layers: list[Imported] = []
         self.names: set[str] = set()
@@ -683,7 +687,7 @@ class _Reader:
                     return TENSOR
                 if alias[0] == "param":
                     parameters.append((alias[1], alias[2]))
-                    return Parameter(*alias[1:])
+                    return Parameter(*alias[1:])._replace(fixed=self._fixed(alias[1]))
                 if alias[0] == "value":
                     return alias[1]
                 if alias[0] == "size_of" and name in RESIZE:  # a resize to a layer's size: it is an input
@@ -707,12 +711,16 @@ class _Reader:
         inputs = tuple(self._shape_of(source) for source in sources)
         call = TorchCall(name, module, args, kwargs, inputs, out, tuple(parameters))
         where = str(node.target) if module is not None else (node.meta.get("scope") or "the model's forward")
-        for path, _ in parameters:  # a spec's weights are a state_dict's: a tensor the state_dict leaves out is none
-            owner, _, buffer = path.rpartition(".")
-            if buffer in self.root.get_submodule(owner)._non_persistent_buffers_set:
-                op = f"{name} of {buffer}, a buffer outside the state_dict (a fixed filter: timm's BlurPool2d)"
-                raise ImportFailure(f"{where}: {op} has no spec form", op=f"{op} has no spec form", where=where)
-        layer, keys = self._describe(call, where)
+        try:
+            layer, keys = self._describe(call, where)
+        except ImportFailure:  # a spec's weights are a state_dict's: a tensor it leaves out is none, but a blur's
+            for path, _ in parameters:
+                if self._fixed(path) is not None:
+                    buffer = path.rpartition(".")[2]
+                    op = f"{name} of {buffer}, a buffer outside the state_dict (a fixed filter, not the binomial),"
+                    op += " has no spec form"
+                    raise ImportFailure(f"{where}: {op}", op=op, where=where) from None
+            raise
         layer_name = self._name(node, layer, call)
         functional = module is None and layer.peer_counts(list(inputs), out, True) != layer.peer_counts(
             list(inputs), out, False
@@ -722,6 +730,13 @@ class _Reader:
             Imported(layer_name, layer, sources, scope, list(inputs), out, keys, functional, module_call=bool(module))
         )
         self.alias[node] = layer_name
+
+    def _fixed(self, path: str) -> tuple[float, ...] | None:
+        """The values of a buffer that the state_dict leaves out (timm's BlurPool2d's filter), flattened;
+        None for a parameter or a buffer the state_dict holds."""
+        if path not in self.unsaved:
+            return None
+        return tuple(operator.attrgetter(path)(self.root).flatten().tolist())
 
     def _size(self, alias: tuple[Any, ...], sources: list[str]) -> Size:
         """A size taken from a tensor as a reshape reads it: an axis of its own input, or of one more input

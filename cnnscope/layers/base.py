@@ -150,6 +150,7 @@ class Parameter(NamedTuple):
     path: str
     shape: Shape  # as the call sees it (a view's shape, per sample: C x 1 x 1 for gamma.reshape(1, -1, 1, 1))
     stored: Shape | None = None  # the parameter's own shape, where a view changed it
+    fixed: tuple[float, ...] | None = None  # a buffer outside the state_dict: its values, flattened (a fixed filter)
 
     @property
     def owner(self) -> str:
@@ -187,7 +188,7 @@ def functional_owner(call: TorchCall) -> str | None:
 def weight_argument(call: TorchCall, position: int, keyword: str) -> Parameter:
     """The weight a function is called with, which must be a parameter of the model as it is."""
     weight = call.arg(position, keyword)
-    if not isinstance(weight, Parameter) or functional_owner(call) is None:
+    if not isinstance(weight, Parameter) or weight.fixed is not None or functional_owner(call) is None:
         raise SpecError(
             f"{call.name} with a weight computed in forward (or shared between modules) has no spec form",
             hint="a layer's weights must be its own parameters",

@@ -53,6 +53,25 @@ class Stack(nn.Module):
         return torch.stack(xs, dim=self.axis + 1)
 
 
+class BinomialBlur(nn.Module):
+    """A fixed filter per channel, then a stride (timm's BlurPool2d after its padding). The filter is a
+    buffer outside the state_dict, as timm keeps it: the two modules' state_dicts agree (both empty)."""
+
+    filt: torch.Tensor
+
+    def __init__(
+        self, channels: int, filters: list[list[float]], stride: tuple[int, ...], padding: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        rows, columns = (torch.tensor(taps) for taps in filters)
+        taps = torch.outer(rows, columns).expand(channels, 1, len(rows), len(columns)).contiguous()
+        self.register_buffer("filt", taps, persistent=False)
+        self.stride, self.padding, self.channels = stride, padding, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(x, self.filt, None, self.stride, self.padding, 1, self.channels)
+
+
 def same_pads(x: torch.Tensor, conv: nn.Conv1d | nn.Conv2d | nn.Conv3d) -> list[int]:
     """F.pad's amounts for TensorFlow's SAME at any stride: O = ceil(I / S), an odd zero at the end."""
     pads: list[int] = []

@@ -22,6 +22,7 @@ from cnnscope.layers.base import (
     Cost,
     Global,
     Layer,
+    Parameter,
     PeerCounts,
     Shape,
     TorchCall,
@@ -222,6 +223,9 @@ class Conv(Layer):
                 keys["padding"] = "same"  # padded in forward, from the input's size
             return keys | (standardized_keys(call.module) if call.name in STANDARDIZED else {})
         # F.conv2d(x, weight, bias, stride, padding, dilation, groups) with a module's own weight
+        fixed = call.arg(1, "weight")
+        if isinstance(fixed, Parameter) and fixed.fixed is not None:  # a filter outside the state_dict: no weights
+            return None
         weight = weight_argument(call, 1, "weight")
         padding = call.arg(4, "padding", 0)
         return {
@@ -602,6 +606,107 @@ class AvgPool3d(AveragePool):
     summary = "3-D average pooling (over depth x height x width)"
 
     imports = ("nn.AvgPool3d", "F.avg_pool3d")
+
+
+def binomial(taps: int) -> tuple[Fraction, ...]:
+    """The binomial filter of ``taps`` taps, summing to 1: 1 2 1 / 4 for 3, 1 4 6 4 1 / 16 for 5."""
+    return tuple(Fraction(math.comb(taps - 1, i), 2 ** (taps - 1)) for i in range(taps))
+
+
+@register
+class Blur(Layer):
+    """A fixed low-pass filter, channel by channel: the binomial filter (1 2 1 times 1 2 1, over 16, for
+    3 taps) and then a stride, which is anti-aliased downsampling (Zhang 2019, "Making Convolutional
+    Networks Shift-Invariant Again"; timm's BlurPool2d). A depthwise convolution whose filter is fixed:
+    no weights, and its multiply-adds counted as a convolution's."""
+
+    type_name = "blur"
+    summary = "2-D binomial blur, channel by channel (anti-aliased downsampling)"
+    ndim: ClassVar[int] = 2  # the keys' numbers per axis
+    fresh_output = True
+    example = {"kernel": 3, "stride": 2, "padding": 1}
+    imports = ("F.conv2d", "torch.conv2d")  # with a fixed binomial filter outside the state_dict
+    kernel: tuple[int, ...] = key(per_axis(2), doc="taps per axis, at least 2: the binomial filter's size")
+    stride: tuple[int, ...] = key(per_axis(1), 1, "step of the filter")
+    padding: tuple[int, ...] = key(per_axis(0), 0, "zeros added on each side")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        """``F.conv2d(x, filt, stride=s, groups=C)`` where ``filt`` is a buffer outside the state_dict holding
+        the binomial filter for every channel (timm's BlurPool2d, after its own ``F.pad``)."""
+        weight = call.arg(1, "weight")
+        if not isinstance(weight, Parameter) or weight.fixed is None or given(call.arg(2, "bias")):
+            return None
+        channels, kernel = call.inputs[0][0], weight.shape[2:]
+        if weight.shape[:2] != (channels, 1) or call.arg(6, "groups", 1) != channels or len(kernel) != 2:
+            return None
+        if compact(_per_axis(call.arg(5, "dilation", 1), 2)) != 1 or min(kernel) < 2:
+            return None
+        taps = [float(a * b) for a in binomial(kernel[0]) for b in binomial(kernel[1])]
+        if any(abs(v - taps[i % len(taps)]) > 1e-6 for i, v in enumerate(weight.fixed)):
+            return None
+        padding = call.arg(4, "padding", 0)
+        if isinstance(padding, str):
+            return None
+        return {
+            "kernel": compact(kernel),
+            "stride": compact(_per_axis(call.arg(3, "stride", 1), 2)),
+            "padding": compact(_per_axis(padding, 2)),
+        }
+
+    def axes(self, shape: Shape) -> list[Axis]:
+        return [
+            Axis(size, self.kernel[i], self.stride[i], self.padding[i], self.padding[i])
+            for i, size in enumerate(shape[1:])
+        ]
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (shape,) = inputs
+        expect_rank(self, shape, (3,), "a channels x height x width input")
+        axes = self.axes(shape)
+        check_axes(self, axes)
+        return (shape[0], *(a.out for a in axes))
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        macs = numel(out) * math.prod(self.kernel)
+        return Cost(macs=macs, flops=2 * macs)
+
+    def window(self, inputs: list[Shape]) -> Window:
+        return Window(self.kernel, self.stride)
+
+    def warnings(self, inputs: list[Shape], spatial_axes: tuple[int, ...] = ()) -> list[Finding]:
+        return axis_warnings(self.axes(inputs[0]))
+
+    def cells(self) -> Cells:
+        return Cells("", _square(self.kernel), _pair(self.stride), _pair(self.padding))
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        rows = [" ".join(str(f.numerator * 2 ** (k - 1) // f.denominator) for f in binomial(k)) for k in self.kernel]
+        scale = 2 ** (sum(self.kernel) - 2)
+        return [
+            *explain_axes(self.axes(inputs[0])),
+            f"channels unchanged: {out[0]}, each filtered by ({rows[0]}) x ({rows[1]}) / {scale}, fixed",
+        ]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost = self.cost(inputs, out)
+        positions = "*".join(map(str, out))
+        return [
+            "params = 0 (the filter is fixed)",
+            f"MACs = {positions} outputs * {math.prod(self.kernel)} taps = {cost.macs:,}",
+            f"FLOPs = 2 * MACs = {cost.flops:,}",
+        ]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # a module without parameters around F.conv2d: only the tracers see the convolution
+        macs = self.cost(inputs, out).macs
+        return UNCOUNTED._replace(fvcore=macs, flopcounter=2 * macs)
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import BinomialBlur
+
+        filters = [[float(f) for f in binomial(k)] for k in self.kernel]
+        return BinomialBlur(inputs[0][0], filters, self.stride, self.padding)
 
 
 def _widest_adaptive_window(size: int, out: int, exact_up_to: int = 10_000) -> int:
