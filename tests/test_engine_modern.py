@@ -267,6 +267,36 @@ layers = [
         analyze_text(text.replace('"axis 2"]}', '"axis 3"]}'))
 
 
+def test_a_reshape_to_scaled_axes_is_space_to_depth_at_any_size():
+    """``"axis K / n"`` and ``"axis K * n"``: space-to-depth (TResNet's stem) written once for every size,
+    checked against the same computation written out in torch."""
+    import cnnscope
+    from cnnscope.spec import parse
+
+    text = """
+name = "s2d"
+input = [3, 8, 12]
+layers = [
+  {name = "blocks", type = "reshape", shape = ["axis 0", "axis 1 / 2", 2, "axis 2 / 2", 2]},
+  {name = "moved", type = "permute", dims = [2, 4, 0, 1, 3]},
+  {name = "stacked", type = "reshape", from = ["moved", "in"], shape = ["axis 0 * 4", "axis 1 / 2", "axis 2 / 2"]},
+]
+"""
+    model = cnnscope.build(parse(text, path="s2d.toml")).eval()
+    for c, h, w in ((3, 8, 12), (5, 6, 4)):
+        analysis = analyze_text(text.replace("[3, 8, 12]", str([c, h, w])))
+        assert analysis.output_shape == (4 * c, h // 2, w // 2)
+        x = torch.randn(2, c, h, w)
+        expected = x.view(2, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(2, 4 * c, h // 2, w // 2)
+        with torch.no_grad():
+            assert torch.equal(model(x), expected)
+    with pytest.raises(SpecError, match='"axis 1 / 16" is 0 for an input of shape 3x8x12'):
+        analyze_text(text.replace('"axis 1 / 2", 2, "axis 2', '"axis 1 / 16", 2, "axis 2'))
+    for wrong in ('"axis 1 / 0"', '"axis 1/2"', '"axis 1 + 2"'):
+        with pytest.raises(SpecError, match="is no size"):
+            analyze_text(text.replace('"axis 1 / 2", 2, "axis 2', f'{wrong}, 2, "axis 2'))
+
+
 def test_a_norm_a_constant_and_a_division_by_hand():
     """The pieces of a global response norm on numbers worked out by hand: sqrt(3^2 + 4^2) = 5, and so on."""
     from cnnscope.layers import LAYER_TYPES

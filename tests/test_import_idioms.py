@@ -383,13 +383,13 @@ class Unflatten(nn.Module):
 
 
 def test_sizes_read_from_a_tensor_stay_relative_to_it() -> None:
-    """``B, C, H, W = x.shape`` then ``x.reshape(B, 2, C // 2, H, W)``: H and W are the input's axes and the
-    one size computed from sizes is the -1, so the spec is right at any size; from another tensor, that tensor
-    is the reshape's second input."""
+    """``B, C, H, W = x.shape`` then ``x.reshape(B, 2, C // 2, H, W)``: H and W are the input's axes, C // 2
+    half of axis 0 and a size computed from sizes otherwise (H * W) the -1, so the spec is right at any size;
+    from another tensor, that tensor is the reshape's second input."""
     model = SplitAttention()
     spec = imported(model, (3, 8, 8))
     shapes = [node.layer.shape for node in spec.nodes if node.layer.type_name == "reshape"]
-    assert shapes[0] == (2, -1, "axis 1", "axis 2") and (2, -1, 1, 1) in shapes
+    assert shapes[0] == (2, "axis 0 / 2", "axis 1", "axis 2") and (2, "axis 0 / 2", 1, 1) in shapes
     assert check_import(model, spec.with_input((3, 13, 7))) < 1e-5
     model = Unflatten()
     spec = imported(model, (3, 8, 6))
@@ -719,3 +719,30 @@ def test_a_blur_filters_with_the_binomial_coefficients() -> None:
     x = torch.zeros(1, 1, 5, 5)
     x[0, 0, 2, 2] = 1
     assert blur(5)(x)[0, 0, 0, 0] == 36 / 256
+
+
+class SpaceToDepth(nn.Module):
+    """TResNet's stem (and YOLO-style space-to-depth): sizes computed from the input's, `H // 4`, `C * 16`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(48, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.size()
+        x = x.view(n, c, h // 4, 4, w // 4, 4).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return self.conv(x.view(n, c * 4 * 4, h // 4, w // 4))
+
+
+def test_sizes_scaled_from_an_axis_stay_relative_to_it() -> None:
+    """``h // 4`` and ``c * 16`` are written as "axis 1 / 4" and "axis 0 * 16", so the spec is right at
+    another size (they were frozen to the numbers of the size it was read at)."""
+    spec = imported(SpaceToDepth(), (3, 16, 24))
+    reshapes = [node for node in spec.nodes if node.layer.type_name == "reshape"]
+    assert [node.layer.shape for node in reshapes] == [
+        ("axis 0", "axis 1 / 4", 4, "axis 2 / 4", 4),
+        ("axis 0 * 16", "axis 1 / 4", "axis 2 / 4"),
+    ]
+    assert reshapes[1].inputs[1] == "input"  # the sizes are the input's, not the permuted map's
+    assert check_import(SpaceToDepth(), spec.with_input((3, 32, 8))) < 1e-5
+    assert analyze(spec.with_input((3, 32, 8))).layers[-1].output_shape == (8, 8, 2)

@@ -36,7 +36,8 @@ IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tenso
 EXPAND = frozenset({"Tensor.expand_as", "Tensor.expand"})
 # a view of a parameter alone (ConvNeXt's `gamma.reshape(1, -1, 1, 1)`): still that parameter
 PARAMETER_VIEW = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.unsqueeze", "Tensor.view_as"})
-SIZES = frozenset({"axis", "computed"})  # aliases of sizes taken from tensors: an axis's, or computed from those
+# aliases of sizes taken from tensors: an axis's, one scaled by a whole number (H // 4), or computed otherwise
+SIZES = frozenset({"axis", "scaled", "computed"})
 CHUNK = frozenset({"Tensor.chunk", "torch.chunk", "Tensor.split", "torch.split"})
 TRANSPOSE = frozenset({"Tensor.transpose", "torch.transpose"})
 RESHAPE = frozenset({"Tensor.view", "Tensor.reshape", "torch.reshape"})
@@ -586,6 +587,8 @@ class _Reader:
             self.alias[node] = ("size_of", size_of, result)
         elif (axis := self._axis_of(node, name)) is not None:
             self.alias[node] = ("axis", *axis, result)
+        elif (scaled := self._scaled_axis(node)) is not None:
+            self.alias[node] = ("scaled", *scaled, result)
         elif not isinstance(result, Recorded):  # sizes, shape arithmetic: values the calls below take as arguments
             from_sizes = isinstance(result, int) and any(self._kind(arg) in SIZES for arg in node.all_input_nodes)
             self.alias[node] = ("computed", result) if from_sizes else ("value", result)
@@ -649,6 +652,22 @@ class _Reader:
             return None
         axis = index % (len(self._shape_of(layer)) + 1) - 1
         return (layer, axis) if axis >= 0 else None  # the batch's size stays a number
+
+    def _scaled_axis(self, node: fx.Node) -> tuple[str, int, int, int] | None:
+        """The layer, axis, factor and divisor of ``H // 4`` or ``C * 16``: an axis's size scaled by whole numbers,
+        as space-to-depth takes it (``x.view(B, C, H // 4, 4, W // 4, 4)``), so that a reshape follows it too."""
+        if node.op != "call_function" or node.target not in (operator.floordiv, operator.mul) or len(node.args) != 2:
+            return None
+        size, factor = node.args
+        if node.target is operator.mul and not isinstance(size, fx.Node):  # 16 * C
+            size, factor = factor, size
+        base = self.alias.get(size) if isinstance(size, fx.Node) else None
+        if type(factor) is not int or factor < 1 or not isinstance(base, tuple) or base[0] not in ("axis", "scaled"):
+            return None
+        layer, axis, times, per = (base[1], base[2], 1, 1) if base[0] == "axis" else base[1:5]
+        if node.target is operator.floordiv:
+            return layer, axis, times, per * factor
+        return (layer, axis, times * factor, per) if per == 1 else None  # (H // 4) * 4 is no scaling of H
 
     def _spatial_size_of(self, items: list[Any] | tuple[Any, ...]) -> str | None:
         """The layer whose spatial size ``items`` are, axis by axis in order: ``(y.shape[2], y.shape[3])``, or the
@@ -741,12 +760,13 @@ class _Reader:
     def _size(self, alias: tuple[Any, ...], sources: list[str]) -> Size:
         """A size taken from a tensor as a reshape reads it: an axis of its own input, or of one more input
         (the tensor it was taken from: ``y.view(B, C, H, W)`` with ``H, W`` of ``x``), or computed."""
-        if alias[0] != "axis":
+        if alias[0] not in ("axis", "scaled"):
             return Size(alias[-1])
-        _, layer, axis, value = alias
+        _, layer, axis, *scale, value = alias
+        times, per = scale or (1, 1)
         if len(sources) == 1 and layer != sources[0]:
             sources.append(layer)
-        return Size(value, axis, sources.index(layer)) if layer in sources else Size(value)
+        return Size(value, axis, sources.index(layer), times, per) if layer in sources else Size(value)
 
     def _describe(self, call: TorchCall, where: str) -> tuple[Layer, dict[str, Any]]:
         candidates = self.types.get(call.name)

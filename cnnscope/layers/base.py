@@ -161,12 +161,15 @@ class Parameter(NamedTuple):
 class Size(NamedTuple):
     """A size that a call took from a tensor rather than from the model's code (``B, C, H, W = x.shape``,
     ``x.size(2)``, ``C // self.radix``), standing in TorchCall.args: its value in the capture, and where
-    it comes from: ``axis`` (per sample) of the call's input number ``source``, or neither where it was
-    computed from sizes or comes from a tensor that is no input of the call."""
+    it comes from: ``axis`` (per sample) of the call's input number ``source``, scaled by ``times`` and
+    ``per`` (space-to-depth's ``H // 4``), or neither where it was computed otherwise from sizes or comes
+    from a tensor that is no input of the call."""
 
     value: int
     axis: int | None = None
     source: int | None = None
+    times: int = 1  # the axis's size times this, floor-divided by ``per`` (``H // 4``, ``C * 16``)
+    per: int = 1
 
 
 def given(value: Any) -> bool:

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnnscope.layers.structure import axis_size
+
 
 class Reshape(nn.Module):
     """``x.reshape(n, *shape)``, where an entry ``"axis K"`` is the size of axis K (per sample) of the input,
@@ -23,12 +25,14 @@ class Reshape(nn.Module):
         super().__init__()
         self.written = shape  # as the spec writes it
         self.shape = tuple(size if isinstance(size, int) else 0 for size in shape)  # 0: copied
-        self.copies = tuple((i, int(size.split()[1])) for i, size in enumerate(shape) if isinstance(size, str))
+        self.copies = tuple(
+            (i, copied) for i, size in enumerate(shape) if isinstance(size, str) and (copied := axis_size(size))
+        )
 
     def forward(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         sizes = list(self.shape)
-        for i, axis in self.copies:
-            sizes[i] = (x if reference is None else reference).shape[axis + 1]
+        for i, copied in self.copies:
+            sizes[i] = copied.of((x if reference is None else reference).shape[1:])
         return x.reshape(x.shape[0], *sizes)
 
 

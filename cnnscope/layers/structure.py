@@ -4,7 +4,7 @@ slice, crop, pad, concat, add, mul, max-over-time."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from cnnscope.errors import SpecError
 from cnnscope.layers.base import (
@@ -73,20 +73,44 @@ class Flatten(Layer):
         return nn.Flatten()
 
 
-_AXIS = re.compile(r"axis (\d+)")
+_AXIS = re.compile(r"axis (\d+)(?: \* (\d+))?(?: / (\d+))?")
+
+
+class AxisSize(NamedTuple):
+    """A reshape's ``"axis K"``, ``"axis K / n"`` or ``"axis K * n"``: the size of the input's axis K, times
+    ``times``, floor-divided by ``per`` (space-to-depth's ``x.view(B, C, H // 4, 4, W // 4, 4)``)."""
+
+    axis: int
+    times: int = 1
+    per: int = 1
+
+    def of(self, shape: Shape) -> int:
+        return shape[self.axis] * self.times // self.per
+
+    def __str__(self) -> str:
+        return (
+            f"axis {self.axis}"
+            + (f" * {self.times}" if self.times != 1 else "")
+            + (f" / {self.per}" if self.per != 1 else "")
+        )
 
 
 def _reshape_sizes(value: Any, cls: type[Layer]) -> tuple[int | str, ...]:
     """Sizes, at most one -1 (inferred), and ``"axis K"``: the size of axis K of the input (of the second input,
-    where there are two), which follows the input's size as the model's ``x.shape`` did."""
+    where there are two), which follows the input's size as the model's ``x.shape`` did; ``"axis K / n"`` and
+    ``"axis K * n"`` scale it (``H // 4``)."""
     if not isinstance(value, list) or not value:
         raise ValueError('expected a list of sizes such as [30, 7, 7] or [2, -1, "axis 1", "axis 2"]')
     sizes: list[int | str] = []
     for item in value:
         if isinstance(item, str):
-            if not _AXIS.fullmatch(item):
-                raise ValueError(f'"{item}" is no size: a size is a number, -1 or "axis K" (K: an axis of the input)')
-            sizes.append(item)
+            match = _AXIS.fullmatch(item)
+            if not match or any(int(n) == 0 for n in match.groups()[1:] if n is not None):
+                raise ValueError(
+                    f'"{item}" is no size: a size is a number, -1 or "axis K" (K: an axis of the input), which may be'
+                    ' scaled: "axis K / n", "axis K * n"'
+                )
+            sizes.append(str(axis_size(item)))  # one spelling: "axis 1 * 1" is "axis 1"
         else:
             sizes.append(-1 if item == -1 and not isinstance(item, bool) else positive(item, cls))
     if sizes.count(-1) > 1:
@@ -94,9 +118,12 @@ def _reshape_sizes(value: Any, cls: type[Layer]) -> tuple[int | str, ...]:
     return tuple(sizes)
 
 
-def _copied_axis(size: int | str) -> int | None:
+def axis_size(size: int | str) -> AxisSize | None:
     match = _AXIS.fullmatch(size) if isinstance(size, str) else None
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    axis, times, per = match.groups()
+    return AxisSize(int(axis), int(times or 1), int(per or 1))
 
 
 @register
@@ -108,7 +135,7 @@ class Reshape(Layer):
     shape: tuple[int | str, ...] = key(
         _reshape_sizes,
         doc='target shape per sample, e.g. [30, 7, 7]; "axis K" is the size of axis K of the input (of the second'
-        " input, where there are two)",
+        ' input, where there are two), "axis K / n" and "axis K * n" that size floor-divided or multiplied by n',
     )
     example = {"shape": [-1, 4]}
 
@@ -118,7 +145,8 @@ class Reshape(Layer):
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
         """The shape torch gave, with the -1 the call asked for kept (``x.view(n, card, radix, -1)``) and a size
         taken from the input (``H`` of ``B, C, H, W = x.shape``) written as that axis's, so that the spec
-        stays right at other input sizes; one size computed from sizes (``C // radix``) becomes the -1."""
+        stays right at other input sizes, scaled where the model scaled it (``C // radix``: ``"axis 0 / 2"``);
+        one size computed from sizes otherwise (``H * W``) becomes the -1."""
         if call.module is not None:
             return {"shape": list(call.module.written)}
         asked = call.args[1] if len(call.args) == 2 and isinstance(call.args[1], (tuple, list)) else call.args[1:]
@@ -129,7 +157,7 @@ class Reshape(Layer):
         shape: list[Any] = []
         for size, out in zip(asked[1:], call.out):
             if isinstance(size, Size) and size.axis is not None and size.source == reference:
-                shape.append(f"axis {size.axis}")
+                shape.append(str(AxisSize(size.axis, size.times, size.per)))
             else:
                 shape.append(size if isinstance(size, Size) or size == -1 else out)
         loose = [i for i, size in enumerate(shape) if isinstance(size, Size)]
@@ -142,17 +170,19 @@ class Reshape(Layer):
         reference = inputs[-1]
         sizes = []
         for size in self.shape:
-            axis = _copied_axis(size)
-            if axis is None:
+            copied = axis_size(size)
+            if copied is None:
                 sizes.append(int(size))
-            elif axis >= len(reference):
-                raise SpecError(f'"axis {axis}" does not exist in an input of shape {fmt_shape(reference)}')
+            elif copied.axis >= len(reference):
+                raise SpecError(f'"axis {copied.axis}" does not exist in an input of shape {fmt_shape(reference)}')
+            elif (value := copied.of(reference)) < 1:
+                raise SpecError(f'"{size}" is {value} for an input of shape {fmt_shape(reference)}')
             else:
-                sizes.append(reference[axis])
+                sizes.append(value)
         return sizes
 
     def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
-        if len(inputs) == 2 and all(_copied_axis(size) is None for size in self.shape):
+        if len(inputs) == 2 and all(axis_size(size) is None for size in self.shape):
             raise SpecError('a second input only gives the sizes of "axis K" entries, and the shape has none')
         sizes = self.sizes(inputs)
         total, known = numel(inputs[0]), numel(d for d in sizes if d != -1)
