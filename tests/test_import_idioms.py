@@ -746,3 +746,31 @@ def test_sizes_scaled_from_an_axis_stay_relative_to_it() -> None:
     assert reshapes[1].inputs[1] == "input"  # the sizes are the input's, not the permuted map's
     assert check_import(SpaceToDepth(), spec.with_input((3, 32, 8))) < 1e-5
     assert analyze(spec.with_input((3, 32, 8))).layers[-1].output_shape == (8, 8, 2)
+
+
+class GlobalContext(nn.Module):
+    """timm's GlobalContext block (GCNet): attention pooling as a matrix product, then a gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_attn = nn.Conv2d(4, 1, 1)
+        self.fc = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        attn = F.softmax(self.conv_attn(x).reshape(B, 1, H * W), dim=-1).unsqueeze(3)  # B x 1 x HW x 1
+        context = (x.reshape(B, C, H * W).unsqueeze(1) @ attn).view(B, C, 1, 1)
+        return x * torch.sigmoid(self.fc(context))
+
+
+def test_a_global_context_block_reads_its_matrix_product_and_new_axes() -> None:
+    """``@`` is a ``matmul`` (its MACs: 4 channels x 1 output x H*W products), ``unsqueeze`` a reshape that
+    keeps the input's axes, so the spec is right at another size."""
+    spec = imported(GlobalContext(), (4, 6, 5))
+    kinds = [node.layer.type_name for node in spec.nodes]
+    assert "matmul" in kinds and kinds.count("reshape") == 5
+    unsqueezed = [node.layer.shape for node in spec.nodes if node.layer.type_name == "reshape"]
+    assert ("axis 0", "axis 1", 1) in unsqueezed and (1, "axis 0", "axis 1") in unsqueezed
+    product = next(r for r in analyze(spec).layers if r.type == "matmul")
+    assert product.output_shape == (1, 4, 1) and product.cost.macs == 4 * 30
+    assert check_import(GlobalContext(), spec.with_input((4, 9, 7))) < 1e-5

@@ -215,6 +215,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
         else getattr(x, m.op)(m.dims, keepdim=m.keepdim)
     ),
     "stack": lambda m, *xs: torch.stack(xs, dim=m.axis + 1),  # SKNet's paths
+    "matmul": lambda m, a, b: a @ b,  # timm's GlobalContext: `x.reshape(B, C, H * W).unsqueeze(1) @ attn`
 }
 
 

@@ -136,7 +136,7 @@ def show_peer_count(analysis: Analysis, counted: PeerCount, as_json: bool) -> No
     difference = counted.total - analysis.total.macs
     out.print(
         f"{counted.peer} reports {count(counted.total)} ({si(counted.total)});"
-        f" cnnscope's conv/linear MACs are {count(analysis.total.macs)} (difference {difference:+,})."
+        f" cnnscope's MACs are {count(analysis.total.macs)} (difference {difference:+,})."
         " docs/conventions.md explains each peer's rules."
     )
 

@@ -48,6 +48,13 @@ class Mean(nn.Module):
         return x.mean(dim=tuple(range(2, x.ndim)))
 
 
+class MatMul(nn.Module):
+    """``a @ b``, written as the models it is read from write it (ptflops counts ``torch.matmul``, not ``@``)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a @ b
+
+
 class Stack(nn.Module):
     def __init__(self, axis: int) -> None:
         super().__init__()

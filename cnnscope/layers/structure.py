@@ -73,6 +73,7 @@ class Flatten(Layer):
         return nn.Flatten()
 
 
+UNSQUEEZE = frozenset({"Tensor.unsqueeze", "torch.unsqueeze"})
 _AXIS = re.compile(r"axis (\d+)(?: \* (\d+))?(?: / (\d+))?")
 
 
@@ -139,7 +140,7 @@ class Reshape(Layer):
     )
     example = {"shape": [-1, 4]}
 
-    imports = ("Tensor.view", "Tensor.reshape", "torch.reshape", "cnnscope.Reshape")
+    imports = ("Tensor.view", "Tensor.reshape", "torch.reshape", *sorted(UNSQUEEZE), "cnnscope.Reshape")
 
     @classmethod
     def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
@@ -149,6 +150,13 @@ class Reshape(Layer):
         one size computed from sizes otherwise (``H * W``) becomes the -1."""
         if call.module is not None:
             return {"shape": list(call.module.written)}
+        if call.name in UNSQUEEZE:  # a new axis of 1 among the input's own
+            position = call.arg(1, "dim") % (len(call.out) + 1)
+            if position == 0:
+                raise SpecError("a new axis before the batch has no spec form")
+            axes: list[Any] = [f"axis {axis}" for axis in range(len(call.inputs[0]))]
+            axes.insert(position - 1, 1)
+            return {"shape": axes}
         asked = call.args[1] if len(call.args) == 2 and isinstance(call.args[1], (tuple, list)) else call.args[1:]
         asked = list(asked or call.kwargs.get("shape", ()))
         if len(asked) != len(call.out) + 1 or asked[0] == -1:
@@ -967,6 +975,78 @@ class Reduce(Layer):
         from cnnscope.layers.modules import Reduce as Module
 
         return Module(self.op, tuple(axis + 1 for axis in self.axes), self.keepdim)
+
+
+@register
+class MatMul(Layer):
+    """A matrix product per sample over the last two axes, the axes before them broadcast (attention's
+    ``q @ k.transpose(-2, -1)``; the global-context block's pooling, ``x @ softmax(weights)``)."""
+
+    type_name = "matmul"
+    summary = "matrix product of two inputs over their last two axes (attention, global context)"
+    arity = (2, 2)
+    fresh_output = True
+    example_inputs = ((1, 4, 16), (1, 16, 1))
+
+    imports = ("operator.matmul", "torch.matmul", "Tensor.matmul", "torch.bmm", "Tensor.bmm", "cnnscope.MatMul")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        return {} if len(call.inputs) == 2 and not call.parameters else None  # `x @ self.weight`: no layer's
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (a, b), names = inputs, sources or ("input 1", "input 2")
+        if len(a) < 2 or len(b) < 2:
+            raise SpecError(
+                f"matmul multiplies matrices: '{names[0]}' is {fmt_shape(a)} and '{names[1]}' {fmt_shape(b)}",
+                hint="each input needs at least two axes per sample, the last two the matrix",
+            )
+        if a[-1] != b[-2]:
+            raise SpecError(
+                f"cannot multiply '{names[0]}' ({fmt_shape(a)}) by '{names[1]}' ({fmt_shape(b)}): the first's last"
+                f" axis ({a[-1]}) must equal the second's next to last ({b[-2]})"
+            )
+        leading = _broadcast(a[:-2], b[:-2])
+        if leading is None:
+            raise SpecError(
+                f"cannot multiply '{names[0]}' ({fmt_shape(a)}) by '{names[1]}' ({fmt_shape(b)}): the axes before"
+                " the matrices do not broadcast"
+            )
+        return (*leading, a[-2], b[-1])
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        macs = numel(out) * inputs[0][-1]
+        return Cost(macs=macs, flops=2 * macs)
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        a, b = inputs
+        product = f"({fmt_shape(a[-2:])}) @ ({fmt_shape(b[-2:])}) = {fmt_shape(out[-2:])}"
+        leading = out[:-2]
+        if numel(leading) == 1:
+            return [product]
+        return [f"{product}, for each of the {fmt_shape(leading)} = {numel(leading):,} pairs of matrices"]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        cost = self.cost(inputs, out)
+        return [
+            "params = 0",
+            f"MACs = {numel(out):,} outputs * {inputs[0][-1]} products each = {cost.macs:,}",
+            f"FLOPs = 2 * MACs = {cost.flops:,}",
+        ]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        # the tracers see aten::matmul; fvcore counts the first input's elements times the last axis of the
+        # second (the MACs, where the first is not broadcast); ptflops patches torch.matmul, not `@`
+        macs = self.cost(inputs, out).macs
+        return UNCOUNTED._replace(fvcore=numel(inputs[0]) * inputs[1][-1], flopcounter=2 * macs)
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import MatMul as Module
+
+        return Module()
 
 
 @register

@@ -2,7 +2,7 @@
 
 Forward hooks record each layer's output shape; ``sum(p.numel())`` is compared with
 the static parameter total, and torch's own ``FlopCounterMode`` (FLOPs / 2) with the
-static conv/linear MACs.
+static MACs (conv, linear, blur, matmul: what it counts).
 """
 
 from __future__ import annotations
