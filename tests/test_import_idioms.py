@@ -774,3 +774,45 @@ def test_a_global_context_block_reads_its_matrix_product_and_new_axes() -> None:
     product = next(r for r in analyze(spec).layers if r.type == "matmul")
     assert product.output_shape == (1, 4, 1) and product.cost.macs == 4 * 30
     assert check_import(GlobalContext(), spec.with_input((4, 9, 7))) < 1e-5
+
+
+class MultiQueryAttention(nn.Module):
+    """MobileNetV4's attention over a map, shortened: two query heads, one key and value head for both."""
+
+    def __init__(self, causal: bool = False) -> None:
+        super().__init__()
+        self.causal = causal
+        self.query, self.key, self.value, self.out = (nn.Conv2d(4, 8, 1), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1),
+                                                      nn.Conv2d(8, 4, 1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        q = self.query(x).reshape(B, 2, 4, H * W).transpose(-1, -2)  # B x heads x HW x 4
+        k = self.key(x).reshape(B, 1, 4, -1).transpose(-1, -2)
+        v = self.value(x).reshape(B, 1, 4, -1).transpose(-1, -2)
+        o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # B x heads x HW x 4
+        return self.out(o.transpose(-1, -2).reshape(B, 8, H, W))
+
+
+def test_scaled_dot_product_attention_reads_as_attention() -> None:
+    """F.scaled_dot_product_attention, with one key head broadcast over the query heads, is an ``attention``
+    layer: the same outputs at another size, and MACs worked out by hand."""
+    for causal in (False, True):
+        spec = imported(MultiQueryAttention(causal), (4, 3, 5))
+        (node,) = [node for node in spec.nodes if node.layer.type_name == "attention"]
+        assert node.layer.causal is causal and node.functional  # fvcore sees no products in the original
+        report = next(r for r in analyze(spec).layers if r.type == "attention")
+        # 2 heads x 15 queries x 15 keys, each score 4 products and each output 4 more
+        assert report.output_shape == (2, 15, 4) and report.cost.macs == 2 * 15 * 15 * (4 + 4)
+        assert check_import(MultiQueryAttention(causal), spec.with_input((4, 6, 2))) < 1e-5
+
+
+def test_the_attention_module_computes_what_torch_computes() -> None:
+    from cnnscope.layers import LAYER_TYPES
+
+    q, k, v = torch.randn(2, 3, 7, 4), torch.randn(2, 1, 9, 4), torch.randn(2, 1, 9, 6)
+    for keys in ({}, {"causal": True}, {"scale": 0.3}):
+        layer = LAYER_TYPES["attention"].from_config(keys)
+        ours = layer.torch_module([(3, 7, 4), (1, 9, 4), (1, 9, 6)])(q, k, v)
+        theirs = F.scaled_dot_product_attention(q, k, v, is_causal=keys.get("causal", False), scale=keys.get("scale"))
+        assert ours.shape == (2, 3, 7, 6) and torch.allclose(ours, theirs, atol=1e-6)

@@ -49,6 +49,7 @@ CASES |= {
     "conv2d standardised with gains": build(  # NFNets' ScaledStdConv2d
         "conv2d", {"out": 6, "kernel": 3, "padding": 1, "standardize": True, "gain": True, "gamma": 1.7}
     ),
+    "attention, causal and scaled": build("attention", {"causal": True, "scale": 0.25}),
     "pad alike on every side": build("pad", {"before": 1, "after": 1}),  # BiT's stem: nn.ConstantPad2d(1, 0.0)
     "linear on channels-last positions": build("linear", {"out": 5}, ((8, 8, 4),)),  # ConvNeXt's MLP
     "layernorm over the last axis": build("layernorm", {"over": "last"}, ((8, 8, 4),)),  # ConvNeXt's nn.LayerNorm
@@ -215,6 +216,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
         else getattr(x, m.op)(m.dims, keepdim=m.keepdim)
     ),
     "stack": lambda m, *xs: torch.stack(xs, dim=m.axis + 1),  # SKNet's paths
+    "attention": lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=m.causal, scale=m.scale),
     "matmul": lambda m, a, b: a @ b,  # timm's GlobalContext: `x.reshape(B, C, H * W).unsqueeze(1) @ attn`
 }
 

@@ -55,6 +55,22 @@ class MatMul(nn.Module):
         return a @ b
 
 
+class Attention(nn.Module):
+    """``softmax(q @ k^T * scale) @ v`` written out, as timm's unfused attention writes it: every device's
+    FlopCounterMode then sees its two products (``verify``), which it does not in F.scaled_dot_product_attention."""
+
+    def __init__(self, scale: float | None, causal: bool) -> None:
+        super().__init__()
+        self.scale, self.causal = scale, causal
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        scores = (q @ k.transpose(-2, -1)) * (self.scale if self.scale is not None else q.shape[-1] ** -0.5)
+        if self.causal:
+            seen = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
+            scores = scores.masked_fill(~seen, float("-inf"))
+        return scores.softmax(dim=-1) @ v
+
+
 class Stack(nn.Module):
     def __init__(self, axis: int) -> None:
         super().__init__()

@@ -977,6 +977,18 @@ class Reduce(Layer):
         return Module(self.op, tuple(axis + 1 for axis in self.axes), self.keepdim)
 
 
+def _for_each(leading: Shape, what: str) -> str:
+    """ ", for each of the 2x4 = 8 heads": how often a product over the last two axes repeats (nothing for once)."""
+    count = numel(leading)
+    if count == 1:
+        return ""
+    return (
+        f", for each of the {count:,} {what}"
+        if len(leading) == 1
+        else f", for each of the {fmt_shape(leading)} = {count:,} {what}"
+    )
+
+
 @register
 class MatMul(Layer):
     """A matrix product per sample over the last two axes, the axes before them broadcast (attention's
@@ -1023,11 +1035,9 @@ class MatMul(Layer):
 
     def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
         a, b = inputs
-        product = f"({fmt_shape(a[-2:])}) @ ({fmt_shape(b[-2:])}) = {fmt_shape(out[-2:])}"
-        leading = out[:-2]
-        if numel(leading) == 1:
-            return [product]
-        return [f"{product}, for each of the {fmt_shape(leading)} = {numel(leading):,} pairs of matrices"]
+        return [
+            f"({fmt_shape(a[-2:])}) @ ({fmt_shape(b[-2:])}) = {fmt_shape(out[-2:])}{_for_each(out[:-2], 'products')}"
+        ]
 
     def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
         cost = self.cost(inputs, out)
@@ -1047,6 +1057,100 @@ class MatMul(Layer):
         from cnnscope.layers.modules import MatMul as Module
 
         return Module()
+
+
+@register
+class Attention(Layer):
+    """Scaled dot-product attention per sample: ``softmax(q @ k^T * scale) @ v`` over the last two axes of the
+    three inputs (queries, keys, values), the axes before them broadcast: ``F.scaled_dot_product_attention``
+    (MobileNetV4's multi-query attention, one key and value head for all query heads)."""
+
+    type_name = "attention"
+    summary = "softmax(q @ k^T * scale) @ v of three inputs (F.scaled_dot_product_attention)"
+    arity = (3, 3)
+    fresh_output = True
+    example_inputs = ((2, 6, 4), (1, 10, 4), (1, 10, 5))
+    scale: float | None = key(
+        _optional_number, None, "the scores' factor (default: 1 / sqrt of the queries' last axis)"
+    )
+    causal: bool = key(boolean, False, "query i sees keys 0..i only (is_causal)")
+
+    imports = ("F.scaled_dot_product_attention", "torch.scaled_dot_product_attention", "cnnscope.Attention")
+
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict[str, Any] | None:
+        if call.module is not None:
+            settings = {"scale": call.module.scale, "causal": call.module.causal}
+        else:
+            if len(call.inputs) != 3 or call.parameters:
+                return None
+            if call.arg(3, "attn_mask") is not None or call.kwargs.get("enable_gqa"):
+                raise SpecError("attention with a mask or grouped-query heads has no spec form")
+            if call.arg(4, "dropout_p", 0.0):
+                raise SpecError("attention dropout in eval mode has no spec form", hint="pass dropout_p=0 in eval")
+            settings = {"scale": call.kwargs.get("scale"), "causal": call.arg(5, "is_causal", False)}
+        return {name: value for name, value in settings.items() if value not in (None, False)}
+
+    def infer(self, inputs: list[Shape], sources: tuple[str, ...] = ()) -> Shape:
+        (q, k, v), names = inputs, sources or ("input 1", "input 2", "input 3")
+        shapes = ", ".join(f"'{name}' {fmt_shape(shape)}" for name, shape in zip(names, inputs))
+        if min(len(q), len(k), len(v)) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
+            raise SpecError(
+                f"attention takes queries L x E, keys S x E and values S x Ev: {shapes}",
+                hint="the last two axes of each input are its matrix",
+            )
+        leading = _broadcast(q[:-2], k[:-2])
+        leading = None if leading is None else _broadcast(leading, v[:-2])
+        if leading is None:
+            raise SpecError(f"the axes before the matrices do not broadcast: {shapes}")
+        return (*leading, q[-2], v[-1])
+
+    def _sizes(self, inputs: list[Shape], out: Shape) -> tuple[int, int, int, int, int]:
+        """Matrices, queries L, keys S, query width E, value width Ev."""
+        (q, k, v) = inputs
+        return numel(out[:-2]), q[-2], k[-2], q[-1], v[-1]
+
+    def cost(self, inputs: list[Shape], out: Shape) -> Cost:
+        """The two products' multiply-adds; per score also its scale, exp, sum and divide."""
+        heads, queries, keys, width, values = self._sizes(inputs, out)
+        macs = heads * queries * keys * (width + values)
+        return Cost(macs=macs, flops=2 * macs + 4 * heads * queries * keys)
+
+    def window(self, inputs: list[Shape]) -> Global:
+        return GLOBAL
+
+    def explain(self, inputs: list[Shape], out: Shape) -> list[str]:
+        _, queries, keys, width, values = self._sizes(inputs, out)
+        scale = f"{self.scale:g}" if self.scale is not None else f"1/sqrt({width})"
+        causal = ", each query over the keys up to its own position" if self.causal else ""
+        each = _for_each(out[:-2], "heads")
+        return [
+            f"scores = ({queries}x{width}) @ ({width}x{keys}) * {scale}, softmax over the {keys} keys{causal}",
+            f"out = ({queries}x{keys}) @ ({keys}x{values}) = {queries}x{values}{each}",
+        ]
+
+    def explain_cost(self, inputs: list[Shape], out: Shape) -> list[str]:
+        heads, queries, keys, width, values = self._sizes(inputs, out)
+        cost = self.cost(inputs, out)
+        return [
+            "params = 0",
+            f"MACs = {heads}*{queries}*{keys} scores * ({width} + {values}) = {cost.macs:,}",
+            f"FLOPs = 2 * MACs + 4 per score (scale, exp, sum, divide) = {cost.flops:,}",
+        ]
+
+    def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
+        macs = self.cost(inputs, out).macs
+        if functional:  # F.scaled_dot_product_attention: FlopCounterMode has its formula, fvcore no handler
+            return UNCOUNTED._replace(flopcounter=2 * macs)
+        # the module writes the two products with `@` (as timm's unfused path), which fvcore counts as matmuls
+        heads, queries, keys, _, values = self._sizes(inputs, out)
+        scores = numel(inputs[0]) * keys
+        return UNCOUNTED._replace(fvcore=scores + heads * queries * keys * values, flopcounter=2 * macs)
+
+    def torch_module(self, inputs: list[Shape]) -> nn.Module:
+        from cnnscope.layers.modules import Attention as Module
+
+        return Module(self.scale, self.causal)
 
 
 @register
