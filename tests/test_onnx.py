@@ -646,3 +646,37 @@ def test_this_stops_layer_forms_go_to_onnx_and_come_back(cli, tmp_path):
     assert imported.pop("norm2")[0] == ("InstanceNorm", {"affine": False, "eps": 1e-5})
     assert original.pop("norm2")[0] == ("InstanceNorm", {"affine": True, "eps": 1e-5})
     assert imported == original
+
+
+PRODUCTS = """
+name = "products"
+input = [4, 6, 5]
+layers = [
+  {name = "logits", type = "conv2d", out = 1, kernel = 1},
+  {name = "flat", type = "reshape", shape = [1, -1]},
+  {name = "weights", type = "softmax", axis = 1},
+  {name = "column", type = "reshape", shape = ["axis 0", "axis 1", 1]},
+  {name = "rows", type = "reshape", from = "in", shape = [1, "axis 0", -1]},
+  {name = "pooled", type = "matmul", from = ["rows", "column"]},
+  {name = "tokens", type = "reshape", from = "in", shape = [2, 2, -1]},
+  {name = "seq", type = "permute", dims = [0, 2, 1]},
+  {name = "att", type = "attention", from = ["seq", "seq", "seq"]},
+]
+outputs = ["pooled", "att"]
+"""
+
+
+def test_products_of_two_tensors_go_to_onnx_and_come_back(cli, tmp_path):
+    """A matrix product of two tensors is ONNX's MatMul of two tensors, read back as `matmul`; attention goes out
+    as its parts (MatMul, Mul, Softmax, MatMul) and comes back as them, checked with onnxruntime both ways."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    source, exported, back = tmp_path / "net.toml", tmp_path / "net.onnx", tmp_path / "back.toml"
+    source.write_text(PRODUCTS)
+    result = cli("export", str(source), "--out", str(exported), "--static-batch")
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's" in said(result), result.output
+    result = cli("import", str(exported), "--out", str(back))
+    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
+    types = [node.layer.type_name for node in load(str(back)).nodes]
+    assert types.count("matmul") == 3 and "softmax" in types
+    assert analyze(load(str(back))).total.macs == analyze(load(str(source))).total.macs

@@ -950,6 +950,9 @@ def _gemm(g: _Graph, node: Node) -> None:
 @reads("MatMul")
 def _matmul(g: _Graph, node: Node) -> None:
     x = g.tensor(node, 0)
+    if g.constant(node.proto.input[1]) is None:  # of two tensors: a matrix product (attention, GCNet's pooling)
+        g.add(node, _Layer(_type("matmul"), {}, [x, g.tensor(node, 1)]))
+        return
     b = g.weight(node, 1)
     assert b is not None
     if b.ndim != 2:
