@@ -28,6 +28,13 @@ THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS
 def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     os.umask(0o022)
+    _as_at_a_terminal()
+
+
+def _as_at_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background (``pytest &``, CI under ``nohup``)
+    passes SIGINT on ignored, and cnnscope rightly leaves an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cnnscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -659,7 +666,13 @@ print("went on; interrupted:", files.interrupted())
 def test_ctrl_c_inside_a_callback_is_remembered_not_printed() -> None:
     """Ctrl-C inside a weakref callback (importlib's module locks have one) or a finaliser: Python prints it as
     an ignored exception with a traceback. cnnscope remembers it (exit 130) and prints nothing."""
-    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IN_A_CALLBACK], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IN_A_CALLBACK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_as_at_a_terminal,
+    )
     assert "went on; interrupted: True" in done.stdout
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
 
