@@ -129,6 +129,11 @@ CASES = [
         ["add takes two or more inputs"],
     ),
     (
+        "attention with two inputs",
+        'input = [3, 8, 8]\nlayers = [{name = "a", type = "attention", from = ["in", "in"]}]',
+        ["attention takes three inputs, got 2"],
+    ),
+    (
         "unknown activation",
         'input = [3, 8, 8]\nlayers = [{name = "a", type = "conv2d", out = 2, kernel = 1, act = "rleu"}]',
         ["unknown activation 'rleu'", "did you mean 'relu'?"],

@@ -682,11 +682,8 @@ class _Expander:
         layer = self._layer(entry, names)
         fewest, most = layer.arity
         if not fewest <= len(sources) <= (most or len(sources)):
-            wanted = {(1, 1): "one input", (2, None): "two or more inputs"}.get(
-                (fewest, most), f"{fewest} to {most} inputs"
-            )
             raise SpecError(
-                f"{layer.type_name} takes {wanted}, got {len(sources)}",
+                f"{layer.type_name} takes {_how_many(fewest, most)}, got {len(sources)}",
                 hint="give 'from' a list of layer names" if most != 1 else "use concat, add or mul to join inputs",
             )
         act = self._activation(entry["act"], names) if "act" in entry else None
@@ -895,3 +892,14 @@ def _substitute(value: Any, variables: Mapping[str, Any]) -> Any:
     if used is None or (value.strip().isidentifier() and value.strip() not in variables):
         return value
     return evaluate(value, variables)
+
+
+def _how_many(fewest: int, most: int | None) -> str:
+    """"one input", "two or more inputs", "three inputs", "one or two inputs": a layer type's arity in words."""
+    words = {1: "one", 2: "two", 3: "three"}
+    first = words.get(fewest, str(fewest))
+    if most == fewest:
+        return f"{first} input{'s' if fewest > 1 else ''}"
+    if most is None:
+        return f"{first} or more inputs"
+    return f"{first} {'or' if most == fewest + 1 else 'to'} {words.get(most, str(most))} inputs"
