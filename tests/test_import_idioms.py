@@ -816,3 +816,33 @@ def test_the_attention_module_computes_what_torch_computes() -> None:
         ours = layer.torch_module([(3, 7, 4), (1, 9, 4), (1, 9, 6)])(q, k, v)
         theirs = F.scaled_dot_product_attention(q, k, v, is_causal=keys.get("causal", False), scale=keys.get("scale"))
         assert ours.shape == (2, 3, 7, 6) and torch.allclose(ours, theirs, atol=1e-6)
+
+
+class CastsForAutocast(nn.Module):
+    """Code written to be safe under autocast: casts that, in a float32 model, change nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.gain = nn.Parameter(torch.rand(4, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x.float())
+        z = torch.sigmoid(y).to(x.dtype)
+        return (z.type_as(y) * self.gain.to(dtype=y.dtype)).to(x.device)
+
+
+class RealCast(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float64)
+
+
+def test_casts_to_the_dtype_a_tensor_has_are_the_tensor() -> None:
+    """``x.float()``, ``y.to(x.dtype)``, ``y.type_as(x)``, ``w.to(dtype=...)``, ``.to(device)`` in a float32
+    model on the CPU return their input: read as it. A cast that changes the dtype is named."""
+    spec = imported(CastsForAutocast(), (3, 8, 8))
+    conv, scale = spec.nodes  # the sigmoid is the conv's act, each cast its input
+    assert (conv.layer.type_name, conv.act.type_name, scale.layer.type_name) == ("conv2d", "sigmoid", "scale")
+    assert scale.inputs == ("conv",)
+    with pytest.raises(ImportFailure, match=r"Tensor\.to has no layer type"):
+        from_module(RealCast(), (3, 4, 4))

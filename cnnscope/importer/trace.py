@@ -31,6 +31,9 @@ from cnnscope.spec.parse import NAME
 
 # calls that return their input as it is, at inference
 IDENTITY = frozenset({"nn.Identity", "Tensor.contiguous", "Tensor.clone", "Tensor.detach"})
+# casts, which return their input as it is where its dtype and device are already the ones asked for
+# (`x.float()` in a float32 model, `y.to(x.dtype)`, `y.type_as(x)`: code written to be safe under autocast)
+CASTS = frozenset({"Tensor.float", "Tensor.to", "Tensor.type_as", "Tensor.type"})
 # calls that change a tensor only by repeating it along axes of size 1, which every reader of it
 # (mul, add) would broadcast in the same way: SE-style gates written `x * y.expand_as(x)`
 EXPAND = frozenset({"Tensor.expand_as", "Tensor.expand"})
@@ -357,15 +360,16 @@ def _evaluate(
 
 @dataclass(frozen=True)
 class Recorded:
-    """A tensor's per-sample shape, as the recorder keeps it, and its whole shape (for parameters)."""
+    """A tensor's per-sample shape, as the recorder keeps it, its whole shape (for parameters), dtype and device."""
 
     shape: Shape
     whole: Shape
+    dtype: str = ""
 
 
 def _summary(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return Recorded(tuple(value.shape[1:]), tuple(value.shape))
+        return Recorded(tuple(value.shape[1:]), tuple(value.shape), f"{value.dtype} on {value.device}")
     if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
         return tuple(_summary(v) for v in value)
     return value
@@ -570,7 +574,7 @@ class _Reader:
         result = self.seen[node]
         name = torch_name(node, self.root)
         first: Any = node.args[0] if node.args else None
-        if name in IDENTITY:
+        if name in IDENTITY or (name in CASTS and self._unchanged(first, result)):
             self.alias[node] = self._of(first)
         elif name in PARAMETER_VIEW and self._is_parameter(first):
             _, path, shape, *stored = self.alias[first]
@@ -749,6 +753,11 @@ class _Reader:
             Imported(layer_name, layer, sources, scope, list(inputs), out, keys, functional, module_call=bool(module))
         )
         self.alias[node] = layer_name
+
+    def _unchanged(self, first: Any, result: Any) -> bool:
+        """Whether a cast gave back a tensor of its input's dtype, device and shape: the input as it is."""
+        before = self.seen.get(first) if isinstance(first, fx.Node) else None
+        return isinstance(before, Recorded) and before == result
 
     def _fixed(self, path: str) -> tuple[float, ...] | None:
         """The values of a buffer that the state_dict leaves out (timm's BlurPool2d's filter), flattened;

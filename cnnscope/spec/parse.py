@@ -895,7 +895,7 @@ def _substitute(value: Any, variables: Mapping[str, Any]) -> Any:
 
 
 def _how_many(fewest: int, most: int | None) -> str:
-    """"one input", "two or more inputs", "three inputs", "one or two inputs": a layer type's arity in words."""
+    """ "one input", "two or more inputs", "three inputs", "one or two inputs": a layer type's arity in words."""
     words = {1: "one", 2: "two", 3: "three"}
     first = words.get(fewest, str(fewest))
     if most == fewest:
