@@ -56,8 +56,9 @@ class MatMul(nn.Module):
 
 
 class Attention(nn.Module):
-    """``softmax(q @ k^T * scale) @ v`` written out, as timm's unfused attention writes it: every device's
-    FlopCounterMode then sees its two products (``verify``), which it does not in F.scaled_dot_product_attention."""
+    """``softmax(q @ k^T * scale) @ v`` written out, as timm's unfused attention writes it: FlopCounterMode
+    (``verify``) then sees its two products on every device and input, where it counts
+    F.scaled_dot_product_attention only on the kernels it has a formula for (a strided input takes another)."""
 
     def __init__(self, scale: float | None, causal: bool) -> None:
         super().__init__()
