@@ -57,8 +57,9 @@ class MatMul(nn.Module):
 
 class Attention(nn.Module):
     """``softmax(q @ k^T * scale) @ v`` written out, as timm's unfused attention writes it: FlopCounterMode
-    (``verify``) then sees its two products on every device and input, where it counts
-    F.scaled_dot_product_attention only on the kernels it has a formula for (a strided input takes another)."""
+    (``verify``) then sees its two products whatever the inputs, where it counts F.scaled_dot_product_attention
+    only when torch takes its math path (heads broadcast, an input permuted into place), not the CPU's flash
+    kernel (every input contiguous, heads alike: counted 0)."""
 
     def __init__(self, scale: float | None, causal: bool) -> None:
         super().__init__()

@@ -1140,7 +1140,8 @@ class Attention(Layer):
 
     def peer_counts(self, inputs: list[Shape], out: Shape, functional: bool) -> PeerCounts:
         macs = self.cost(inputs, out).macs
-        if functional:  # F.scaled_dot_product_attention: FlopCounterMode has its formula, fvcore no handler
+        if functional:  # F.scaled_dot_product_attention: fvcore has no handler; FlopCounterMode counts its math
+            # path (heads broadcast, inputs permuted into place: the code read by import), not the CPU's flash kernel
             return UNCOUNTED._replace(flopcounter=2 * macs)
         # the module writes the two products with `@` (as timm's unfused path), which fvcore counts as matmuls
         heads, queries, keys, _, values = self._sizes(inputs, out)
