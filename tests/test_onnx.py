@@ -628,19 +628,26 @@ layers = [
 """
 
 
-@pytest.mark.xdist_group("torch-onnx-exporter")
-def test_this_stops_layer_forms_go_to_onnx_and_come_back(cli, tmp_path):
-    """Pads of the input's own values, instance norm with and without a scale and shift, subtraction,
-    channel dropout and log-softmax: exported (checked with onnxruntime), imported back (checked again)."""
+def exported_and_back(cli, tmp_path, text: str):
+    """The spec ``text``, and what `cnnscope import` reads from its `cnnscope export` (each step checked with
+    onnxruntime)."""
     pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
     source, exported, back = tmp_path / "net.toml", tmp_path / "net.onnx", tmp_path / "back.toml"
-    source.write_text(IMAGE_TO_IMAGE)
+    source.write_text(text)
     result = cli("export", str(source), "--out", str(exported), "--static-batch")
     assert result.exit_code == 0 and "outputs equal to onnxruntime's" in said(result), result.output
     result = cli("import", str(exported), "--out", str(back))
     assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
-    imported, original = layer_table(load(str(back))), layer_table(load(str(source)))
+    return load(str(source)), load(str(back))
+
+
+@pytest.mark.xdist_group("torch-onnx-exporter")
+def test_this_stops_layer_forms_go_to_onnx_and_come_back(cli, tmp_path):
+    """Pads of the input's own values, instance norm with and without a scale and shift, subtraction,
+    channel dropout and log-softmax: exported (checked with onnxruntime), imported back (checked again)."""
+    source, back = exported_and_back(cli, tmp_path, IMAGE_TO_IMAGE)
+    imported, original = layer_table(back), layer_table(source)
     # a scale of ones and a shift of zeros (norm2's, as initialised) compute no scale and shift: ONNX always
     # holds both, so they are read by their values, as affine = false
     assert imported.pop("norm2")[0] == ("InstanceNorm", {"affine": False, "eps": 1e-5})
@@ -666,17 +673,11 @@ outputs = ["pooled", "att"]
 """
 
 
+@pytest.mark.xdist_group("torch-onnx-exporter")
 def test_products_of_two_tensors_go_to_onnx_and_come_back(cli, tmp_path):
     """A matrix product of two tensors is ONNX's MatMul of two tensors, read back as `matmul`; attention goes out
     as its parts (MatMul, Mul, Softmax, MatMul) and comes back as them, checked with onnxruntime both ways."""
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxscript")
-    source, exported, back = tmp_path / "net.toml", tmp_path / "net.onnx", tmp_path / "back.toml"
-    source.write_text(PRODUCTS)
-    result = cli("export", str(source), "--out", str(exported), "--static-batch")
-    assert result.exit_code == 0 and "outputs equal to onnxruntime's" in said(result), result.output
-    result = cli("import", str(exported), "--out", str(back))
-    assert result.exit_code == 0 and "outputs equal to onnxruntime's on the file" in said(result), result.output
-    types = [node.layer.type_name for node in load(str(back)).nodes]
+    source, back = exported_and_back(cli, tmp_path, PRODUCTS)
+    types = [node.layer.type_name for node in back.nodes]
     assert types.count("matmul") == 3 and "softmax" in types
-    assert analyze(load(str(back))).total.macs == analyze(load(str(source))).total.macs
+    assert analyze(back).total.macs == analyze(source).total.macs
